@@ -1,0 +1,1 @@
+"""Train, gate, serve and monitor a small TensorFlow classifier (see DESIGN.md)."""

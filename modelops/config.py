@@ -1,0 +1,171 @@
+"""Typed, validated configuration from ``config.json``.
+
+Every section is a frozen dataclass; each field carries its allowed range. Loading rejects
+unknown keys (with a did-you-mean hint), wrong types and out-of-range values, always naming the
+dotted key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from croniter import croniter
+
+from modelops.errors import ConfigError
+
+CONFIG_ENV = "MODELOPS_CONFIG"
+
+
+def _range(lo=None, hi=None, choices=None):
+    return {"lo": lo, "hi": hi, "choices": choices}
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    min_accuracy_percent: float = field(default=97.0, metadata=_range(0.0, 100.0))
+    max_regression_percent: float = field(default=0.5, metadata=_range(0.0, 100.0))
+    min_eval_rows: int = field(default=100, metadata=_range(1))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = field(default=20, metadata=_range(1, 10_000))
+    batch_size: int = field(default=32, metadata=_range(1, 1_000_000))
+    learning_rate: float = field(default=0.01, metadata=_range(1e-9, 10.0))
+    seed: int = field(default=42, metadata=_range(0, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    eval_percent: float = field(default=20.0, metadata=_range(1.0, 90.0))
+    bootstrap_rows: int = field(default=2000, metadata=_range(10, 10_000_000))
+    min_batch_rows: int = field(default=1, metadata=_range(1))
+    max_batch_rows: int = field(default=100_000, metadata=_range(1))
+    max_abs_feature: float = field(default=1000.0, metadata=_range(1e-9))
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    cron: str = "0 2 * * 0"
+    bootstrap_on_start: bool = True
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    timeout_seconds: float = field(default=30.0, metadata=_range(0.1, 3600.0))
+    tolerance: float = field(default=1e-4, metadata=_range(0.0, 1.0))
+    rows: int = field(default=50, metadata=_range(1, 100_000))
+    on_unreachable: str = field(default="warn", metadata=_range(choices=("warn", "fail")))
+
+
+@dataclass(frozen=True)
+class Config:
+    model_name: str = "simple_classifier"
+    gate: GateConfig = GateConfig()
+    train: TrainConfig = TrainConfig()
+    data: DataConfig = DataConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    verify: VerifyConfig = VerifyConfig()
+    root: Path = field(default=Path("."), metadata={"internal": True})
+
+    # Where the pipeline keeps its state, all relative to the project root.
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def history_path(self) -> Path:
+        return self.runs_dir / "history.jsonl"
+
+    @property
+    def notifications_path(self) -> Path:
+        return self.root / "notifications.log"
+
+    @property
+    def train_log_path(self) -> Path:
+        return self.root / "last_train_log.txt"
+
+
+def default_config_path() -> Path:
+    """``$MODELOPS_CONFIG`` if set, else ``config.json`` in the project root."""
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "config.json"
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Read and validate the config file; raise ConfigError naming the offending key."""
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    config = _build(Config, raw, prefix="", source=path)
+    config = dataclasses.replace(config, root=path.resolve().parent)
+    _check_cross_fields(config, path)
+    return config
+
+
+def _build(cls, raw, prefix: str, source: Path):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: '{prefix.rstrip('.') or '<top level>'}' must be a JSON object")
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    values = {}
+    for key, value in raw.items():
+        if key not in fields:
+            hint = difflib.get_close_matches(key, fields, n=1)
+            suggestion = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{source}: unknown key '{prefix}{key}'{suggestion}; known keys: {known}")
+        values[key] = _value(fields[key], value, f"{prefix}{key}", source)
+    return cls(**values)
+
+
+def _value(f: dataclasses.Field, value, key: str, source: Path):
+    kind = f.type if isinstance(f.type, type) else eval(f.type, globals())  # noqa: S307 (own annotations)
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, prefix=f"{key}.", source=source)
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[kind]
+    if not ok:
+        names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+        raise ConfigError(f"{source}: '{key}' must be {names[kind]}, got {json.dumps(value)}")
+    value = kind(value)
+    if kind is float and value != value:
+        raise ConfigError(f"{source}: '{key}' must be a finite number")
+    lo, hi, choices = (f.metadata.get(k) for k in ("lo", "hi", "choices"))
+    if lo is not None and value < lo or hi is not None and value > hi:
+        bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise ConfigError(f"{source}: '{key}' must be {bounds}, got {value}")
+    if choices and value not in choices:
+        raise ConfigError(f"{source}: '{key}' must be one of {', '.join(choices)}, got {json.dumps(value)}")
+    return value
+
+
+def _check_cross_fields(config: Config, source: Path) -> None:
+    if not config.model_name or "/" in config.model_name or ":" in config.model_name:
+        raise ConfigError(f"{source}: 'model_name' must be non-empty without '/' or ':'")
+    if not croniter.is_valid(config.schedule.cron):
+        raise ConfigError(f"{source}: 'schedule.cron' is not a valid cron expression: {config.schedule.cron!r}")
+    if config.data.min_batch_rows > config.data.max_batch_rows:
+        raise ConfigError(f"{source}: 'data.min_batch_rows' must not exceed 'data.max_batch_rows'")

@@ -1,0 +1,60 @@
+"""The project's exception tree; edges (web handlers, ``cli.py``) map these to codes.
+
+    ModelopsError
+    ├── ConfigError          bad config.json: names the key            -> exit 2
+    ├── DataError            no usable training data                   -> exit 1
+    ├── StoreError           model store could not be read or written  -> exit 1
+    │   └── LockBusyError    another retrain holds the pipeline lock   -> exit 1
+    ├── ServingError         TF Serving answered badly or not at all
+    │   ├── ServingUnavailable  connection refused / reset             -> HTTP 503
+    │   ├── ServingTimeout      no answer in time                      -> HTTP 504
+    │   └── ServingHTTPError    an HTTP error status with its message
+    └── VerifyError          serving disagrees with the promoted model -> rollback
+
+A candidate rejected by the gate is an outcome, not an exception.
+"""
+
+
+class ModelopsError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class ConfigError(ModelopsError):
+    """config.json is unreadable or a key is unknown, mistyped or out of range."""
+
+
+class DataError(ModelopsError):
+    """No usable training data."""
+
+
+class StoreError(ModelopsError):
+    """The model store could not be read or written."""
+
+
+class LockBusyError(StoreError):
+    """Another writer holds the model store lock."""
+
+
+class ServingError(ModelopsError):
+    """TF Serving could not answer the request."""
+
+
+class ServingUnavailable(ServingError):
+    """TF Serving refused or dropped the connection."""
+
+
+class ServingTimeout(ServingError):
+    """TF Serving did not answer in time."""
+
+
+class ServingHTTPError(ServingError):
+    """TF Serving answered with an HTTP error status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class VerifyError(ModelopsError):
+    """The served version does not answer like the model that was promoted."""

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh machine: Debian packages (Prometheus, Chromium), the .venv with
+# every pinned requirement, and the TF Serving protos. Re-running skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
+  if [ "$sudo" = none ]; then
+    echo "setup: missing Debian packages: ${need_apt[*]} (no root or sudo to install them; some tests will skip)" >&2
+  else
+    echo "setup: installing Debian packages: ${need_apt[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  fi
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+stamp=.venv/.requirements.sha256
+want=$(cat requirements-dev.txt requirements.trainer.txt requirements.frontend.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Python requirements into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  # The gRPC protos only: the package's own dependency is the full tensorflow, which would
+  # install a second TensorFlow next to tensorflow-cpu.
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps tensorflow-serving-api==2.21.0
+  echo "$want" > "$stamp"
+fi
