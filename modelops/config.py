@@ -28,7 +28,7 @@ def _range(lo=None, hi=None, choices=None):
 @dataclass(frozen=True)
 class GateConfig:
     min_accuracy_percent: float = field(default=97.0, metadata=_range(0.0, 100.0))
-    max_regression_percent: float = field(default=0.5, metadata=_range(0.0, 100.0))
+    max_regression_percent: float = field(default=1.0, metadata=_range(0.0, 100.0))
     min_eval_rows: int = field(default=100, metadata=_range(1))
 
 

@@ -195,7 +195,7 @@ def _row_bucket(x: np.ndarray, y: float) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % 10_000
 
 
-def synthetic(rows: int, seed: int, noise: float = 0.0, shift: float = 0.0, base_noise: float = 0.01):
+def synthetic(rows: int, seed: int, noise: float = 0.0, shift: float = 0.0, base_noise: float = 0.005):
     """Rows of the demo task: label = x1 + x2 > BOUNDARY + shift, a fraction of labels flipped.
 
     ``noise`` is the extra fraction of flipped labels on top of ``base_noise``; ``shift`` moves the
