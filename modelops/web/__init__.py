@@ -1,0 +1,72 @@
+"""The frontend: a Flask app proxying predictions to TF Serving and showing the model's record.
+
+Production runs it on gunicorn::
+
+    gunicorn --config python:modelops.web.gunicorn_conf 'modelops.web:create_app()'
+
+Settings come from the environment (the product README's ``TF_HOST`` and ``MODEL_NAME``, plus
+the limits below); ``test_config`` overrides any of them and can inject a ``requests.Session``
+(``SERVING_SESSION``) and a Prometheus registry (``METRICS_REGISTRY``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from modelops.config import load_config
+from modelops.errors import ConfigError
+from modelops.serving.client import ServingClient
+from modelops.web import errors, health, metrics, openapi, pages, predict
+
+ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ live at the repo root
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.from_mapping(
+        TF_HOST=os.environ.get("TF_HOST", "http://localhost:8501"),
+        MODEL_NAME=os.environ.get("MODEL_NAME"),  # None: the model_name of config.json
+        MAX_INSTANCES=_env_number("MAX_INSTANCES", 1000, int),
+        MAX_CONTENT_LENGTH=_env_number("MAX_CONTENT_LENGTH", 1024 * 1024, int),
+        TF_TIMEOUT_SECONDS=_env_number("TF_TIMEOUT_SECONDS", 10.0, float),
+        MODELOPS_CONFIG=None,  # None: $MODELOPS_CONFIG, else config.json at the repo root
+        SERVING_SESSION=None,
+        METRICS_REGISTRY=None,
+        HISTORY_ROWS=10,
+    )
+    if test_config:
+        app.config.update(test_config)
+    cfg = load_config(app.config["MODELOPS_CONFIG"])
+    app.config["MODELOPS"] = cfg
+    app.config["MODEL_NAME"] = app.config["MODEL_NAME"] or cfg.model_name
+
+    web_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"])
+    app.extensions["metrics"] = web_metrics
+    app.extensions["serving"] = ServingClient(
+        app.config["TF_HOST"],
+        app.config["MODEL_NAME"],
+        session=app.config["SERVING_SESSION"],
+        timeout=app.config["TF_TIMEOUT_SECONDS"],
+        observe=lambda operation, seconds: web_metrics.upstream_latency.labels(operation).observe(seconds),
+    )
+    for module in (predict, pages, health, metrics, openapi):
+        app.register_blueprint(module.bp)
+    metrics.init_app(app)
+    errors.init_app(app)
+    return app
+
+
+def _env_number(name: str, default, kind):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not value > 0:
+        raise ConfigError(f"environment variable {name} must be a positive {kind.__name__}, got {raw!r}")
+    return value

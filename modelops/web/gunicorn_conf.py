@@ -1,0 +1,43 @@
+"""gunicorn settings for the frontend::
+
+    gunicorn --config python:modelops.web.gunicorn_conf 'modelops.web:create_app()'
+
+Threaded (gthread) workers: a request mostly waits on TF Serving, so threads overlap those
+waits cheaply, and idle keep-alive connections wait in the poller without holding a thread.
+Environment: ``PORT`` (default 5002), ``WEB_CONCURRENCY`` workers (default 2),
+``GUNICORN_THREADS`` per worker (default 4), ``GUNICORN_TIMEOUT`` seconds (default 30).
+
+Prometheus multiprocess mode: every worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR``
+and ``/metrics`` merges them. prometheus_client picks its storage when first imported, so the
+directory is set here, before any worker imports the app; it is wiped when the server starts
+(stale files would add a previous run's counts) and dead workers are marked in ``child_exit``.
+"""
+
+import os
+import shutil
+import tempfile
+
+port = int(os.environ.get("PORT", "5002"))
+bind = [f"0.0.0.0:{port}"]
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+keepalive = 5
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 30
+accesslog = "-"
+errorlog = "-"
+
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"modelops-web-metrics-{port}"))
+
+
+def on_starting(server):
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess  # only here: importing it picks the storage
+
+    multiprocess.mark_process_dead(worker.pid)

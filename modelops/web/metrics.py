@@ -1,0 +1,120 @@
+"""The frontend's Prometheus metrics and the ``/metrics`` endpoint.
+
+Metrics are declared once per registry (the default one in production, a fresh one per test).
+Under gunicorn every worker is a separate process, so with ``PROMETHEUS_MULTIPROC_DIR`` set
+(``gunicorn_conf`` sets and wipes it) ``/metrics`` merges all workers' files instead of
+answering with whichever worker happened to take the scrape.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from modelops.web.deps import store
+
+bp = Blueprint("metrics", __name__)
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class WebMetrics:
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+        self.requests = Counter(
+            "modelops_frontend_requests_total",
+            "HTTP requests answered by the frontend.",
+            ["endpoint", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "modelops_frontend_request_duration_seconds",
+            "Time to answer an HTTP request, in seconds.",
+            ["endpoint", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.upstream_latency = Histogram(
+            "modelops_frontend_upstream_duration_seconds",
+            "Time TF Serving took to answer (or fail), in seconds.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.instances = Counter(
+            "modelops_frontend_instances_predicted_total",
+            "Rows predicted successfully.",
+            registry=registry,
+        )
+        self.served_version = Gauge(
+            "modelops_frontend_served_model_version",
+            "The model version TF Serving answered with most recently.",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.served_accuracy = Gauge(
+            "modelops_frontend_served_model_accuracy_ratio",
+            "Held-out test accuracy of the served version (0..1), from its metrics.json.",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+
+
+_declared: dict[int, WebMetrics] = {}
+
+
+def metrics_for(registry: CollectorRegistry | None) -> WebMetrics:
+    """The one WebMetrics of ``registry`` (the default registry when None)."""
+    registry = REGISTRY if registry is None else registry
+    if id(registry) not in _declared:
+        _declared[id(registry)] = WebMetrics(registry)
+    return _declared[id(registry)]
+
+
+def init_app(app: Flask) -> None:
+    """Count and time every request, labelled by route (not raw path: bounded label values)."""
+
+    @app.before_request
+    def _start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        web = current_app.extensions["metrics"]
+        labels = (request.url_rule.rule if request.url_rule else "unmatched", request.method, str(response.status_code))
+        web.requests.labels(*labels).inc()
+        web.latency.labels(*labels).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
+
+
+def record_served(version: int) -> None:
+    """Set the served-version gauges when TF Serving reports a version not yet recorded."""
+    if current_app.extensions.get("served_version") == version:
+        return
+    current_app.extensions["served_version"] = version
+    web = current_app.extensions["metrics"]
+    web.served_version.set(version)
+    accuracy = (store().metrics(version) or {}).get("test_accuracy_percent")
+    if isinstance(accuracy, (int, float)):
+        web.served_accuracy.set(accuracy / 100.0)
+
+
+@bp.get("/metrics")
+def metrics():
+    registry = current_app.extensions["metrics"].registry
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ and registry is REGISTRY:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,274 @@
+"""Fixtures for the frontend: a project directory, a fake TF Serving, the app and its client.
+
+``FakeServing`` answers like TF Serving's REST API (status and versioned predict, with TF
+Serving's error shapes) and can be switched into failure modes. Tests inject it as the client's
+``requests`` session; ``fake_upstream`` serves the same fake over real HTTP for gunicorn and the
+browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from prometheus_client import CollectorRegistry
+
+from modelops import history
+from modelops.config import load_config
+from modelops.store import ModelStore
+from modelops.web import create_app
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL = "simple_classifier"
+GUNICORN_COMMAND = ["gunicorn", "--config", "python:modelops.web.gunicorn_conf", "modelops.web:create_app()"]
+
+
+def probability(x1: float, x2: float) -> float:
+    """What the fake model answers: a logistic curve over x1 + x2."""
+    return 1.0 / (1.0 + math.exp(-(x1 + x2)))
+
+
+@dataclass
+class FakeServing:
+    """TF Serving's REST behaviour for one model; ``mode`` makes it fail in one chosen way."""
+
+    versions: dict[int, str] = field(default_factory=lambda: {1: "AVAILABLE"})
+    mode: str | None = None  # "down", "timeout", "error500", "reject400", "garbage"
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def handle(self, method: str, path: str, body: bytes | None) -> tuple[int, dict]:
+        self.calls.append((method, path))
+        if self.mode == "error500":
+            return 500, {"error": "Internal: kernel exploded"}
+        base = f"/v1/models/{MODEL}"
+        if method == "GET" and path == base:
+            if not self.versions:
+                return 404, {"error": f"Could not find any versions of model {MODEL}"}
+            entries = [
+                {"version": str(v), "state": s, "status": {"error_code": "OK", "error_message": ""}}
+                for v, s in sorted(self.versions.items(), reverse=True)
+            ]
+            return 200, {"model_version_status": entries}
+        match = re.fullmatch(rf"{base}(?:/versions/(\d+))?:predict", path)
+        if method == "POST" and match:
+            if self.mode == "reject400":
+                return 400, {"error": "Expecting tensor size: 2 but got: 3"}
+            available = [v for v, s in self.versions.items() if s == "AVAILABLE"]
+            wanted = int(match.group(1)) if match.group(1) else max(available, default=None)
+            if wanted is None or wanted not in available:
+                return 404, {"error": f"Servable not found for request: Specific({MODEL}, {wanted})"}
+            rows = json.loads(body)["instances"]
+            return 200, {"predictions": [[probability(*row)] for row in rows]}
+        return 400, {"error": f"Malformed request: {method} {path}"}
+
+    # the slice of requests.Session the client uses
+    def request(self, method, url, data=None, headers=None, timeout=None):
+        if self.mode == "down":
+            raise requests.ConnectionError("[Errno 111] Connection refused")
+        if self.mode == "timeout":
+            raise requests.ReadTimeout("read timed out")
+        status, body = self.handle(method, urlsplit(url).path, data)
+        response = requests.Response()
+        response.status_code = status
+        response._content = b"not json at all" if self.mode == "garbage" else json.dumps(body).encode()
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+
+@dataclass
+class Project:
+    """A project root with its own config.json, models/ and runs/history.jsonl."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def cfg(self):
+        return load_config(self.config_path)
+
+    def add_version(self, version: int, accuracy: float, **extra) -> None:
+        """Publish an (empty) model version with a metrics.json in the trainer's format."""
+        store = ModelStore(self.cfg.models_dir)
+        candidate = self.root / f"candidate-{version}"
+        candidate.mkdir()
+        metrics = {
+            "model_name": MODEL,
+            "version": version,
+            "test_accuracy_percent": accuracy,
+            "training_loss": 0.05,
+            "trained_at": "2025-11-20T01:58:00Z",
+            "promoted_at": "2025-11-20T02:00:00Z",
+            "run_id": f"run-{version}",
+            "dataset": {
+                "rows": 2000,
+                "train_rows": 1600,
+                "eval_rows": 400,
+                "positive_fraction": 0.5,
+                "fingerprint": "abc",
+                "files": [],
+            },
+            "champion": None,
+            "gate": {"promote": True, "reasons": ["first model"], "threshold_percent": 97.0},
+            "config": {},
+            **extra,
+        }
+        store.publish(candidate, version, metrics)
+        shutil.rmtree(candidate)
+
+    def record(self, event: str, version: int | None, accuracy: float | None, **extra) -> dict:
+        fields = {
+            "model_name": MODEL,
+            "version": version,
+            "accuracy_percent": accuracy,
+            "threshold_percent": 97.0,
+            "champion_version": None,
+            "champion_accuracy_percent": None,
+            "eval_rows": 400,
+            "data_fingerprint": "abc",
+            "reasons": [],
+            "run_id": f"run-{version}",
+        }
+        fields.update(extra)
+        return history.append(self.cfg.history_path, event, **fields)
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPO / "config.json", root / "config.json")
+    return Project(root)
+
+
+@pytest.fixture
+def fake_serving() -> FakeServing:
+    return FakeServing()
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def app(project, fake_serving, registry):
+    return create_app(
+        {
+            "TESTING": True,
+            "MODELOPS_CONFIG": project.config_path,
+            "SERVING_SESSION": fake_serving,
+            "METRICS_REGISTRY": registry,
+            "TF_HOST": "http://tfserving.test:8501",
+            "MODEL_NAME": MODEL,
+        }
+    )
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# --- real processes: a fake upstream over HTTP, gunicorn ---
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen | None = None, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before {url} answered")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture
+def fake_upstream(fake_serving):
+    """``fake_serving`` behind a real keep-alive HTTP server; yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            status, body = fake_serving.handle(self.command, self.path, self.rfile.read(length) if length else None)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@contextlib.contextmanager
+def gunicorn(tf_host: str, config_path: Path, tmp_path: Path, workers: int = 2):
+    """The frontend under real gunicorn, started with the production command; yields its URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "TF_HOST": tf_host,
+        "MODEL_NAME": MODEL,
+        "MODELOPS_CONFIG": str(config_path),
+        "WEB_CONCURRENCY": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+    }
+    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / GUNICORN_COMMAND[0]), *GUNICORN_COMMAND[1:]],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/healthz", proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
