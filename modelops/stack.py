@@ -1,0 +1,285 @@
+"""Start the whole stack with one command, and probe its services' health.
+
+``scripts/run_all.sh`` runs setup and then ``python -m modelops.stack up``; the logic lives here
+so it can be tested. ``up`` uses Docker Compose when a Docker engine answers (``--local`` forces
+local mode), else runs the ``Procfile`` with honcho after bootstrapping a first model (TF Serving
+opens no port before a version exists). It waits until the frontend's ``/readyz`` answers, prints
+the URLs, and on Ctrl-C or SIGTERM stops everything it started.
+
+Ports come from env vars with the README's defaults (``FRONTEND_PORT`` ...), so tests and users
+can move them. ``monitoring/prometheus.yml`` is written for compose (targets are service names);
+local mode derives ``.stack/prometheus.yml`` from it by rewriting the targets, so it stays the
+only copy.
+
+``probe`` is the containers' healthcheck: stdlib only, since it runs in both images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from modelops.errors import ModelopsError
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_DIR = ROOT / ".stack"
+
+DEFAULT_PORTS = {
+    "FRONTEND_PORT": 5002,
+    "TF_REST_PORT": 8501,
+    "TF_GRPC_PORT": 8500,
+    "PROMETHEUS_PORT": 9090,
+    "TRAINER_METRICS_PORT": 9102,
+}
+# Scrape target in monitoring/prometheus.yml -> the port variable it listens on locally.
+COMPOSE_TARGETS = {
+    "prometheus:9090": "PROMETHEUS_PORT",
+    "trainer:9102": "TRAINER_METRICS_PORT",
+    "tfserving:8501": "TF_REST_PORT",
+    "frontend:5002": "FRONTEND_PORT",
+}
+LOCAL_SERVICES = ("trainer", "tfserving", "frontend")
+EXIT_GATE_REJECTED = 3  # retrain_pipeline.py's documented code
+
+
+class StackError(Exception):
+    """The stack cannot start; the message says why and what to do."""
+
+
+def ports_from_env(env: dict[str, str]) -> dict[str, int]:
+    """Each port variable from ``env`` or its README default; reject anything not a TCP port."""
+    ports = {}
+    for name, default in DEFAULT_PORTS.items():
+        raw = env.get(name) or str(default)
+        if not raw.isdigit() or not 0 < int(raw) < 65536:
+            raise StackError(f"{name} must be a TCP port number, got {raw!r}")
+        ports[name] = int(raw)
+    if len(set(ports.values())) != len(ports):
+        raise StackError(f"the stack's ports must differ: {ports}")
+    return ports
+
+
+def local_prometheus_config(text: str, ports: dict[str, int], rules_dir: Path) -> str:
+    """Rewrite the compose-side Prometheus config for local mode.
+
+    Targets become 127.0.0.1 and the local ports; rule files become absolute, because Prometheus
+    resolves them against the config file's directory, which is ``.stack/`` here.
+    """
+    for target, port_var in COMPOSE_TARGETS.items():
+        quoted = f'"{target}"'
+        if quoted not in text:
+            raise StackError(f"monitoring/prometheus.yml has no target {quoted}: update modelops/stack.py")
+        text = text.replace(quoted, f'"127.0.0.1:{ports[port_var]}"')
+    lines, in_rules = [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if in_rules and stripped.startswith("- "):
+            line = line.replace(stripped, f"- {rules_dir / stripped[2:].strip()}")
+        elif stripped and not line.startswith(" "):
+            in_rules = stripped == "rule_files:"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def has_model(models_dir: Path) -> bool:
+    """True when a numeric version directory (what TF Serving loads) exists."""
+    return models_dir.is_dir() and any(p.name.isdigit() and p.is_dir() for p in models_dir.iterdir())
+
+
+def probe(url: str, models_dir: Path | None = None, timeout: float = 5.0) -> bool:
+    """True if ``url`` answers 2xx and, when given, ``models_dir`` holds a version."""
+    if models_dir is not None and not has_model(models_dir):
+        return False
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (our own URLs)
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def compose_command() -> list[str]:
+    """``docker compose`` (the plugin) if present, else the standalone ``docker-compose``."""
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise StackError("a Docker engine answers but neither `docker compose` nor `docker-compose` is installed")
+
+
+def busy_ports(ports: dict[str, int]) -> list[str]:
+    """The port variables whose port already has a listener (e.g. the stack is already up)."""
+    busy = []
+    for name, port in ports.items():
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                busy.append(f"{name}={port}")
+    return busy
+
+
+def local_env(base: dict[str, str], ports: dict[str, int], model_name: str, models_dir: Path) -> dict[str, str]:
+    """The environment the Procfile's processes get: the same variables compose sets."""
+    env = dict(base)
+    env.update({name: str(port) for name, port in ports.items()})
+    # The venv's python, gunicorn and honcho first (not resolved: the venv's bin may be a symlink).
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["TF_HOST"] = f"http://127.0.0.1:{ports['TF_REST_PORT']}"
+    env["MODEL_NAME"] = model_name
+    env["MODELS_DIR"] = str(models_dir)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(STACK_DIR / "frontend-metrics")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if shutil.which("tensorflow_model_server", path=env["PATH"]):
+        env["TF_SERVING_BIN"] = "tensorflow_model_server"
+    return env
+
+
+def bootstrap(env: dict[str, str], models_dir: Path) -> None:
+    """Train and publish a first model if none exists, so serving has something to load."""
+    if has_model(models_dir):
+        return
+    print("stack: no model yet; training the first one (python retrain_pipeline.py)", flush=True)
+    code = subprocess.run([sys.executable, "retrain_pipeline.py"], cwd=ROOT, env=env).returncode
+    if code == EXIT_GATE_REJECTED:
+        raise StackError("the gate rejected the bootstrap model; see notifications.log and last_train_log.txt")
+    if code != 0 or not has_model(models_dir):
+        raise StackError(f"bootstrapping the first model failed (exit {code}); see last_train_log.txt")
+
+
+def wait_ready(url: str, timeout: float, alive) -> None:
+    """Poll ``url`` until it answers 2xx; fail early if ``alive()`` turns false."""
+    deadline = time.monotonic() + timeout
+    while not probe(url, timeout=2.0):
+        if not alive():
+            raise StackError("a service exited during startup; see its output above")
+        if time.monotonic() > deadline:
+            raise StackError(f"{url} not ready after {timeout:.0f}s")
+        time.sleep(1.0)
+
+
+def print_urls(ports: dict[str, int], model_name: str, local: bool) -> None:
+    rest = f"http://localhost:{ports['TF_REST_PORT']}"
+    lines = [
+        f"Frontend web UI:     http://localhost:{ports['FRONTEND_PORT']}",
+        f"TF Serving REST:     {rest}/v1/models/{model_name}",
+        f"TF Serving gRPC:     localhost:{ports['TF_GRPC_PORT']}",
+        f"TF Serving metrics:  {rest}/monitoring/prometheus/metrics",
+        f"Prometheus:          http://localhost:{ports['PROMETHEUS_PORT']}",
+    ]
+    if local:
+        lines.append(f"Trainer metrics:     http://localhost:{ports['TRAINER_METRICS_PORT']}/metrics")
+    print("stack: ready (Ctrl-C stops everything)\n  " + "\n  ".join(lines), flush=True)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run_local(ports: dict[str, int], timeout: float) -> int:
+    from modelops.config import load_config  # validates config.json before anything starts
+
+    config = load_config()
+    busy = busy_ports(ports)
+    if busy:
+        raise StackError(f"ports already in use: {', '.join(busy)} (is the stack already running?)")
+    env = local_env(dict(os.environ), ports, os.environ.get("MODEL_NAME") or config.model_name, config.models_dir)
+    bootstrap(env, config.models_dir)
+
+    STACK_DIR.mkdir(exist_ok=True)
+    monitoring = ROOT / "monitoring"
+    derived = local_prometheus_config((monitoring / "prometheus.yml").read_text(), ports, monitoring)
+    (STACK_DIR / "prometheus.yml").write_text(derived)
+    services = list(LOCAL_SERVICES)
+    if shutil.which("prometheus", path=env["PATH"]):
+        services.append("prometheus")
+    else:
+        print("stack: no prometheus binary; starting without monitoring", flush=True)
+
+    honcho = subprocess.Popen(
+        [str(Path(sys.executable).parent / "honcho"), "-f", str(ROOT / "Procfile"), "start", *services],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: honcho.poll() is None)
+        print_urls(ports, env["MODEL_NAME"], local=True)
+        return honcho.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(honcho)
+
+
+def _stop(honcho: subprocess.Popen) -> None:
+    """SIGTERM honcho, which signals each service's process group and SIGKILLs after 5 s."""
+    if honcho.poll() is None:
+        honcho.send_signal(signal.SIGTERM)
+    try:
+        honcho.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        honcho.kill()
+        honcho.wait()
+
+
+def run_docker(ports: dict[str, int], timeout: float) -> int:
+    compose = compose_command()
+    try:
+        subprocess.run([*compose, "up", "-d", "--build"], cwd=ROOT, check=True)
+        wait_ready(f"http://127.0.0.1:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: True)
+        print_urls(ports, os.environ.get("MODEL_NAME", "simple_classifier"), local=False)
+        subprocess.run([*compose, "logs", "--follow"], cwd=ROOT)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except subprocess.CalledProcessError as exc:
+        raise StackError(f"{' '.join(compose)} up failed (exit {exc.returncode})") from None
+    finally:
+        # Stops and removes the containers; the named volumes (models, history) stay.
+        subprocess.run([*compose, "down"], cwd=ROOT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelops.stack", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the stack and wait for Ctrl-C")
+    up.add_argument("--local", action="store_true", help="local processes even if a Docker engine answers")
+    up.add_argument("--timeout", type=float, default=float(os.environ.get("STACK_READY_TIMEOUT", "900")))
+    check = sub.add_parser("probe", help="healthcheck: exit 0 if URL answers 2xx (and a model exists)")
+    check.add_argument("url")
+    check.add_argument("--models-dir", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "probe":
+        return 0 if probe(args.url, args.models_dir) else 1
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        ports = ports_from_env(dict(os.environ))
+        if not args.local and docker_engine_answers():
+            return run_docker(ports, args.timeout)
+        return run_local(ports, args.timeout)
+    except (StackError, ModelopsError) as exc:
+        print(f"stack: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
