@@ -6,4 +6,4 @@ import sys
 from modelops.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["train"]))
+    sys.exit(main(default_command="train"))

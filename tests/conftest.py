@@ -1,0 +1,80 @@
+"""Shared fixtures: a throwaway project directory with its own config.json and state."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelops.config import load_config
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_config(directory: Path, **sections) -> Path:
+    """Copy the repo's config.json into ``directory``, overriding keys per section."""
+    raw = json.loads((REPO / "config.json").read_text())
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            raw[section].update(values)
+        else:
+            raw[section] = values
+    path = directory / "config.json"
+    path.write_text(json.dumps(raw, indent=2))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A Config rooted in an empty temp project (no models, no data yet)."""
+    return load_config(write_config(tmp_path))
+
+
+@pytest.fixture(scope="session")
+def _trained_template(tmp_path_factory):
+    """One real retrain, done once per session; tests copy its state."""
+    root = tmp_path_factory.mktemp("trained")
+    config = load_config(write_config(root))
+    from modelops import pipeline
+
+    result = pipeline.retrain(config, echo=lambda _: None)
+    assert result.outcome == "promoted", result.message
+    return root
+
+
+@pytest.fixture
+def trained_project(_trained_template, tmp_path):
+    """A Config rooted in a temp project that already serves v1 (a copy of the session's)."""
+    root = tmp_path / "project"
+    shutil.copytree(_trained_template, root)
+    return load_config(root / "config.json")
+
+
+def run_cli(*args, cwd=REPO, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``retrain_pipeline.py`` as cron would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "retrain_pipeline.py"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, **kwargs,
+    )
+
+
+def assert_no_partial_version(models_dir: Path) -> list[int]:
+    """Every numeric directory is a complete SavedModel with metrics that TF can load."""
+    from modelops import model
+
+    versions = sorted(int(p.name) for p in Path(models_dir).iterdir() if p.name.isdigit())
+    for v in versions:
+        d = Path(models_dir) / str(v)
+        assert (d / "saved_model.pb").is_file(), f"v{v} lacks saved_model.pb"
+        assert list((d / "variables").glob("variables.data-*")), f"v{v} lacks variables"
+        assert json_load(d / "metrics.json")["version"] == v
+        model.load_signature(d)
+    return versions
+
+
+def json_load(path: Path):
+    return json.loads(Path(path).read_text())

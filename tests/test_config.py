@@ -1,0 +1,73 @@
+"""Bad config.json stops with a message naming the key (exit 2); good ones load typed."""
+
+import json
+
+import pytest
+
+from modelops.config import load_config
+from modelops.errors import ConfigError
+from tests.conftest import REPO, run_cli, write_config
+
+
+def test_repo_config_keeps_the_product_keys():
+    config = load_config(REPO / "config.json")
+    assert config.model_name == "simple_classifier"
+    assert config.gate.min_accuracy_percent == 97.0
+    assert (config.train.epochs, config.train.batch_size, config.train.learning_rate) == (20, 32, 0.01)
+    assert config.schedule.cron == "0 2 * * 0"
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"gate": {"min_acuracy_percent": 90}}, "unknown key 'gate.min_acuracy_percent' (did you mean 'gate.min_accuracy_percent'?)"),
+        ({"train": {"epochs": "20"}}, "'train.epochs' must be an integer"),
+        ({"gate": {"min_accuracy_percent": 120}}, "'gate.min_accuracy_percent' must be between 0.0 and 100.0"),
+        ({"train": {"batch_size": 0}}, "'train.batch_size' must be between 1"),
+        ({"train": {"epochs": True}}, "'train.epochs' must be an integer"),
+        ({"schedule": {"cron": "every sunday"}}, "'schedule.cron' is not a valid cron expression"),
+        ({"verify": {"on_unreachable": "ignore"}}, "'verify.on_unreachable' must be one of warn, fail"),
+        ({"gate": 97}, "'gate' must be a JSON object"),
+        ({"model_name": "a/b"}, "'model_name' must be non-empty"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, sections, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, **sections))
+    assert expected in str(err.value)
+
+
+def test_invalid_json_says_where(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"model_name": "m",\n "gate": {')
+    with pytest.raises(ConfigError, match="not valid JSON.*line 2"):
+        load_config(path)
+
+
+def test_config_is_frozen(project):
+    with pytest.raises(AttributeError):
+        project.gate.min_accuracy_percent = 1.0
+
+
+@pytest.mark.parametrize("command", [[], ["status"]])
+def test_cli_exits_2_naming_the_key(tmp_path, command):
+    path = write_config(tmp_path, train={"epochs": "twenty"})
+    result = run_cli("--config", str(path), *command, timeout=60)
+    assert result.returncode == 2
+    assert "train.epochs" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "models").exists(), "a bad config must stop before touching any state"
+
+
+def test_missing_config_file_is_a_usage_error(tmp_path):
+    result = run_cli("--config", str(tmp_path / "nope.json"), "status", timeout=60)
+    assert result.returncode == 2
+    assert "config file not found" in result.stderr
+
+
+def test_defaults_fill_missing_sections(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_name": "m"}))
+    config = load_config(path)
+    assert config.gate.min_accuracy_percent == 97.0
+    assert config.models_dir == tmp_path / "models"

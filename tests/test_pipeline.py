@@ -1,0 +1,168 @@
+"""The gated retrain end to end with real TensorFlow: promote, reject, crash, contend, roll back."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from modelops import data, history, pipeline
+from modelops.store import ModelStore
+from tests.conftest import REPO, assert_no_partial_version, json_load, run_cli
+
+pytestmark = pytest.mark.slow
+QUIET = lambda _line: None  # noqa: E731
+
+
+def test_first_run_from_the_cli_bootstraps_gates_and_records(project):
+    result = run_cli("--config", str(project.root / "config.json"))
+    assert result.returncode == 0, result.stderr
+    assert "[6/6] gate: PROMOTED v1" in result.stdout
+    assert assert_no_partial_version(project.models_dir) == [1]
+    metrics = json_load(project.models_dir / "1" / "metrics.json")
+    assert metrics["test_accuracy_percent"] >= 97.0
+    assert metrics["dataset"]["eval_rows"] >= project.gate.min_eval_rows
+    assert metrics["champion"] is None
+    assert {"training_loss", "trained_at", "promoted_at", "config"} <= metrics.keys()
+    assert "PROMOTED" in project.notifications_path.read_text()
+    [record] = history.read(project.history_path)
+    assert record["event"] == "promote" and record["version"] == 1
+    log = project.train_log_path.read_text()
+    assert "[1/6] ingest" in log and "[6/6] gate: PROMOTED v1" in log
+
+
+def test_noisy_data_is_rejected_and_the_served_version_stays(trained_project):
+    config = trained_project
+    data.simulate(config, rows=3000, noise=0.45, shift=0.0, seed=7)
+    result = pipeline.retrain(config, echo=QUIET)
+    assert (result.outcome, result.exit_code, result.version) == ("rejected", 3, 2)
+    assert ModelStore(config.models_dir).versions() == [1], "a rejected candidate never appears in models/"
+    assert not (config.models_dir / "2").exists()
+    [run_dir] = config.runs_dir.glob("*-v2")
+    assert (run_dir / "candidate" / "saved_model.pb").exists(), "kept for inspection outside the served path"
+    record = history.read(config.history_path)[-1]
+    assert record["event"] == "reject" and record["champion_version"] == 1
+    assert record["accuracy_percent"] < 97.0
+    assert "REJECTED" in config.notifications_path.read_text().splitlines()[-1]
+    assert "v1 keeps serving" in config.notifications_path.read_text()
+
+
+def test_clean_new_data_promotes_against_the_champion_on_the_same_rows(trained_project):
+    config = trained_project
+    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    result = pipeline.retrain(config, echo=QUIET)
+    assert result.outcome == "promoted", result.message
+    assert assert_no_partial_version(config.models_dir) == [1, 2]
+    metrics = json_load(config.models_dir / "2" / "metrics.json")
+    assert metrics["champion"]["version"] == 1
+    assert len(metrics["dataset"]["files"]) == 2
+
+
+def test_a_failed_step_publishes_nothing_and_is_recorded(trained_project, monkeypatch):
+    def broken(*_a, **_k):
+        raise RuntimeError("disk exploded")
+
+    monkeypatch.setattr("modelops.train.train_candidate", broken)
+    result = pipeline.retrain(trained_project, echo=QUIET)
+    assert (result.outcome, result.exit_code) == ("failed", 1)
+    assert "disk exploded" in result.message
+    assert ModelStore(trained_project.models_dir).versions() == [1]
+    assert history.read(trained_project.history_path)[-1]["event"] == "failed"
+    assert "Traceback" in trained_project.train_log_path.read_text()
+
+
+def _start_retrain(config, *args):
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "retrain_pipeline.py"), "--config", str(config.root / "config.json"), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_killed_while_publishing_leaves_no_partial_version(trained_project):
+    config = trained_project
+    proc = _start_retrain(config)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.startswith(".tmp-") for p in config.models_dir.iterdir()):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.0005)
+    proc.wait(30)
+    assert assert_no_partial_version(config.models_dir) in ([1], [1, 2])
+    result = pipeline.retrain(config, echo=QUIET)
+    assert result.outcome == "promoted"
+    assert not [p for p in config.models_dir.iterdir() if p.name.startswith(".tmp-")], "stale temp dir cleaned"
+
+
+def test_killed_at_random_points_then_a_clean_run(trained_project):
+    config = trained_project
+    rng = random.Random(int(os.environ.get("KILL_SEED", "2026")))
+    for _ in range(3):
+        proc = _start_retrain(config)
+        time.sleep(rng.uniform(0.5, 9.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        assert_no_partial_version(config.models_dir)
+    before = ModelStore(config.models_dir).versions()
+    result = pipeline.retrain(config, echo=QUIET)
+    assert result.outcome == "promoted"
+    after = assert_no_partial_version(config.models_dir)
+    assert after[-1] == result.version > before[-1]
+
+
+def test_two_retrains_at_once_never_collide(trained_project):
+    config = trained_project
+    first, second = _start_retrain(config), _start_retrain(config)
+    outs = [p.communicate(timeout=120) for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    assert codes == [0, 1], outs
+    loser_err = next(err for (_, err), p in zip(outs, (first, second), strict=True) if p.returncode == 1)
+    assert "another retrain or rollback is running" in loser_err and "--wait" in loser_err
+    # with --wait, the second one queues behind the first and both publish distinct versions
+    first = _start_retrain(config)
+    while "pid" not in (config.models_dir / ".lock").read_text() and first.poll() is None:
+        time.sleep(0.01)
+    second = _start_retrain(config, "retrain", "--wait", "120")
+    assert [p.wait(180) for p in (first, second)] == [0, 0]
+    assert ModelStore(config.models_dir).versions()[-2:] == [2, 3]
+    versions = [r["version"] for r in history.read(config.history_path) if r.get("version")]
+    assert len(versions) == len(set(versions)), "version numbers never repeat"
+    assert_no_partial_version(config.models_dir)
+
+
+def test_rollback_retires_the_top_version_and_records_it(trained_project):
+    config = trained_project
+    data.simulate(config, rows=200, noise=0.0, shift=0.0, seed=3)
+    assert pipeline.retrain(config, echo=QUIET).outcome == "promoted"
+    result = run_cli("--config", str(config.root / "config.json"), "rollback", "--reason", "bad canary")
+    assert result.returncode == 0, result.stderr
+    assert "v1 is the served version again" in result.stdout
+    assert ModelStore(config.models_dir).versions() == [1]
+    record = history.read(config.history_path)[-1]
+    assert (record["event"], record["version"], record["to_version"]) == ("rollback", 2, 1)
+    again = run_cli("--config", str(config.root / "config.json"), "rollback")
+    assert again.returncode == 1
+    assert "nothing to roll back to" in again.stderr and "Traceback" not in again.stderr
+    assert pipeline.retrain(config, echo=QUIET).version == 3, "the retired number is not reused"
+
+
+def test_status_and_history_commands(trained_project):
+    cfg = str(trained_project.root / "config.json")
+    status = run_cli("--config", cfg, "status")
+    assert status.returncode == 0
+    assert "v1:" in status.stdout and "<- served" in status.stdout
+    hist = run_cli("--config", cfg, "history", "--json")
+    assert json.loads(hist.stdout.splitlines()[-1])["event"] == "promote"
+
+
+def test_train_tf_trains_without_publishing(project):
+    result = subprocess.run([sys.executable, str(REPO / "train_tf.py"), "--config", str(project.root / "config.json")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "not published" in result.stdout
+    assert ModelStore(project.models_dir).versions() == []
+    assert list(project.runs_dir.glob("*-train/candidate/saved_model.pb"))
