@@ -40,7 +40,7 @@ GUNICORN_COMMAND = ["gunicorn", "--config", "python:modelops.web.gunicorn_conf",
 
 def probability(x1: float, x2: float) -> float:
     """What the fake model answers: a logistic curve over x1 + x2."""
-    return 1.0 / (1.0 + math.exp(-(x1 + x2)))
+    return 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, x1 + x2))))
 
 
 @dataclass
@@ -56,9 +56,9 @@ class FakeServing:
         if self.mode == "error500":
             return 500, {"error": "Internal: kernel exploded"}
         base = f"/v1/models/{MODEL}"
-        if method == "GET" and path == base:
-            if not self.versions:
-                return 404, {"error": f"Could not find any versions of model {MODEL}"}
+        if method == "GET" and re.fullmatch(r"/v1/models/[^/:]+", path):
+            if path != base or not self.versions:
+                return 404, {"error": f"Could not find any versions of model {path.rsplit('/', 1)[1]}"}
             entries = [
                 {"version": str(v), "state": s, "status": {"error_code": "OK", "error_message": ""}}
                 for v, s in sorted(self.versions.items(), reverse=True)

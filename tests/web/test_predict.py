@@ -111,8 +111,12 @@ def test_too_many_rows_is_refused_with_the_limit(project, fake_serving, registry
     from modelops.web import create_app
 
     app = create_app(
-        {"MODELOPS_CONFIG": project.config_path, "SERVING_SESSION": fake_serving, "METRICS_REGISTRY": registry,
-         "MAX_INSTANCES": 3}
+        {
+            "MODELOPS_CONFIG": project.config_path,
+            "SERVING_SESSION": fake_serving,
+            "METRICS_REGISTRY": registry,
+            "MAX_INSTANCES": 3,
+        }
     )
     client = app.test_client()
     assert client.post("/predict", json={"instances": [[1, 2]] * 3}).status_code == 200
@@ -125,16 +129,23 @@ def test_max_instances_comes_from_the_environment(project, monkeypatch, fake_ser
     from modelops.web import create_app
 
     monkeypatch.setenv("MAX_INSTANCES", "2")
-    app = create_app({"MODELOPS_CONFIG": project.config_path, "SERVING_SESSION": fake_serving,
-                      "METRICS_REGISTRY": registry})
+    app = create_app(
+        {"MODELOPS_CONFIG": project.config_path, "SERVING_SESSION": fake_serving, "METRICS_REGISTRY": registry}
+    )
     assert app.test_client().post("/predict", json={"instances": [[1, 2]] * 3}).status_code == 400
 
 
 def test_oversized_body_gets_413(project, fake_serving, registry):
     from modelops.web import create_app
 
-    app = create_app({"MODELOPS_CONFIG": project.config_path, "SERVING_SESSION": fake_serving,
-                      "METRICS_REGISTRY": registry, "MAX_CONTENT_LENGTH": 100})
+    app = create_app(
+        {
+            "MODELOPS_CONFIG": project.config_path,
+            "SERVING_SESSION": fake_serving,
+            "METRICS_REGISTRY": registry,
+            "MAX_CONTENT_LENGTH": 100,
+        }
+    )
     client = app.test_client()
     big = json.dumps({"instances": [[1.5, 2.5]] * 20})
     r = client.post("/predict", data=big, headers={"Content-Type": "application/json"})

@@ -1,0 +1,54 @@
+"""The TF Serving REST client over real sockets: pooling, version choice, error types."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from modelops.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.serving.client import ModelNotLoaded, ServingClient
+from tests.web.conftest import MODEL, free_port, probability
+
+
+def test_status_and_predict_on_a_chosen_version(fake_upstream, fake_serving):
+    fake_serving.versions = {4: "AVAILABLE", 3: "AVAILABLE"}
+    client = ServingClient(fake_upstream, MODEL)
+    assert [e["version"] for e in client.status()] == ["4", "3"]
+    assert client.predict([[1.0, 1.0]], version=3)[0][0] == pytest.approx(probability(1, 1))
+    assert ("POST", f"/v1/models/{MODEL}/versions/3:predict") in fake_serving.calls
+    assert client.predict_latest([[0.0, 0.0]])[0] == 4
+
+
+def test_observer_sees_every_upstream_call(fake_upstream):
+    seen = []
+    client = ServingClient(fake_upstream, MODEL, observe=lambda op, seconds: seen.append(op))
+    client.predict_latest([[1.0, 2.0]])
+    assert seen == ["status", "predict"]
+
+
+def test_refused_connection_is_serving_unavailable():
+    client = ServingClient(f"http://127.0.0.1:{free_port()}", MODEL)
+    with pytest.raises(ServingUnavailable, match="not reachable"):
+        client.status()
+
+
+def test_silent_upstream_is_serving_timeout():
+    with socket.socket() as listener:  # accepts connections, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client = ServingClient(f"http://127.0.0.1:{listener.getsockname()[1]}", MODEL, timeout=0.2)
+        with pytest.raises(ServingTimeout, match="did not answer"):
+            client.predict([[1.0, 2.0]], version=1)
+
+
+def test_upstream_error_keeps_status_and_message(fake_upstream, fake_serving):
+    fake_serving.mode = "reject400"
+    with pytest.raises(ServingHTTPError) as info:
+        ServingClient(fake_upstream, MODEL).predict([[1.0, 2.0]], version=1)
+    assert (info.value.status, info.value.message) == (400, "Expecting tensor size: 2 but got: 3")
+
+
+def test_unknown_model_is_model_not_loaded(fake_upstream):
+    with pytest.raises(ModelNotLoaded, match="no model 'other' loaded"):
+        ServingClient(fake_upstream, "other").latest_version()

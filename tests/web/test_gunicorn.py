@@ -1,0 +1,49 @@
+"""The frontend under real gunicorn (the production command), several workers, real sockets."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.web.conftest import gunicorn, probability
+
+pytestmark = pytest.mark.slow
+
+
+def test_curl_form_post_and_metrics_summed_over_all_workers(fake_upstream, project, tmp_path):
+    stale = tmp_path / "prometheus"
+    stale.mkdir()
+    (stale / "counter_999999.db").write_bytes(b"left over from a previous run")
+    project.add_version(1, 98.0)
+    with gunicorn(fake_upstream, project.config_path, tmp_path, workers=2) as url:
+        assert not (stale / "counter_999999.db").exists()  # wiped at start
+        # like curl: a new connection per request, so the requests spread over the workers
+        for _ in range(12):
+            r = requests.post(
+                f"{url}/predict",
+                data="x1=1.5&x2=2.3",
+                timeout=10,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "*/*"},
+            )
+            assert r.status_code == 200
+            assert r.json()["predictions"][0][0] == pytest.approx(probability(1.5, 2.3))
+        with requests.Session() as keep_alive:
+            for _ in range(5):
+                assert keep_alive.post(f"{url}/predict", json={"instances": [[1, 2], [3, 4]]}, timeout=10).ok
+            assert keep_alive.post(f"{url}/predict", json={"instances": []}, timeout=10).status_code == 400
+        text = requests.get(f"{url}/metrics", timeout=10).text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    ok = (("endpoint", "/predict"), ("method", "POST"), ("status", "200"))
+    assert samples[("modelops_frontend_requests_total", ok)] == 17
+    assert (
+        samples[("modelops_frontend_requests_total", (("endpoint", "/predict"), ("method", "POST"), ("status", "400")))]
+        == 1
+    )
+    assert samples[("modelops_frontend_instances_predicted_total", ())] == 12 + 5 * 2
+    assert samples[("modelops_frontend_served_model_version", ())] == 1
+    assert samples[("modelops_frontend_served_model_accuracy_ratio", ())] == pytest.approx(0.98)

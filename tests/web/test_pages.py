@@ -1,0 +1,85 @@
+"""The model page, as a user sees it: fresh clone, TF Serving down, a real history."""
+
+from __future__ import annotations
+
+import re
+
+
+def test_fresh_clone_with_serving_down_still_renders_the_form(client, fake_serving):
+    fake_serving.mode = "down"
+    r = client.get("/")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert '<form method="post" action="/predict"' in page
+    assert '<label for="x1">x1</label>' in page and '<label for="x2">x2</label>' in page
+    assert "TF Serving not ready" in page
+    assert "not reachable" in page
+    assert "No model yet" in page
+    assert "No decisions recorded yet" in page
+    assert "No model versions yet" in page  # the empty chart says why it is empty
+
+
+def test_serving_up_but_no_model_loaded_says_so(client, fake_serving):
+    fake_serving.versions = {}
+    page = client.get("/").get_data(as_text=True)
+    assert "no model &#39;simple_classifier&#39; loaded" in page
+
+
+def _history(project):
+    project.add_version(1, 97.6, promoted_at="2025-11-02T02:00:07Z")
+    project.record("promote", 1, 97.6, reasons=["first model: 97.60% >= 97.0%"], time="2025-11-02T02:00:07Z")
+    project.record("reject", 2, 91.25, reasons=["accuracy 91.25% < 97.0% threshold"])
+    project.add_version(3, 98.4, promoted_at="2025-11-16T02:00:09Z")
+    project.record("promote", 3, 98.4, reasons=["98.40% >= 97.0%, champion v1 97.60%"])
+    project.record("rollback", 3, None, to_version=1, reasons=["verification failed"])
+
+
+def test_page_shows_served_version_accuracy_promotion_time_chart_and_decisions(client, project, fake_serving):
+    _history(project)
+    fake_serving.versions = {3: "AVAILABLE", 1: "END"}
+    page = client.get("/").get_data(as_text=True)
+    assert "Serving version 3" in page
+    assert "98.40%" in page
+    assert '<time datetime="2025-11-16T02:00:09Z">2025-11-16 02:00 UTC</time>' in page
+
+    svg = re.search(r"<svg class=\"chart\".*?</svg>", page, re.S).group(0)
+    assert 'class="threshold"' in svg and "gate 97%" in svg
+    assert '<g class="point rejected"><title>v2: 91.25% (rejected by the gate)</title>' in svg
+    assert "<title>v3: 98.40% (served now)</title>" in svg
+    assert "<title>v1: 97.60% (promoted)</title>" in svg
+
+    decisions = page[page.index("Recent gate decisions") :]
+    rows = re.findall(r'<tr class="event-([\w-]+)">', decisions)
+    assert rows == ["rollback", "promote", "reject", "promote"]  # newest first
+    assert "accuracy 91.25% &lt; 97.0% threshold" in decisions
+    assert "v3 → v1" in decisions
+
+
+def test_serving_down_shows_the_latest_published_version_from_disk(client, project, fake_serving):
+    _history(project)
+    fake_serving.mode = "timeout"
+    page = client.get("/").get_data(as_text=True)
+    assert "Latest published: version 3" in page
+    assert "did not answer" in page
+
+
+def test_a_corrupt_metrics_file_or_history_line_does_not_break_the_page(client, project):
+    project.add_version(1, 97.5)
+    (project.cfg.models_dir / "1" / "metrics.json").write_text("{not json")
+    project.cfg.history_path.parent.mkdir()
+    project.cfg.history_path.write_text('{"event": "promote", "version": 1}\nnot json\n[1, 2]\n')
+    r = client.get("/")
+    assert r.status_code == 200
+    assert "unknown" in r.get_data(as_text=True)
+
+
+def test_unknown_path_from_a_browser_gets_the_page_with_a_404_message(client):
+    r = client.get("/nowhere", headers={"Accept": "text/html"})
+    assert r.status_code == 404
+    assert "nothing at /nowhere" in r.get_data(as_text=True)
+
+
+def test_stylesheet_is_served_locally(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "http" not in re.search(r'<link rel="stylesheet" href="([^"]+)"', page).group(1)
+    assert client.get("/static/style.css").status_code == 200
