@@ -267,3 +267,15 @@ def test_monitoring_config_enables_tf_serving_prometheus_endpoint():
     text = (ROOT / "monitoring/monitoring.config").read_text()
     assert re.search(r"prometheus_config\s*\{[^}]*enable:\s*true", text)
     assert 'path: "/monitoring/prometheus/metrics"' in text
+
+
+def test_alerts_use_metric_names_the_services_declare():
+    sources = [ROOT / "modelops/metrics.py", ROOT / "modelops/web/metrics.py"]
+    if not all(p.exists() for p in sources):
+        pytest.skip("trainer or frontend metrics module not there yet")
+    declared = " ".join(p.read_text() for p in sources)
+    used = set(re.findall(r"\bmodelops_\w+", (ROOT / "monitoring/alerts.yml").read_text()))
+    assert used
+    for name in used:
+        base = re.sub(r"_(total|bucket|count|sum)$", "", name)
+        assert f'"{base}"' in declared or f'"{name}"' in declared, name
