@@ -1,25 +1,34 @@
 """``retrain_pipeline.py`` / ``train_tf.py`` command line; maps outcomes to exit codes.
 
 Exit codes: 0 promoted (or command succeeded), 3 rejected by the gate, 2 usage or config error,
-1 failure (a step failed, or another run holds the lock).
+1 failure (a step failed, the promoted version failed verification and was rolled back, or
+another run holds the lock). SIGTERM is handled like Ctrl-C: the run aborts, records why, and
+nothing half-done is left in ``models/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 
-from modelops import data, history, pipeline
+from modelops import data, history, pipeline, verify
 from modelops.config import load_config
 from modelops.errors import ConfigError, ModelopsError
 
 EPILOG = """exit codes:
-  0  promoted (or the command succeeded)
+  0  promoted (or the command succeeded); a promotion serving could not confirm is
+     reported as UNVERIFIED (verify.on_unreachable=warn)
   3  the candidate was rejected by the gate; the served version is unchanged
   2  usage or config.json error (the message names the key)
-  1  a step failed (nothing was published) or another run holds the lock
+  1  a step failed (nothing was published), the promoted version did not answer like
+     the gated model on TF Serving and was rolled back, or another run holds the lock
 
+After a promotion the run checks that TF Serving ($TF_HOST, default http://localhost:8501)
+serves the new version and answers like the gated model; otherwise it rolls back.
 Run with no command to retrain, as cron does: python retrain_pipeline.py"""
 
 
@@ -80,7 +89,11 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
     command = args.command or default_command
     try:
         config = load_config(args.config)
-        return _run(command, args, config)
+        with _sigterm_interrupts():
+            return _run(command, args, config)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return pipeline.EXIT_FAILED
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return pipeline.EXIT_USAGE
@@ -89,9 +102,29 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
         return pipeline.EXIT_FAILED
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM and SIGINT raise KeyboardInterrupt once; later ones are ignored while it unwinds."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum, _frame):
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def _run(command: str, args: argparse.Namespace, config) -> int:
     if command == "retrain":
-        result = pipeline.retrain(config, wait_seconds=getattr(args, "wait", 0.0))
+        result = pipeline.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier())
         print(f"{result.outcome}: {result.message}", file=sys.stdout if result.exit_code == 0 else sys.stderr)
         return result.exit_code
     if command == "train":
@@ -115,3 +148,7 @@ def _run(command: str, args: argparse.Namespace, config) -> int:
     path = data.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """The append-only, machine-readable record of every decision: ``runs/history.jsonl``.
 
 One JSON object per line; events are ``promote``, ``reject``, ``rollback``, ``verify-failed``,
-``unverified`` and ``failed``. Lines are appended with a single ``write`` on an ``O_APPEND``
+``unverified``, ``verified`` and ``failed``. Lines are appended with a single ``write`` on an ``O_APPEND``
 descriptor, so concurrent readers (the frontend) never see half a record. Free of numpy and
 TensorFlow: the frontend reads it.
 """
@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-EVENTS = ("promote", "reject", "rollback", "verify-failed", "unverified", "failed")
+EVENTS = ("promote", "reject", "rollback", "verify-failed", "unverified", "verified", "failed")
 
 
 def now_iso() -> str:

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from modelops.errors import LockBusyError, StoreError
@@ -67,8 +67,11 @@ class ModelStore:
     # --- writing (hold the lock) ---
 
     @contextlib.contextmanager
-    def lock(self, wait_seconds: float = 0.0) -> Iterator[None]:
-        """Exclusive writer lock; LockBusyError if still held after ``wait_seconds``."""
+    def lock(self, wait_seconds: float = 0.0, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Exclusive writer lock; LockBusyError if still held after ``wait_seconds``.
+
+        ``on_wait(holder)`` is called once if the lock is busy and the caller is going to wait.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / LOCK_FILE
         with open(path, "a+", encoding="utf-8") as fh:
@@ -78,13 +81,16 @@ class ModelStore:
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "unknown"
                     if time.monotonic() >= deadline:
-                        fh.seek(0)
-                        holder = fh.read().strip() or "unknown"
                         raise LockBusyError(
                             f"another retrain or rollback is running ({holder}); "
                             "try again when it finishes, or pass --wait SECONDS"
                         ) from None
+                    if on_wait is not None:
+                        on_wait(holder)
+                        on_wait = None
                     time.sleep(0.2)
             fh.seek(0)
             fh.truncate()

@@ -21,7 +21,7 @@ QUIET = lambda _line: None  # noqa: E731
 def test_first_run_from_the_cli_bootstraps_gates_and_records(project):
     result = run_cli("--config", str(project.root / "config.json"))
     assert result.returncode == 0, result.stderr
-    assert "[6/6] gate: PROMOTED v1" in result.stdout
+    assert "[6/7] gate: PROMOTED v1" in result.stdout
     assert assert_no_partial_version(project.models_dir) == [1]
     metrics = json_load(project.models_dir / "1" / "metrics.json")
     assert metrics["test_accuracy_percent"] >= 97.0
@@ -32,7 +32,7 @@ def test_first_run_from_the_cli_bootstraps_gates_and_records(project):
     [record] = history.read(project.history_path)
     assert record["event"] == "promote" and record["version"] == 1
     log = project.train_log_path.read_text()
-    assert "[1/6] ingest" in log and "[6/6] gate: PROMOTED v1" in log
+    assert "[1/7] ingest" in log and "[6/7] gate: PROMOTED v1" in log
 
 
 def test_noisy_data_is_rejected_and_the_served_version_stays(trained_project):
