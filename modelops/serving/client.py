@@ -68,6 +68,7 @@ class ServingClient:
         self._lock = threading.Lock()
         if session is None:
             session = requests.Session()
+            session.trust_env = False  # no per-call proxy/netrc lookups: serving is a direct internal hop
             adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=_CONNECT_RETRY)
             session.mount("http://", adapter)
             session.mount("https://", adapter)

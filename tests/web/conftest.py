@@ -214,6 +214,7 @@ def fake_upstream(fake_serving):
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one packet per answer: no delayed-ACK stalls
 
         def _answer(self):
             length = int(self.headers.get("Content-Length") or 0)
