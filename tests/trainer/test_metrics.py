@@ -1,0 +1,71 @@
+"""Trainer metrics over HTTP, derived from the history and the store (so restarts show them)."""
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelops import data, pipeline
+from modelops.metrics import TrainerCollector, runs, serve
+from tests.trainer.conftest import QUIET
+
+
+def scrape(config, served=None) -> dict:
+    server = serve(TrainerCollector(config, served_version=lambda: served), port=0)
+    try:
+        text = requests.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10).text
+    finally:
+        server.shutdown()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+@pytest.mark.slow
+def test_metrics_after_a_promoted_and_a_rejected_run(fast_project):
+    config = fast_project  # v1 promoted from the bootstrap data
+    data.simulate(config, rows=1500, noise=0.4, shift=0.0, seed=7)
+    (data.incoming_dir(config) / "broken.csv").write_text("x1,x2,label\n1,2,maybe\n")
+    assert pipeline.retrain(config, echo=QUIET).outcome == "rejected"
+
+    m = scrape(config, served=1)
+    assert m[("modelops_trainer_runs_total", (("outcome", "promoted"),))] == 1
+    assert m[("modelops_trainer_runs_total", (("outcome", "rejected"),))] == 1
+    assert m[("modelops_trainer_runs_total", (("outcome", "failed"),))] == 0
+    assert m[("modelops_trainer_runs_total", (("outcome", "rolled_back"),))] == 0
+    assert m[("modelops_trainer_rows_accepted_total", ())] == 1500
+    assert m[("modelops_trainer_batches_quarantined_total", ())] == 1
+    assert m[("modelops_trainer_published_version", ())] == 1
+    assert m[("modelops_trainer_served_version", ())] == 1
+    candidate = m[("modelops_trainer_candidate_accuracy_ratio", ())]
+    champion = m[("modelops_trainer_champion_accuracy_ratio", ())]
+    assert 0 < candidate < 0.97 <= champion <= 1
+    last_run = m[("modelops_trainer_last_run_timestamp_seconds", ())]
+    assert last_run >= m[("modelops_trainer_last_success_timestamp_seconds", ())] > 0
+    assert m[("modelops_trainer_last_promotion_timestamp_seconds", ())] > 0
+    assert m[("modelops_trainer_last_run_duration_seconds", ())] > 0
+    assert scrape(config, served=1) == m, "a restarted service derives the same values"
+
+
+def test_a_fresh_project_reports_zeros_and_no_accuracy(project):
+    m = scrape(project)
+    assert m[("modelops_trainer_runs_total", (("outcome", "promoted"),))] == 0
+    assert m[("modelops_trainer_published_version", ())] == 0
+    assert m[("modelops_trainer_served_version", ())] == 0
+    assert m[("modelops_trainer_last_success_timestamp_seconds", ())] == 0
+    assert not [k for k in m if "accuracy" in k[0]]
+
+
+def test_runs_are_grouped_by_run_id_and_rollbacks_win():
+    records = [
+        {"time": "2026-01-04T02:00:09Z", "event": "promote", "run_id": "a", "elapsed_seconds": 9, "rows_accepted": 5},
+        {"time": "2026-01-04T02:00:10Z", "event": "verified", "run_id": "a", "elapsed_seconds": 10},
+        {"time": "2026-01-05T09:00:00Z", "event": "rollback", "version": 1},  # manual: not a run
+        {"time": "2026-01-11T02:00:08Z", "event": "promote", "run_id": "b", "elapsed_seconds": 8},
+        {"time": "2026-01-11T02:00:30Z", "event": "verify-failed", "run_id": "b", "elapsed_seconds": 30},
+        {"time": "2026-01-11T02:00:30Z", "event": "rollback", "run_id": "b", "elapsed_seconds": 30},
+        {"time": "2026-01-18T02:00:01Z", "event": "failed", "run_id": "c", "elapsed_seconds": 1},
+        {"time": "2026-01-18T02:00:01Z", "event": "failed", "run_id": "c", "elapsed_seconds": 0.5},  # same second
+    ]
+    summary = runs(records)
+    assert [s["outcome"] for s in summary] == ["promoted", "rolled_back", "failed", "failed"]
+    assert summary[0]["last"]["elapsed_seconds"] == 10
+    assert summary[1]["last"]["event"] == "rollback"

@@ -1,0 +1,65 @@
+"""Notifications: the log line always, the webhook when configured, never a failed run."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from modelops import history
+from modelops.notify import WEBHOOK_ENV, notify
+from tests.trainer.conftest import dead_url
+
+
+@pytest.fixture
+def webhook():
+    """A local HTTP server recording JSON POSTs; answers with ``status`` (200 by default)."""
+    received, status = [], [200]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server API)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(status[0])
+            self.end_headers()
+
+        def log_message(self, *_args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks/SECRET", received, status
+    server.shutdown()
+
+
+def test_webhook_gets_slack_text_and_the_structured_record(tmp_path, monkeypatch, webhook):
+    url, received, _ = webhook
+    monkeypatch.setenv(WEBHOOK_ENV, url)
+    log = tmp_path / "notifications.log"
+    record = history.append(tmp_path / "history.jsonl", "reject", version=4, accuracy_percent=88.5, reasons=["low"])
+    line = notify(log, "rejected", "simple_classifier v4 88.50%: low", record)
+    [payload] = received
+    assert payload["text"] == line and "REJECTED" in payload["text"]
+    assert payload["event"] == "rejected"
+    assert payload["record"] == record
+    assert log.read_text().splitlines() == [line]
+
+
+def test_dead_webhook_is_logged_and_does_not_raise(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(WEBHOOK_ENV, dead_url() + "/hooks/SECRET")
+    log = tmp_path / "notifications.log"
+    notify(log, "promoted", "simple_classifier v2 99.00%")
+    lines = log.read_text().splitlines()
+    assert "PROMOTED" in lines[0]
+    assert "WEBHOOK-FAILED" in lines[1] and "not delivered" in lines[1]
+    assert "not delivered" in capsys.readouterr().err
+    assert "SECRET" not in log.read_text(), "the webhook path may hold a secret"
+
+
+def test_webhook_error_status_is_logged(tmp_path, monkeypatch, webhook):
+    url, received, status = webhook
+    status[0] = 500
+    monkeypatch.setenv(WEBHOOK_ENV, url)
+    log = tmp_path / "notifications.log"
+    notify(log, "failed", "simple_classifier retrain: boom")
+    assert len(received) == 1
+    assert "HTTP 500" in log.read_text().splitlines()[-1]

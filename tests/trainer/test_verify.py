@@ -1,0 +1,118 @@
+"""Post-promotion verification against serving: verified, wrong answers rolled back, unreachable."""
+
+import os
+
+import numpy as np
+import pytest
+
+from modelops import history, pipeline
+from modelops.errors import VerifyError
+from modelops.notify import WEBHOOK_ENV
+from modelops.store import ModelStore
+from modelops.verify import ServingVerifier, compare
+from tests.conftest import run_cli
+from tests.trainer.conftest import QUIET, dead_url, wait_served, with_config
+
+
+def events(config) -> list[str]:
+    return [r["event"] for r in history.read(config.history_path)]
+
+
+@pytest.mark.slow
+def test_cli_promotion_is_verified_on_serving(fast_project, serving):
+    config = fast_project
+    client = serving(config, expect_version=1)
+    result = run_cli("--config", str(config.root / "config.json"), env={**os.environ, "TF_HOST": client.base_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[7/7] verify: v2 is served and answers like the gated model" in result.stdout
+    assert events(config)[-2:] == ["promote", "verified"]
+    wait_served(client, 2)
+
+
+@pytest.mark.slow
+def test_served_model_that_answers_wrongly_is_rolled_back(fast_project, serving, monkeypatch, tmp_path):
+    from modelops import model
+
+    config = fast_project
+    client = serving(config, expect_version=1)
+    v1_answers = client.predict([[0.3, 0.4], [2.0, 1.0]], version=1)
+    # What reaches models/ is not what the gate evaluated: an untrained model with other weights.
+    tampered = tmp_path / "tampered"
+    model.export(model.build(0.01, seed=1234), tampered)
+    publish = ModelStore.publish
+    monkeypatch.setattr(ModelStore, "publish", lambda self, _candidate, version, metrics:
+                        publish(self, tampered, version, metrics))
+    monkeypatch.setenv("TF_HOST", client.base_url)
+
+    result = pipeline.retrain(config, echo=QUIET, verifier=ServingVerifier())
+    assert (result.outcome, result.exit_code, result.version) == ("rolled_back", 1, 2)
+    assert "answers differ from the gated model" in result.message
+    store = ModelStore(config.models_dir)
+    assert (store.versions(), store.retired()) == ([1], [2])
+    assert events(config)[-3:] == ["promote", "verify-failed", "rollback"]
+    assert history.read(config.history_path)[-1]["to_version"] == 1
+    log = config.notifications_path.read_text()
+    assert "VERIFY-FAILED" in log and "ROLLBACK" in log and "v1 serves again" in log
+    wait_served(client, 1)
+    assert client.predict([[0.3, 0.4], [2.0, 1.0]]) == v1_answers
+
+
+@pytest.mark.slow
+def test_unreachable_serving_promotes_unverified_and_a_dead_webhook_is_harmless(fast_project, monkeypatch, capsys):
+    config = with_config(fast_project, verify={"timeout_seconds": 1.0})
+    monkeypatch.setenv("TF_HOST", dead_url())
+    monkeypatch.setenv(WEBHOOK_ENV, dead_url() + "/hook")
+    result = pipeline.retrain(config, echo=QUIET, verifier=ServingVerifier(poll_seconds=0.1))
+    assert (result.outcome, result.exit_code, result.version) == ("promoted", 0, 2)
+    assert "UNVERIFIED" in result.message and "not reachable" in result.message
+    assert ModelStore(config.models_dir).versions() == [1, 2]
+    assert events(config)[-2:] == ["promote", "unverified"]
+    log = config.notifications_path.read_text()
+    assert "UNVERIFIED" in log and "WEBHOOK-FAILED" in log
+    assert "not delivered" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_unreachable_serving_in_fail_mode_rolls_back(fast_project, monkeypatch):
+    config = with_config(fast_project, verify={"timeout_seconds": 1.0, "on_unreachable": "fail"})
+    monkeypatch.setenv("TF_HOST", dead_url())
+    result = pipeline.retrain(config, echo=QUIET, verifier=ServingVerifier(poll_seconds=0.1))
+    assert (result.outcome, result.exit_code) == ("rolled_back", 1)
+    assert "verify.on_unreachable is fail" in result.message
+    assert ModelStore(config.models_dir).versions() == [1]
+    assert events(config)[-3:] == ["promote", "verify-failed", "rollback"]
+
+
+class FakeClient:
+    base_url, model_name = "http://fake", "m"
+
+    def __init__(self, entries):
+        self.entries = entries
+
+    def status(self):
+        return self.entries
+
+
+def test_a_version_serving_failed_to_load_fails_verification_at_once(project):
+    entries = [{"version": "2", "state": "END", "status": {"error_code": "NOT_FOUND", "error_message": "no .pb"}},
+               {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
+    with pytest.raises(VerifyError, match="failed to load v2: no .pb"):
+        ServingVerifier(client=FakeClient(entries))(project, 2, np.zeros((3, 2)), np.zeros((3, 1)), _Log())
+
+
+def test_compare_catches_drift_nan_and_shape():
+    expected = np.array([[0.25], [0.75]], dtype=np.float32)
+    compare([[0.25], [0.75001]], expected, 1e-4, 3)
+    with pytest.raises(VerifyError, match="1 of 2 rows"):
+        compare([[0.25], [0.8]], expected, 1e-4, 3)
+    with pytest.raises(VerifyError, match="1 of 2 rows"):
+        compare([[0.25], [float("nan")]], expected, 1e-4, 3)
+    with pytest.raises(VerifyError, match="shape"):
+        compare([0.25, 0.75], expected, 1e-4, 3)
+
+
+class _Log:
+    def note(self, _message):
+        pass
+
+    detail = note
