@@ -9,7 +9,9 @@
     │   ├── ServingUnavailable  connection refused / reset             -> HTTP 503
     │   ├── ServingTimeout      no answer in time                      -> HTTP 504
     │   └── ServingHTTPError    an HTTP error status with its message
-    └── VerifyError          serving disagrees with the promoted model -> rollback
+    ├── VerifyError          serving disagrees with the promoted model -> rollback
+    └── ServableError        the local serving server refuses a request: carries TF Serving's
+                             status code name -> its HTTP or gRPC status (serving/rest.py, grpc_api.py)
 
 A candidate rejected by the gate is an outcome, not an exception.
 """
@@ -58,3 +60,12 @@ class ServingHTTPError(ServingError):
 
 class VerifyError(ModelopsError):
     """The served version does not answer like the model that was promoted."""
+
+
+class ServableError(ModelopsError):
+    """The local serving server refuses a request; ``code`` is the TF status name (``NOT_FOUND``, ...)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message

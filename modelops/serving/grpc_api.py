@@ -1,0 +1,122 @@
+"""TF Serving's gRPC API on ``--port``: PredictionService (Predict, GetModelMetadata) and
+ModelService (GetModelStatus), with the ``tensorflow_serving.apis`` protos, so stock clients work.
+
+Errors are TF Serving's raw codes (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION), and the
+PredictResponse names the version that answered, which REST cannot.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent import futures
+
+import grpc
+import tensorflow as tf
+from google.protobuf import any_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    status_pb2,
+)
+
+from modelops.errors import ServableError
+from modelops.serving.monitoring import Metrics
+from modelops.serving.rest import DEFAULT_SIGNATURE
+from modelops.serving.versions import VersionManager
+
+_STATE = get_model_status_pb2.ModelVersionStatus.State
+_ERROR_CODE = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type.values_by_name
+
+
+def _version_request(spec) -> tuple[int | None, str | None]:
+    version = spec.version.value if spec.HasField("version") else None
+    return version, (spec.version_label or None)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, manager: VersionManager, metrics: Metrics):
+        self._manager = manager
+        self._metrics = metrics
+
+    def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:  # noqa: N802
+        start = time.perf_counter()
+        spec = request.model_spec
+        try:
+            servable = self._manager.servable(spec.name, *_version_request(spec))
+            signature_name = spec.signature_name or DEFAULT_SIGNATURE
+            signature = servable.signatures.get(signature_name)
+            if signature is None:
+                raise ServableError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
+            outputs = signature.run({alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()})
+        except ServableError as e:
+            self._metrics.request(spec.name, e.code, "Predict", "GRPC", time.perf_counter() - start)
+            context.abort(grpc.StatusCode[e.code], e.message)
+        response = predict_pb2.PredictResponse()
+        for alias, value in outputs.items():
+            if not request.output_filter or alias in request.output_filter:
+                response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+        response.model_spec.name = spec.name
+        response.model_spec.version.value = servable.version
+        response.model_spec.signature_name = signature_name
+        self._metrics.request(spec.name, "OK", "Predict", "GRPC", time.perf_counter() - start)
+        return response
+
+    def GetModelMetadata(self, request, context):  # noqa: N802
+        spec = request.model_spec
+        fields = list(request.metadata_field)
+        if not fields:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "GetModelMetadataRequest must specify at least one metadata_field"
+            )
+        unsupported = [f for f in fields if f != "signature_def"]
+        if unsupported:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {unsupported[0]} is not supported")
+        try:
+            servable = self._manager.servable(spec.name, *_version_request(spec))
+        except ServableError as e:
+            context.abort(grpc.StatusCode[e.code], e.message)
+        definitions = get_model_metadata_pb2.SignatureDefMap()
+        for name, definition in servable.signature_defs.items():
+            definitions.signature_def[name].CopyFrom(definition)
+        packed = any_pb2.Any()
+        packed.Pack(definitions)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = spec.name
+        response.model_spec.version.value = servable.version
+        response.metadata["signature_def"].CopyFrom(packed)
+        return response
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, manager: VersionManager):
+        self._manager = manager
+
+    def GetModelStatus(self, request, context):  # noqa: N802
+        spec = request.model_spec
+        try:
+            statuses = self._manager.status(spec.name, _version_request(spec)[0])
+        except ServableError as e:
+            context.abort(grpc.StatusCode[e.code], e.message)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for s in statuses:
+            entry = response.model_version_status.add(version=s.version, state=_STATE.Value(s.state))
+            entry.status.error_code = _ERROR_CODE[s.error_code].number
+            entry.status.error_message = s.error_message
+        return response
+
+
+def start(manager: VersionManager, metrics: Metrics, port: int, threads: int) -> grpc.Server:
+    """Serve both services on ``0.0.0.0:port``; raises if the port cannot be bound."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+        options=[("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)],
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
+    if server.add_insecure_port(f"0.0.0.0:{port}") == 0:
+        raise OSError(f"cannot bind gRPC port {port}")
+    server.start()
+    return server

@@ -1,0 +1,381 @@
+"""TF Serving's REST API as a plain WSGI app: routes, JSON <-> tensors, status codes, error texts.
+
+A framework would add per-request cost and its own 404/405 answers, while TF Serving's routing
+is two case-insensitive regexes with a 400 "Malformed request" for anything else under ``/v1/``
+and an HTML 404 outside it; so this matches them directly. Validation follows TF Serving's order
+(URL, JSON, top-level object, signature_name type, model lookup, signature, inputs, run), which
+decides which error a bad request gets. Every request is counted for the Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import unquote
+
+import numpy as np
+from google.protobuf import json_format
+
+from modelops.errors import ServableError
+from modelops.serving.monitoring import Metrics
+from modelops.serving.versions import Signature, VersionManager, VersionStatus
+
+logger = logging.getLogger("modelops.serving")
+
+DEFAULT_SIGNATURE = "serving_default"
+_V1 = re.compile(r"/v1/", re.IGNORECASE)
+_POST = re.compile(
+    r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
+    r":(?P<verb>classify|regress|predict)",
+    re.IGNORECASE,
+)
+_GET = re.compile(
+    r"/v1/models(?:/(?P<name>[^/:]+))?(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?(?P<metadata>/metadata)?",
+    re.IGNORECASE,
+)
+_ORIGIN = re.compile(r"https?://")
+# model_servers/http_server.cc ToHTTPStatusCode
+_HTTP_STATUS = {
+    "OK": 200,
+    "CANCELLED": 499,
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
+    "PERMISSION_DENIED": 403,
+    "UNAUTHENTICATED": 401,
+    "RESOURCE_EXHAUSTED": 429,
+    "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503,
+}
+_STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (*_HTTP_STATUS.values(), 500) if code != 499}
+_STATUS_LINES[499] = "499 Client Closed Request"
+_JSON_DECODER = json.JSONDecoder()
+_INT64_MAX = 2**63 - 1
+# TF's DataTypeString for the names TF Serving puts in "is not of expected type: ..."
+_TYPE_NAMES = {"float32": "float", "float64": "double"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """A parsed ``/v1`` path; ``verb`` is empty for GET status/metadata."""
+
+    name: str
+    version: int | None
+    label: str | None
+    verb: str
+    metadata: bool
+
+
+class RestApp:
+    """The WSGI callable served on ``--rest_api_port``."""
+
+    def __init__(self, manager: VersionManager, metrics: Metrics, metrics_path: str | None, timeout_ms: int):
+        self._manager = manager
+        self._metrics = metrics
+        self._metrics_path = metrics_path
+        self._timeout = timeout_ms / 1000.0
+
+    def __call__(self, environ, start_response):
+        start = time.perf_counter()
+        method = environ["REQUEST_METHOD"]
+        path = (environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).split("?", 1)[0]
+        if method == "GET" and path == self._metrics_path:
+            return _send(start_response, 200, "text/plain", self._metrics.render().encode())
+        if not _V1.match(path):
+            page = (
+                f"<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n"
+                f"The requested URL {html.escape(path)} was not found on this server.<P>\n</BODY></HTML>\n"
+            )
+            return _send(start_response, 404, "text/html", page.encode())
+        route = None
+        try:
+            route = _route(method, path, environ)
+            body = self._handle(route, environ, start) if route else b""
+            code = "OK"
+        except ServableError as e:
+            code, body = e.code, {"error": e.message}
+        except Exception as e:  # a server bug still answers JSON, and is logged
+            logger.exception("%s %s failed", method, path)
+            code, body = "INTERNAL", {"error": f"{type(e).__name__}: {e}"}
+        self._metrics.request(
+            route.name if route else "", code, route.verb if route else "", "REST", time.perf_counter() - start
+        )
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return _send(start_response, _HTTP_STATUS.get(code, 500), "application/json", payload)
+
+    def _handle(self, route: Route, environ, start: float) -> dict:
+        if not route.verb:
+            if route.metadata:
+                return self._metadata(route)
+            return _status_json(self._manager.status(route.name, route.version))
+        request = _parse_json(environ)
+        signature_name = request.get("signature_name", DEFAULT_SIGNATURE)
+        if not isinstance(signature_name, str):
+            raise ServableError(
+                "INVALID_ARGUMENT", f"JSON Value: {_dump(signature_name)} 'signature_name' key must be a string value."
+            )
+        servable = self._manager.servable(route.name, route.version, route.label)
+        if route.verb != "predict":
+            return _refuse_example_api(route.verb, request, servable.signatures.get(signature_name), signature_name)
+        signature = servable.signatures.get(signature_name)
+        if signature is None:
+            raise ServableError(
+                "INVALID_ARGUMENT", f'Serving signature name: "{signature_name}" not found in signature def'
+            )
+        if ("instances" in request) == ("inputs" in request):
+            if "instances" in request:
+                raise ServableError(
+                    "INVALID_ARGUMENT",
+                    f"JSON Value: {_dump(request)} Not formatted correctly "
+                    "expecting only one of 'inputs' or 'instances' keys to exist ",
+                )
+            raise ServableError("INVALID_ARGUMENT", "Missing 'inputs' or 'instances' key")
+        rows = "instances" in request
+        tensors = _from_rows(request["instances"], signature) if rows else _from_columns(request["inputs"], signature)
+        outputs = signature.run(tensors)
+        if time.perf_counter() - start > self._timeout:
+            raise ServableError("DEADLINE_EXCEEDED", "Deadline Exceeded")
+        return {"predictions": _to_rows(outputs)} if rows else {"outputs": _to_columns(outputs)}
+
+    def _metadata(self, route: Route) -> dict:
+        servable = self._manager.servable(route.name, route.version, route.label)
+        definitions = {
+            name: json_format.MessageToDict(
+                definition, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+            )
+            for name, definition in servable.signature_defs.items()
+        }
+        return {
+            "model_spec": {"name": route.name, "signature_name": "", "version": str(servable.version)},
+            "metadata": {"signature_def": {"signature_def": definitions}},
+        }
+
+
+def _route(method: str, path: str, environ) -> Route | None:
+    """Parse the path like TF Serving; None for a CORS preflight, which has no body to answer."""
+    if method == "OPTIONS":
+        if _ORIGIN.match(environ.get("HTTP_ORIGIN", "")):
+            return None
+        raise ServableError("INVALID_ARGUMENT", "Origin header is missing in CORS preflight")
+    pattern = {"GET": _GET, "POST": _POST}.get(method)
+    match = pattern.fullmatch(path) if pattern else None
+    if not match or (method == "POST" and match["verb"] not in ("predict", "classify", "regress")):
+        raise ServableError("INVALID_ARGUMENT", f"Malformed request: {method} {path}")
+    if not match["name"]:
+        raise ServableError("INVALID_ARGUMENT", "Missing model name in request.")
+    version = None
+    if match["version"] is not None:
+        version = int(match["version"])
+        if version > _INT64_MAX:
+            raise ServableError("INVALID_ARGUMENT", f"Failed to convert version: {match['version']} to numeric.")
+    label = unquote(match["label"]) if match["label"] is not None else None
+    verb = match["verb"] if method == "POST" else ""
+    return Route(unquote(match["name"]), version, label, verb, method == "GET" and bool(match["metadata"]))
+
+
+def _parse_json(environ) -> dict:
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raw = environ["wsgi.input"].read()
+    else:
+        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    try:
+        if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise ServableError("INVALID_ARGUMENT", f"JSON Parse error: {e}") from e
+    stripped = text.lstrip(" \t\r\n")
+    if not stripped:
+        raise ServableError("INVALID_ARGUMENT", "JSON Parse error: The document is empty")
+    try:
+        document, _ = _JSON_DECODER.raw_decode(stripped)  # like rapidjson's stop-when-done: trailing bytes ignored
+    except json.JSONDecodeError as e:
+        offset = e.pos + len(text) - len(stripped)
+        raise ServableError("INVALID_ARGUMENT", f"JSON Parse error: {e.msg}. at offset: {offset}") from e
+    if type(document) is not dict:
+        raise ServableError("INVALID_ARGUMENT", f"JSON Value: {_dump(document)} Is not object")
+    return document
+
+
+def _from_rows(instances, signature: Signature) -> dict[str, np.ndarray]:
+    """Row format: one element per example, stacked along a new batch dimension."""
+    if type(instances) is not list:
+        raise ServableError(
+            "INVALID_ARGUMENT", f"JSON Value: {_dump(instances)} Expecting 'instances' to be an list/array"
+        )
+    if not instances:
+        raise ServableError("INVALID_ARGUMENT", "JSON Value: [] No values in 'instances' array")
+    aliases = list(signature.inputs)
+    if len(aliases) == 1 and type(instances[0]) is not dict:
+        columns = {aliases[0]: instances}
+    else:
+        columns = {alias: [] for alias in aliases}
+        for i, row in enumerate(instances):
+            if type(row) is not dict:
+                raise ServableError(
+                    "INVALID_ARGUMENT",
+                    "instances is a plain list, but expecting list of objects as "
+                    "multiple input tensors required as per tensorinfo_map",
+                )
+            for key in row:
+                if key not in columns:
+                    raise ServableError(
+                        "INVALID_ARGUMENT",
+                        f"Failed to process element: {i} key: {key} of 'instances' "
+                        f"list. Error: INVALID_ARGUMENT: JSON object: does not have named input: {key}",
+                    )
+            if len(row) != len(columns):
+                raise ServableError(
+                    "INVALID_ARGUMENT",
+                    f"Failed to process element: {i} of 'instances' list. "
+                    f"Error: INVALID_ARGUMENT: keys must be equal to: {','.join(aliases)}",
+                )
+            for alias in aliases:
+                columns[alias].append(row[alias])
+    tensors = {}
+    for alias, elements in columns.items():
+        dtype = signature.inputs[alias].dtype
+        shape = None
+        for i, element in enumerate(elements):
+            try:
+                element_shape = _shape(element, dtype)
+            except ServableError as e:
+                raise ServableError(
+                    e.code, f"Failed to process element: {i} of 'instances' list. Error: {e.code}: {e.message}"
+                ) from e
+            if shape is None:
+                shape = element_shape
+            elif element_shape != shape:
+                raise ServableError(
+                    "INVALID_ARGUMENT",
+                    f"Failed to process element: {i} of 'instances' list. "
+                    f"Error: INVALID_ARGUMENT: Expecting shape {list(shape)} but got: "
+                    f"{list(element_shape)}",
+                )
+        tensors[alias] = np.array(elements, dtype=dtype.as_numpy_dtype)
+    return tensors
+
+
+def _from_columns(inputs, signature: Signature) -> dict[str, np.ndarray]:
+    """Columnar format: each input's whole tensor; extra keys are ignored, as in TF Serving."""
+    aliases = list(signature.inputs)
+    if len(aliases) == 1 and type(inputs) is not dict:
+        inputs = {aliases[0]: inputs}
+    elif type(inputs) is not dict:
+        raise ServableError("INVALID_ARGUMENT", f"JSON Value: {_dump(inputs)} Expecting 'inputs' to be an object")
+    tensors = {}
+    for alias in aliases:
+        if alias not in inputs:
+            raise ServableError("INVALID_ARGUMENT", f"Missing named input: {alias} in 'inputs' object.")
+        dtype = signature.inputs[alias].dtype
+        _shape(inputs[alias], dtype)
+        tensors[alias] = np.array(inputs[alias], dtype=dtype.as_numpy_dtype)
+    return tensors
+
+
+def _shape(value, dtype) -> tuple[int, ...]:
+    """The dense shape of a JSON value whose leaves all fit ``dtype`` (checked as TF Serving does)."""
+    if type(value) is list:
+        if not value:
+            return (0,)
+        inner = _shape(value[0], dtype)
+        for item in value[1:]:
+            if _shape(item, dtype) != inner:
+                raise ServableError("INVALID_ARGUMENT", f"Encountered list at unexpected size: {_dump(value)}")
+        return (len(value), *inner)
+    kind = type(value)
+    if dtype.is_floating:
+        ok = kind is float or kind is int
+    elif dtype.is_bool:
+        ok = kind is bool
+    elif dtype.is_integer:
+        ok = kind is int
+    else:
+        raise ServableError("UNIMPLEMENTED", f"Conversion of JSON Value: {_dump(value)} to type: {dtype.name}")
+    if not ok:
+        expected = _TYPE_NAMES.get(dtype.name, dtype.name)
+        raise ServableError(
+            "INVALID_ARGUMENT",
+            f"JSON Value: {_dump(value)} Type: {_json_type(value)} is not of expected type: {expected}",
+        )
+    return ()
+
+
+def _to_rows(outputs: dict[str, np.ndarray]):
+    """One entry per batch row; a single output drops its alias, as TF Serving does."""
+    batch = None
+    for alias, tensor in outputs.items():
+        if tensor.ndim == 0:
+            raise ServableError("INVALID_ARGUMENT", f"Tensor name: {alias} has no shape information ")
+        if batch is None:
+            batch = tensor.shape[0]
+        elif tensor.shape[0] != batch:
+            raise ServableError(
+                "INVALID_ARGUMENT",
+                f"Tensor name: {alias} has inconsistent batch size: {tensor.shape[0]} expecting: {batch}",
+            )
+    if len(outputs) == 1:
+        return next(iter(outputs.values())).tolist()
+    lists = {alias: tensor.tolist() for alias, tensor in outputs.items()}
+    return [{alias: values[i] for alias, values in lists.items()} for i in range(batch)]
+
+
+def _to_columns(outputs: dict[str, np.ndarray]):
+    if len(outputs) == 1:
+        return next(iter(outputs.values())).tolist()
+    return {alias: tensor.tolist() for alias, tensor in outputs.items()}
+
+
+def _refuse_example_api(verb: str, request: dict, signature: Signature | None, name: str):
+    """Classify/regress take tf.Example signatures, which the project's SavedModels never have."""
+    if "examples" not in request:
+        raise ServableError("INVALID_ARGUMENT", f"When method is {verb}, key 'examples' is expected and was not found")
+    if signature is None:
+        raise ServableError("INVALID_ARGUMENT", f"No signature was found with the name: {name}")
+    if verb == "classify":
+        raise ServableError(
+            "INVALID_ARGUMENT",
+            'Expected classification signature outputs to contain at least one of "classes" or "scores".',
+        )
+    raise ServableError("INVALID_ARGUMENT", f"No regression outputs found in signature: {name}")
+
+
+def _status_json(statuses: list[VersionStatus]) -> dict:
+    return {
+        "model_version_status": [
+            {
+                "version": str(s.version),
+                "state": s.state,
+                "status": {"error_code": s.error_code, "error_message": s.error_message},
+            }
+            for s in statuses
+        ]
+    }
+
+
+def _send(start_response, code: int, content_type: str, payload: bytes):
+    start_response(_STATUS_LINES[code], [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+def _dump(value) -> str:
+    """The offending JSON value, cut like TF Serving's debug dump."""
+    return json.dumps(value)[:256]
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "Null"
+    if value is True or value is False:
+        return str(value)
+    return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")

@@ -1,0 +1,105 @@
+"""The TF-Serving-compatible local server: ``tensorflow_model_server``'s flags, one process.
+
+Used where no Docker engine runs ``tensorflow/serving`` (local mode, CI). Like TF Serving, it
+opens no port until the first version is AVAILABLE, so a TCP connect means "initial load done".
+
+One process on purpose: TF must not be initialised in a process that later forks, and the
+servables, their state history and the metrics must be one truth for REST and gRPC. So there is
+no pre-fork server: REST runs on cheroot (CherryPy's production WSGI server: a thread pool, with
+idle keep-alive connections parked in a selector instead of holding a thread), gRPC on grpcio's
+thread pool, and the version poller on its own thread; TF releases the GIL while it computes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from cheroot import wsgi
+
+from modelops.errors import ModelopsError
+from modelops.serving import grpc_api
+from modelops.serving.monitoring import Metrics, prometheus_path
+from modelops.serving.rest import RestApp
+from modelops.serving.versions import VersionManager
+
+logger = logging.getLogger("modelops.serving")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``tensorflow_model_server``'s flag names and defaults (REST on 8501, as in the Docker image)."""
+    parser = argparse.ArgumentParser(prog="python -m modelops.serving", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port; 0 disables gRPC")
+    parser.add_argument("--rest_api_port", type=int, default=8501, help="REST port; 0 disables REST")
+    parser.add_argument("--rest_api_num_threads", type=int, default=4 * (os.cpu_count() or 1))
+    parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
+    parser.add_argument("--grpc_max_threads", type=int, default=4 * (os.cpu_count() or 1))
+    parser.add_argument("--model_name", default="default")
+    parser.add_argument("--model_base_path", required=True, type=Path)
+    parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0)
+    parser.add_argument("--max_num_load_retries", type=int, default=5)
+    parser.add_argument("--load_retry_interval_micros", type=int, default=60_000_000)
+    parser.add_argument("--monitoring_config_file", default="")
+    args = parser.parse_args(argv)
+    if args.port and args.port == args.rest_api_port:
+        parser.error("--port and --rest_api_port must differ")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    metrics = Metrics()
+    try:
+        metrics_path = prometheus_path(args.monitoring_config_file) if args.monitoring_config_file else None
+        manager = VersionManager(
+            args.model_name,
+            args.model_base_path,
+            metrics,
+            max_load_retries=max(args.max_num_load_retries, 0),
+            retry_interval=args.load_retry_interval_micros / 1e6,
+        )
+        manager.wait_until_available(args.file_system_poll_wait_seconds)
+    except ModelopsError as e:
+        logger.error("Failed to start server. Error: %s", e)
+        return 255
+    manager.start_polling(args.file_system_poll_wait_seconds)
+
+    stopped = threading.Event()
+    grpc_server = None
+    if args.port:
+        grpc_server = grpc_api.start(manager, metrics, args.port, args.grpc_max_threads)
+        logger.info("Running gRPC ModelServer at 0.0.0.0:%d ...", args.port)
+    rest = None
+    if args.rest_api_port:
+        app = RestApp(manager, metrics, metrics_path, args.rest_api_timeout_in_ms)
+        rest = wsgi.Server(
+            ("0.0.0.0", args.rest_api_port),
+            app,
+            numthreads=args.rest_api_num_threads,
+            server_name="modelops-serving",
+            timeout=60,
+        )
+        rest.prepare()  # binds now, so the log line below means "listening"
+        logger.info("Exporting HTTP/REST API at:localhost:%d ...", args.rest_api_port)
+
+    def stop(signum, _frame) -> None:
+        logger.info("Received signal %d, shutting down", signum)
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if rest is not None:
+        threading.Thread(target=rest.serve, name="rest", daemon=True).start()
+    stopped.wait()
+    manager.stop()
+    if rest is not None:
+        rest.stop()
+    if grpc_server is not None:
+        grpc_server.stop(grace=2).wait()
+    return 0
