@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             server_name="modelops-serving",
             timeout=60,
         )
+        rest.keep_alive_conn_limit = None  # cheroot's default (10) closes the 11th client's connection
         rest.prepare()  # binds now, so the log line below means "listening"
         logger.info("Exporting HTTP/REST API at:localhost:%d ...", args.rest_api_port)
 
