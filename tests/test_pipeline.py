@@ -29,8 +29,9 @@ def test_first_run_from_the_cli_bootstraps_gates_and_records(project):
     assert metrics["champion"] is None
     assert {"training_loss", "trained_at", "promoted_at", "config"} <= metrics.keys()
     assert "PROMOTED" in project.notifications_path.read_text()
-    [record] = history.read(project.history_path)
+    record, check = history.read(project.history_path)
     assert record["event"] == "promote" and record["version"] == 1
+    assert check["event"] == "unverified", "no TF Serving runs here, so the promotion is not verified"
     log = project.train_log_path.read_text()
     assert "[1/7] ingest" in log and "[6/7] gate: PROMOTED v1" in log
 
