@@ -102,5 +102,5 @@ def main(argv: list[str] | None = None) -> int:
     if rest is not None:
         rest.stop()
     if grpc_server is not None:
-        grpc_server.stop(grace=2).wait()
+        grpc_server.stop(grace=1).wait()
     return 0

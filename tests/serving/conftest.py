@@ -164,13 +164,15 @@ class Models:
             self._cache[key] = self._model.load_signature(key)
         return self._model.predict(self._cache[key], np.asarray(rows)).tolist()
 
-    def publish(self, name: str, base: Path, version: int) -> Path:
-        """Copy model ``name`` to ``base/version`` the safe way: a non-numeric sibling, then rename."""
+    def stage(self, name: str, base: Path, version: int) -> Path:
+        """Copy model ``name`` next to where ``version`` goes, under a non-numeric name."""
         staging = base / f".staging-{version}"
         shutil.copytree(self.paths[name], staging)
-        target = base / str(version)
-        staging.rename(target)
-        return target
+        return staging
+
+    def publish(self, name: str, base: Path, version: int) -> Path:
+        """Copy model ``name`` to ``base/version`` the safe way: a non-numeric sibling, then rename."""
+        return self.stage(name, base, version).rename(base / str(version))
 
 
 def close(a: list, b: list, tol: float = 1e-5) -> bool:
