@@ -27,6 +27,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 accesslog = "-"
 errorlog = "-"
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn), shared by every
+# instance on the machine; the frontend does not use it.
+control_socket_disable = True
 
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), f"modelops-web-metrics-{port}"))
 
