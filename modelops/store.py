@@ -72,9 +72,13 @@ class ModelStore:
 
         ``on_wait(holder)`` is called once if the lock is busy and the caller is going to wait.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / LOCK_FILE
-        with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (closed by the with below)
+        except OSError as exc:
+            raise StoreError(f"cannot take the writer lock {path}: {_describe(exc)}") from exc
+        with fh:
             deadline = time.monotonic() + wait_seconds
             while True:
                 try:
@@ -114,6 +118,7 @@ class ModelStore:
 
     def reserve_version(self) -> int:
         """The next version number, never used before by a served, retired or rejected model."""
+        self.root.mkdir(parents=True, exist_ok=True)
         counter = self.root / COUNTER_FILE
         try:
             last = int(counter.read_text(encoding="utf-8").strip() or 0)
