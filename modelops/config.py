@@ -61,6 +61,7 @@ class VerifyConfig:
     tolerance: float = field(default=1e-4, metadata=_range(0.0, 1.0))
     rows: int = field(default=50, metadata=_range(1, 100_000))
     on_unreachable: str = field(default="warn", metadata=_range(choices=("warn", "fail")))
+    unreachable_seconds: float = field(default=10.0, metadata=_range(0.0, 3600.0))
 
 
 @dataclass(frozen=True)

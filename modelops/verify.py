@@ -11,7 +11,7 @@ Raises VerifyError when serving answers but disagrees, fails to load N, or does 
 ``verify.timeout_seconds``; ServingUnavailable when serving never answered at all. The pipeline
 turns the first into a rollback and the second into ``unverified`` (or a rollback when
 ``verify.on_unreachable`` is ``fail``, which therefore waits the full timeout). In ``warn`` mode
-serving is called unreachable after ``UNREACHABLE_AFTER_SECONDS`` of silence: it polls the
+serving is called unreachable after ``verify.unreachable_seconds`` of silence: it polls the
 models directory every second and opens its port as soon as it has loaded a first version, so a
 serving that has not answered by then is down, and a manual run without serving should not hang.
 """
@@ -29,7 +29,6 @@ from modelops.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
 from modelops.serving.client import ServingClient
 
 DEFAULT_TF_HOST = "http://localhost:8501"
-UNREACHABLE_AFTER_SECONDS = 10.0
 POLL_SECONDS = 0.5
 
 
@@ -56,7 +55,7 @@ class ServingVerifier:
                  f"to serve {client.model_name} v{version}")
         patience = settings.timeout_seconds
         if settings.on_unreachable == "warn":
-            patience = min(patience, UNREACHABLE_AFTER_SECONDS)
+            patience = min(patience, settings.unreachable_seconds)
         retries = logging.getLogger("urllib3.connectionpool")  # one warning per refused poll otherwise
         level = retries.level
         retries.setLevel(logging.ERROR)

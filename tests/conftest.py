@@ -16,8 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def write_config(directory: Path, **sections) -> Path:
-    """Copy the repo's config.json into ``directory``, overriding keys per section."""
+    """Copy the repo's config.json into ``directory``, overriding keys per section.
+
+    No serving runs for these projects: verification calls it unreachable after 0.5 s.
+    """
     raw = json.loads((REPO / "config.json").read_text())
+    raw["verify"]["unreachable_seconds"] = 0.5
     for section, values in sections.items():
         if isinstance(values, dict):
             raw[section].update(values)

@@ -129,8 +129,9 @@ def test_two_retrains_at_once_never_collide(trained_project):
         time.sleep(0.01)
     second = _start_retrain(config, "retrain", "--wait", "120")
     assert [p.wait(180) for p in (first, second)] == [0, 0]
-    assert ModelStore(config.models_dir).versions()[-2:] == [2, 3]
-    versions = [r["version"] for r in history.read(config.history_path) if r.get("version")]
+    served = ModelStore(config.models_dir).versions()
+    assert served[-1] == served[-2] + 1 and len(served) == 4, "both queued runs published, v1 + 3 runs"
+    versions = [r["version"] for r in history.read(config.history_path) if r["event"] in ("promote", "reject")]
     assert len(versions) == len(set(versions)), "version numbers never repeat"
     assert_no_partial_version(config.models_dir)
 
