@@ -138,9 +138,8 @@ class ModelStore:
         tmp = self.root / f"{TMP_PREFIX}{version}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            shutil.copytree(candidate, tmp)
+            _copy_durably(candidate, tmp)
             _write_atomic(tmp / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
-            _fsync_tree(tmp)
             os.rename(tmp, target)
             _fsync_dir(self.root)
         except OSError as exc:
@@ -183,12 +182,20 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _, filenames in os.walk(root):
+def _copy_durably(source: Path, target: Path) -> None:
+    """Copy a tree file by file, each flushed to disk, so the rename publishes complete data.
+
+    Unlike ``shutil.copytree``, the first failure raises its own OSError (errno kept), so a full
+    disk is reported as such.
+    """
+    for dirpath, _, filenames in os.walk(source):
+        directory = target / Path(dirpath).relative_to(source)
+        directory.mkdir(parents=True, exist_ok=True)
         for name in filenames:
-            with open(os.path.join(dirpath, name), "rb") as fh:
+            shutil.copyfile(Path(dirpath) / name, directory / name)
+            with open(directory / name, "rb") as fh:
                 os.fsync(fh.fileno())
-        _fsync_dir(Path(dirpath))
+        _fsync_dir(directory)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -64,7 +64,7 @@ def test_a_failed_copy_leaves_no_numeric_dir(tmp_path, monkeypatch):
     def disk_full(*_a, **_k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("modelops.store._fsync_tree", disk_full)
+    monkeypatch.setattr("modelops.store.shutil.copyfile", disk_full)
     with pytest.raises(StoreError, match="no space left"):
         store.publish(fake_candidate(tmp_path), 1, {})
     assert store.versions() == []
