@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             numthreads=args.rest_api_num_threads,
             server_name="modelops-serving",
             timeout=60,
+            shutdown_timeout=1,
         )
         rest.keep_alive_conn_limit = None  # cheroot's default (10) closes the 11th client's connection
         rest.prepare()  # binds now, so the log line below means "listening"
