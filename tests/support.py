@@ -109,11 +109,13 @@ def frontend(tf_host: str, model_name: str, config_path: Path, workdir: Path, wo
     service = Service(GUNICORN, env={
         "PORT": str(port), "TF_HOST": tf_host, "MODEL_NAME": model_name, "MODELOPS_CONFIG": str(config_path),
         "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
-        "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"prometheus-{port}"),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
     })
+    url = f"http://127.0.0.1:{port}"
     try:
         service.wait_port(port, seconds=60)
-        yield f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(f"{url}/healthz", timeout=5).ok, what="the frontend's /healthz")
+        yield url
     finally:
         service.stop()
 

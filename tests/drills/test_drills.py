@@ -25,31 +25,19 @@ import pytest
 import requests
 
 from modelops import data, history, pipeline
-from modelops.config import load_config
 from modelops.store import ModelStore
 from modelops.verify import ServingVerifier
-from tests.conftest import REPO, assert_no_partial_version, write_config
+from tests.conftest import REPO, assert_no_partial_version, quiet
 from tests.support import Serving, frontend, wait_until
 
 pytestmark = [pytest.mark.drill, pytest.mark.slow]
-QUIET = lambda _line: None  # noqa: E731
 ROW = {"instances": [[1.5, 2.3]]}
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory):
-    """A fast-training project that already publishes v1."""
-    root = tmp_path_factory.mktemp("drill-template")
-    config = load_config(write_config(root, train={"epochs": 5}))
-    assert pipeline.retrain(config, echo=QUIET).outcome == "promoted"
-    return root
-
-
 @pytest.fixture
-def project(_template, tmp_path):
-    root = tmp_path / "project"
-    shutil.copytree(_template, root)
-    return load_config(root / "config.json")
+def project(trained_project):
+    """A fast-training project that already publishes v1."""
+    return trained_project
 
 
 @contextlib.contextmanager
@@ -91,7 +79,7 @@ def test_promotion_under_load_fails_no_request(project, tmp_path, monkeypatch):
                 wait_until(lambda: versions["1"] > 20, what="traffic on v1")
                 data.simulate(project, rows=300, noise=0.0, shift=0.0, seed=21)
                 monkeypatch.setenv("TF_HOST", serving.url)
-                result = pipeline.retrain(project, echo=QUIET, verifier=ServingVerifier())
+                result = pipeline.retrain(project, echo=quiet, verifier=ServingVerifier())
                 assert (result.outcome, result.version) == ("promoted", 2), result.message
                 wait_until(lambda: versions["2"] > 20, seconds=30, what="traffic answered by v2")
             assert failures == []
@@ -131,7 +119,7 @@ def test_retrain_killed_at_random_points_then_a_clean_run(project):
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         before = assert_no_partial_version(project.models_dir)
-        result = pipeline.retrain(project, echo=QUIET)
+        result = pipeline.retrain(project, echo=quiet)
         assert result.outcome == "promoted", f"trial {trial}: {result.message}"
         after = assert_no_partial_version(project.models_dir)
         assert after == [*before, result.version], f"trial {trial}"

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,68 +29,12 @@ import numpy as np
 import pytest
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import Serving
+
 REMOTE_URL = os.environ.get("TF_SERVING_URL")
+MODEL = "m"  # the model name our own servers serve
 ROWS = [[1.5, 2.3], [0.8, -1.2], [-3.0, 0.25], [0.0, 0.0]]
 local_only = pytest.mark.skipif(bool(REMOTE_URL), reason="tests this server's own flags; TF_SERVING_URL is set")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class ServerProcess:
-    """``python -m modelops.serving`` on free ports; ``wait_listening`` waits for the REST port."""
-
-    def __init__(self, base_path: Path, *flags: str, grpc: bool = False, log: Path):
-        self.rest_port = free_port()
-        self.grpc_port = free_port() if grpc else 0
-        self.model = "m"
-        self.log = log
-        args = [
-            "--port",
-            str(self.grpc_port),
-            "--rest_api_port",
-            str(self.rest_port),
-            "--model_name",
-            self.model,
-            "--model_base_path",
-            str(base_path),
-            *flags,
-        ]
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "modelops.serving", *args], cwd=REPO, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_listening(self, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while not port_open(self.rest_port):
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serving exited with {self.proc.returncode}:\n{self.output}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"serving did not listen within {seconds} s:\n{self.output}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @dataclass
@@ -203,10 +144,10 @@ def served(models, tmp_path_factory):
     base = tmp_path_factory.mktemp("served")
     models.publish("a", base, 1)
     models.publish("b", base, 2)
-    server = ServerProcess(base, grpc=True, log=base.parent / "served.log")
+    server = Serving(base, MODEL, grpc=True)
     try:
         server.wait_listening()
-        yield Target(f"http://127.0.0.1:{server.rest_port}", server.model, f"127.0.0.1:{server.grpc_port}", base)
+        yield Target(f"http://127.0.0.1:{server.rest_port}", server.model_name, f"127.0.0.1:{server.grpc_port}", base)
     finally:
         server.stop()
 

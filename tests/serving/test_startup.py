@@ -7,7 +7,8 @@ import time
 import pytest
 import requests
 
-from tests.serving.conftest import ROWS, ServerProcess, local_only, port_open
+from tests.serving.conftest import MODEL, ROWS, local_only
+from tests.support import Serving, port_open
 
 pytestmark = [pytest.mark.slow, pytest.mark.contract, local_only]
 
@@ -18,7 +19,7 @@ def late(tmp_path_factory):
     root = tmp_path_factory.mktemp("late")
     base = root / "models"
     base.mkdir()
-    server = ServerProcess(base, "--rest_api_timeout_in_ms", "1", grpc=True, log=root / "serving.log")
+    server = Serving(base, MODEL, "--rest_api_timeout_in_ms", "1", grpc=True)
     yield server, base
     server.stop()
 
@@ -59,7 +60,7 @@ def test_startup_fails_when_the_only_version_cannot_load(tmp_path, models):
     staging = models.stage("a", base, 1)
     (staging / "saved_model.pb").unlink()
     staging.rename(base / "1")
-    server = ServerProcess(base, "--max_num_load_retries", "0", log=tmp_path / "serving.log")
+    server = Serving(base, MODEL, "--max_num_load_retries", "0")
     try:
         deadline = time.monotonic() + 60
         while server.proc.poll() is None and time.monotonic() < deadline:

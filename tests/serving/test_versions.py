@@ -14,7 +14,8 @@ import time
 import pytest
 import requests
 
-from tests.serving.conftest import REMOTE_URL, ROWS, ServerProcess, Target, close, local_only, remote_target
+from tests.serving.conftest import MODEL, REMOTE_URL, ROWS, Target, close, local_only, remote_target
+from tests.support import Serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.contract]
 
@@ -36,12 +37,10 @@ def store(models, tmp_path_factory):
     models.publish("a", base, 1)
     config = root / "monitoring.config"
     config.write_text(f'prometheus_config {{\n  enable: true,\n  path: "{METRICS_PATH}"\n}}\n')
-    server = ServerProcess(
-        base, "--monitoring_config_file", str(config), "--max_num_load_retries", "0", log=root / "serving.log"
-    )
+    server = Serving(base, MODEL, "--monitoring_config_file", str(config), "--max_num_load_retries", "0")
     try:
         server.wait_listening()
-        yield Target(f"http://127.0.0.1:{server.rest_port}", server.model, None, base)
+        yield Target(f"http://127.0.0.1:{server.rest_port}", server.model_name, None, base)
     finally:
         server.stop()
 

@@ -6,7 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelops import data, pipeline
 from modelops.metrics import TrainerCollector, runs, serve
-from tests.trainer.conftest import QUIET
+from tests.conftest import quiet
 
 
 def scrape(config, served=None) -> dict:
@@ -20,11 +20,11 @@ def scrape(config, served=None) -> dict:
 
 
 @pytest.mark.slow
-def test_metrics_after_a_promoted_and_a_rejected_run(fast_project):
-    config = fast_project  # v1 promoted from the bootstrap data
+def test_metrics_after_a_promoted_and_a_rejected_run(trained_project):
+    config = trained_project  # v1 promoted from the bootstrap data
     data.simulate(config, rows=1500, noise=0.4, shift=0.0, seed=7)
     (data.incoming_dir(config) / "broken.csv").write_text("x1,x2,label\n1,2,maybe\n")
-    assert pipeline.retrain(config, echo=QUIET).outcome == "rejected"
+    assert pipeline.retrain(config, echo=quiet).outcome == "rejected"
 
     m = scrape(config, served=1)
     assert m[("modelops_trainer_runs_total", (("outcome", "promoted"),))] == 1

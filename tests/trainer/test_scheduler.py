@@ -7,9 +7,11 @@ import pytest
 import requests
 
 from modelops import history
+from modelops.config import load_config
 from modelops.scheduler import next_fire
 from modelops.store import ModelStore
-from tests.trainer.conftest import fast_config, metrics_port, scheduler
+from tests.conftest import write_config
+from tests.trainer.conftest import metrics_port, scheduler
 
 UNREACHABLE = {"verify": {"timeout_seconds": 1.0}}
 
@@ -24,7 +26,7 @@ def test_next_fire_time_follows_the_cron_expression():
 
 @pytest.mark.slow
 def test_bootstrap_on_start_publishes_a_first_model_and_serves_metrics(tmp_path):
-    config = fast_config(tmp_path, **UNREACHABLE)
+    config = load_config(write_config(tmp_path, **UNREACHABLE))
     service = scheduler(config)
     try:
         port = metrics_port(service)
@@ -41,19 +43,19 @@ def test_bootstrap_on_start_publishes_a_first_model_and_serves_metrics(tmp_path)
 
 
 @pytest.mark.slow
-def test_no_bootstrap_run_when_a_model_exists(fast_project):
-    service = scheduler(fast_project)
+def test_no_bootstrap_run_when_a_model_exists(trained_project):
+    service = scheduler(trained_project)
     try:
         service.wait_for("next run at")
     finally:
         assert service.stop(signal.SIGINT) == 0
     assert "starting a retrain" not in service.output
-    assert len(history.read(fast_project.history_path)) == 1
+    assert len(history.read(trained_project.history_path)) == 1
 
 
 @pytest.mark.slow
 def test_a_scheduled_run_waits_for_a_manual_run_holding_the_lock(tmp_path):
-    config = fast_config(tmp_path, **UNREACHABLE)
+    config = load_config(write_config(tmp_path, **UNREACHABLE))
     store = ModelStore(config.models_dir)
     service = scheduler(config)
     try:
@@ -68,7 +70,7 @@ def test_a_scheduled_run_waits_for_a_manual_run_holding_the_lock(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_mid_run_leaves_no_partial_version_and_exits_0(tmp_path):
-    config = fast_config(tmp_path, **UNREACHABLE)
+    config = load_config(write_config(tmp_path, **UNREACHABLE))
     service = scheduler(config)
     service.wait_for("[2/7] data")  # training starts right after this line
     assert service.stop(signal.SIGTERM) == 0

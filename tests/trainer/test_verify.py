@@ -10,8 +10,8 @@ from modelops.errors import VerifyError
 from modelops.notify import WEBHOOK_ENV
 from modelops.store import ModelStore
 from modelops.verify import ServingVerifier, compare
-from tests.conftest import run_cli
-from tests.trainer.conftest import QUIET, dead_url, wait_served, with_config
+from tests.conftest import quiet, run_cli
+from tests.trainer.conftest import dead_url, wait_served, with_config
 
 
 def events(config) -> list[str]:
@@ -19,8 +19,8 @@ def events(config) -> list[str]:
 
 
 @pytest.mark.slow
-def test_cli_promotion_is_verified_on_serving(fast_project, serving):
-    config = fast_project
+def test_cli_promotion_is_verified_on_serving(trained_project, serving):
+    config = trained_project
     client = serving(config, expect_version=1)
     result = run_cli("--config", str(config.root / "config.json"), env={**os.environ, "TF_HOST": client.base_url})
     assert result.returncode == 0, result.stdout + result.stderr
@@ -30,10 +30,10 @@ def test_cli_promotion_is_verified_on_serving(fast_project, serving):
 
 
 @pytest.mark.slow
-def test_served_model_that_answers_wrongly_is_rolled_back(fast_project, serving, monkeypatch, tmp_path):
+def test_served_model_that_answers_wrongly_is_rolled_back(trained_project, serving, monkeypatch, tmp_path):
     from modelops import model
 
-    config = fast_project
+    config = trained_project
     client = serving(config, expect_version=1)
     v1_answers = client.predict([[0.3, 0.4], [2.0, 1.0]], version=1)
     # What reaches models/ is not what the gate evaluated: an untrained model with other weights.
@@ -44,7 +44,7 @@ def test_served_model_that_answers_wrongly_is_rolled_back(fast_project, serving,
                         publish(self, tampered, version, metrics))
     monkeypatch.setenv("TF_HOST", client.base_url)
 
-    result = pipeline.retrain(config, echo=QUIET, verifier=ServingVerifier())
+    result = pipeline.retrain(config, echo=quiet, verifier=ServingVerifier())
     assert (result.outcome, result.exit_code, result.version) == ("rolled_back", 1, 2)
     assert "answers differ from the gated model" in result.message
     store = ModelStore(config.models_dir)
@@ -58,11 +58,11 @@ def test_served_model_that_answers_wrongly_is_rolled_back(fast_project, serving,
 
 
 @pytest.mark.slow
-def test_unreachable_serving_promotes_unverified_and_a_dead_webhook_is_harmless(fast_project, monkeypatch, capsys):
-    config = with_config(fast_project, verify={"timeout_seconds": 1.0})
+def test_unreachable_serving_promotes_unverified_and_a_dead_webhook_is_harmless(trained_project, monkeypatch, capsys):
+    config = with_config(trained_project, verify={"timeout_seconds": 1.0})
     monkeypatch.setenv("TF_HOST", dead_url())
     monkeypatch.setenv(WEBHOOK_ENV, dead_url() + "/hook")
-    result = pipeline.retrain(config, echo=QUIET, verifier=ServingVerifier(poll_seconds=0.1))
+    result = pipeline.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1))
     assert (result.outcome, result.exit_code, result.version) == ("promoted", 0, 2)
     assert "UNVERIFIED" in result.message and "not reachable" in result.message
     assert ModelStore(config.models_dir).versions() == [1, 2]
@@ -73,10 +73,10 @@ def test_unreachable_serving_promotes_unverified_and_a_dead_webhook_is_harmless(
 
 
 @pytest.mark.slow
-def test_unreachable_serving_in_fail_mode_rolls_back(fast_project, monkeypatch):
-    config = with_config(fast_project, verify={"timeout_seconds": 1.0, "on_unreachable": "fail"})
+def test_unreachable_serving_in_fail_mode_rolls_back(trained_project, monkeypatch):
+    config = with_config(trained_project, verify={"timeout_seconds": 1.0, "on_unreachable": "fail"})
     monkeypatch.setenv("TF_HOST", dead_url())
-    result = pipeline.retrain(config, echo=QUIET, verifier=ServingVerifier(poll_seconds=0.1))
+    result = pipeline.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1))
     assert (result.outcome, result.exit_code) == ("rolled_back", 1)
     assert "verify.on_unreachable is fail" in result.message
     assert ModelStore(config.models_dir).versions() == [1]

@@ -8,18 +8,12 @@ browser.
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import json
 import math
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,7 +29,6 @@ from modelops.web import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "simple_classifier"
-GUNICORN_COMMAND = ["gunicorn", "--config", "python:modelops.web.gunicorn_conf", "modelops.web:create_app()"]
 
 
 def probability(x1: float, x2: float) -> float:
@@ -190,24 +183,6 @@ def client(app):
 # --- real processes: a fake upstream over HTTP, gunicorn ---
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, proc: subprocess.Popen | None = None, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode} before {url} answered")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {seconds} s")
-
-
 @pytest.fixture
 def fake_upstream(fake_serving):
     """``fake_serving`` behind a real keep-alive HTTP server; yields its base URL."""
@@ -238,38 +213,3 @@ def fake_upstream(fake_serving):
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@contextlib.contextmanager
-def gunicorn(tf_host: str, config_path: Path, tmp_path: Path, workers: int = 2):
-    """The frontend under real gunicorn, started with the production command; yields its URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "TF_HOST": tf_host,
-        "MODEL_NAME": MODEL,
-        "MODELOPS_CONFIG": str(config_path),
-        "WEB_CONCURRENCY": str(workers),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-    }
-    log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / GUNICORN_COMMAND[0]), *GUNICORN_COMMAND[1:]],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/healthz", proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

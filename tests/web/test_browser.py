@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import REPO, gunicorn, probability
+from tests.support import frontend
+from tests.web.conftest import MODEL, REPO, probability
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -77,7 +78,7 @@ def test_submit_the_form_and_see_the_prediction(browser, fake_upstream, fake_ser
     _history(project)
     fake_serving.versions = {5: "AVAILABLE", 3: "END", 1: "END"}
     ARTIFACTS.mkdir(exist_ok=True)
-    with gunicorn(fake_upstream, project.config_path, tmp_path, workers=1) as url:
+    with frontend(fake_upstream, MODEL, project.config_path, tmp_path, workers=1) as url:
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(url + "/")
         assert page.get_by_role("heading", name="Served model: version 5").is_visible()

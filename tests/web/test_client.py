@@ -8,7 +8,8 @@ import pytest
 
 from modelops.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
 from modelops.serving.client import ModelNotLoaded, ServingClient
-from tests.web.conftest import MODEL, free_port, probability
+from tests.support import free_port
+from tests.web.conftest import MODEL, probability
 
 
 def test_status_and_predict_on_a_chosen_version(fake_upstream, fake_serving):

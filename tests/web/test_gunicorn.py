@@ -6,7 +6,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.web.conftest import gunicorn, probability
+from tests.support import frontend
+from tests.web.conftest import MODEL, probability
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +17,7 @@ def test_curl_form_post_and_metrics_summed_over_all_workers(fake_upstream, proje
     stale.mkdir()
     (stale / "counter_999999.db").write_bytes(b"left over from a previous run")
     project.add_version(1, 98.0)
-    with gunicorn(fake_upstream, project.config_path, tmp_path, workers=2) as url:
+    with frontend(fake_upstream, MODEL, project.config_path, tmp_path, workers=2) as url:
         assert not (stale / "counter_999999.db").exists()  # wiped at start
         # like curl: a new connection per request, so the requests spread over the workers
         for _ in range(12):

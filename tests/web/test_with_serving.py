@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
+import numpy as np
 import pytest
 import requests
 
-from tests.web.conftest import MODEL, REPO, free_port, gunicorn, wait_until_up
+from tests.support import Serving, frontend, wait_until
+from tests.web.conftest import MODEL
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (REPO / "modelops" / "serving" / "server.py").exists(), reason="modelops/serving/server.py not written yet"
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 def _publish(project, version: int, seed: int) -> None:
@@ -28,58 +21,28 @@ def _publish(project, version: int, seed: int) -> None:
     ModelStore(project.cfg.models_dir).publish(exported, version, {"version": version, "test_accuracy_percent": 98.0})
 
 
-def _wait_for_version(url: str, version: int, seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        r = requests.get(f"{url}/readyz", timeout=10)
-        if r.status_code == 200 and r.json()["version"] == version:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"serving never reported version {version} AVAILABLE")
+def _wait_for_version(url: str, version: int) -> None:
+    wait_until(lambda: requests.get(f"{url}/readyz", timeout=10).json().get("version") == version, seconds=90,
+               what=f"the frontend reporting version {version} ready")
 
 
 @pytest.fixture
-def serving(project, tmp_path):
+def serving(project):
     _publish(project, 1, seed=1)
-    port = free_port()
-    log = open(tmp_path / "serving.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelops.serving",
-            "--rest_api_port",
-            str(port),
-            "--port",
-            "0",
-            "--model_name",
-            MODEL,
-            "--model_base_path",
-            str(project.cfg.models_dir),
-        ],
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/v1/models/{MODEL}", proc, seconds=120)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    server = Serving(project.cfg.models_dir, MODEL).wait_listening()
+    yield server.url
+    server.stop()
 
 
 def test_frontend_answers_exactly_what_serving_answers_and_follows_a_promotion(serving, project, tmp_path):
     rows = [[1.5, 2.3], [0.8, -1.2], [-3.0, 0.25]]
     direct = requests.post(f"{serving}/v1/models/{MODEL}:predict", json={"instances": rows}, timeout=30).json()
-    with gunicorn(serving, project.config_path, tmp_path, workers=1) as url:
+    with frontend(serving, MODEL, project.config_path, tmp_path, workers=1) as url:
         _wait_for_version(url, 1)
         r = requests.post(f"{url}/predict", json={"instances": rows}, timeout=30)
         assert r.status_code == 200
         assert r.headers["X-Model-Version"] == "1"
-        assert r.json()["predictions"] == pytest.approx(direct["predictions"])
+        assert np.allclose(r.json()["predictions"], direct["predictions"], atol=1e-6)
         assert all(0.0 <= p[0] <= 1.0 for p in r.json()["predictions"])
 
         form = requests.post(
@@ -88,7 +51,7 @@ def test_frontend_answers_exactly_what_serving_answers_and_follows_a_promotion(s
             timeout=30,
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
-        assert form.json()["predictions"][0] == pytest.approx(direct["predictions"][0])
+        assert np.allclose(form.json()["predictions"][0], direct["predictions"][0], atol=1e-6)
 
         _publish(project, 2, seed=2)
         _wait_for_version(url, 2)

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Benchmarks, side by side in one run: the in-process SavedModel signature call (the floor),
+the local serving server directly, and the frontend (gunicorn) in front of it; each at 1 and 8
+keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time and
+the time from a promotion to the new version answering.
+
+    .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-readme]
+
+Each HTTP client is its own process holding one keep-alive connection, so the load generator's
+GIL does not cap the figures (it still shares the 2 cores with the servers, as clients would).
+Latencies are p50/p99 over all requests of a run; ratios compare with the floor and with direct
+serving. ``--write-readme`` replaces the README's performance section with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import write_config  # noqa: E402
+from tests.support import Serving, frontend, wait_until  # noqa: E402
+
+MODEL = "simple_classifier"
+ROWS = {1: [[1.5, 2.3]], 100: [[i / 50.0, -i / 25.0] for i in range(100)]}
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _client(port: int, path: str, body: bytes, seconds: float, start_at: float, out) -> None:
+    """One keep-alive client process: POST until the deadline; send back latencies or an error."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    try:
+        for _ in range(20):  # warm the connection and the servers' caches
+            conn.request("POST", path, body, headers)
+            conn.getresponse().read()
+        time.sleep(max(0.0, start_at - time.time()))
+        latencies, failures = [], 0
+        deadline = time.perf_counter() + seconds
+        while (now := time.perf_counter()) < deadline:
+            conn.request("POST", path, body, headers)
+            response = conn.getresponse()
+            response.read()
+            latencies.append(time.perf_counter() - now)
+            failures += response.status != 200
+        out.put((latencies, failures))
+    except OSError as exc:
+        out.put(([], repr(exc)))
+
+
+def summarise(latencies: list[float], seconds: float) -> dict:
+    ordered = sorted(latencies)
+    return {
+        "requests": len(ordered),
+        "p50_ms": round(statistics.median(ordered) * 1e3, 3),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3, 3),
+        "rps": round(len(ordered) / seconds, 1),
+    }
+
+
+def http_load(url: str, path: str, rows: int, clients: int, seconds: float) -> dict:
+    port = int(url.rsplit(":", 1)[1])
+    body = json.dumps({"instances": ROWS[rows]}).encode()
+    ctx = multiprocessing.get_context("spawn")  # this process has TensorFlow loaded: never fork it
+    out = ctx.Queue()
+    start_at = time.time() + 2.0 + 0.3 * clients
+    procs = [ctx.Process(target=_client, args=(port, path, body, seconds, start_at, out)) for _ in range(clients)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=seconds + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    failures = [f for _, f in results if f]
+    if failures:
+        raise SystemExit(f"{url}{path}: failed requests: {failures}")
+    return summarise([t for lat, _ in results for t in lat], seconds)
+
+
+def floor_load(signature, rows: int, clients: int, seconds: float) -> dict:
+    """The in-process signature call from ``clients`` threads: what no server can beat."""
+    import numpy as np
+
+    from modelops import model
+
+    x = np.asarray(ROWS[rows], dtype=np.float32)
+    for _ in range(50):
+        model.predict(signature, x)
+    per_thread: list[list[float]] = [[] for _ in range(clients)]
+    deadline = time.perf_counter() + seconds
+
+    def loop(out: list[float]) -> None:
+        while (now := time.perf_counter()) < deadline:
+            model.predict(signature, x)
+            out.append(time.perf_counter() - now)
+
+    threads = [threading.Thread(target=loop, args=(out,)) for out in per_thread]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return summarise([t for out in per_thread for t in out], seconds)
+
+
+def retrain_seconds(work: Path, runs: int) -> list[float]:
+    """Wall time of ``python retrain_pipeline.py`` with the default config, process start to publish."""
+    times = []
+    for i in range(runs):
+        root = work / f"retrain-{i}"
+        root.mkdir()
+        config = write_config(root)  # the test helper shortens training: restore the defaults
+        raw = json.loads(config.read_text())
+        raw["train"] = json.loads((REPO / "config.json").read_text())["train"]
+        raw["verify"]["unreachable_seconds"] = 0.0  # no serving here: measure up to the publish
+        config.write_text(json.dumps(raw))
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, str(REPO / "retrain_pipeline.py"), "--config", str(config)],
+                                capture_output=True, text=True, env={**os.environ, "TF_HOST": "http://127.0.0.1:9"})
+        times.append(time.perf_counter() - start)
+        if result.returncode != 0:
+            raise SystemExit(f"retrain failed:\n{result.stdout}\n{result.stderr}")
+    return times
+
+
+def promotion_seconds(models: Path, candidates: list[Path], frontend_url: str, first_version: int) -> list[float]:
+    """From the atomic rename of a new version to the frontend answering with it (1 s polling)."""
+    import requests
+
+    from modelops.store import ModelStore
+
+    store, session, times = ModelStore(models), requests.Session(), []
+    for i, candidate in enumerate(candidates):
+        version = first_version + i
+        time.sleep(0.37 * (i + 1))  # land the rename at different points of the poll cycle
+        start = time.perf_counter()
+        store.publish(candidate, version, {"version": version})
+        wait_until(lambda v=version: session.post(f"{frontend_url}/predict", json={"instances": ROWS[1]},
+                                                  timeout=10).headers.get("X-Model-Version") == str(v),
+                   seconds=30, what=f"v{version} answering", interval=0.005)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def run(quick: bool) -> dict:
+    from modelops import model
+
+    seconds = 1.5 if quick else 5.0
+    work = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
+    try:
+        models = work / "models"
+        exports = []
+        for seed in range(4):
+            exports.append(work / f"export-{seed}")
+            model.export(model.build(learning_rate=0.01, seed=seed), exports[-1])
+        shutil.copytree(exports[0], models / "1")
+        signature = model.load_signature(exports[0])
+        config = write_config(work)
+        serving = Serving(models, MODEL).wait_listening()
+        rows = []
+        try:
+            with frontend(serving.url, MODEL, config, work, workers=2, threads=4) as front:
+                wait_until(lambda: __import__("requests").get(f"{front}/readyz", timeout=5).ok, what="frontend ready")
+                for batch in (1, 100):
+                    for clients in (1, 8):
+                        case = {"rows": batch, "clients": clients}
+                        rows.append({**case, "target": "in-process signature (floor)",
+                                     **floor_load(signature, batch, clients, seconds)})
+                        rows.append({**case, "target": "serving, direct REST",
+                                     **http_load(serving.url, f"/v1/models/{MODEL}:predict", batch, clients, seconds)})
+                        rows.append({**case, "target": "frontend /predict",
+                                     **http_load(front, "/predict", batch, clients, seconds)})
+                promotion = promotion_seconds(models, exports[1:2] if quick else exports[1:], front, 2)
+        finally:
+            serving.stop()
+        retrain = retrain_seconds(work, 1 if quick else 3)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "quick": quick,
+        "seconds_per_case": seconds,
+        "latency": rows,
+        "retrain_seconds": [round(t, 2) for t in retrain],
+        "promotion_to_answer_seconds": [round(t, 3) for t in promotion],
+    }
+
+
+def markdown(result: dict) -> str:
+    by_case: dict[tuple, dict] = {}
+    for row in result["latency"]:
+        by_case.setdefault((row["rows"], row["clients"]), {})[row["target"]] = row
+    lines = [
+        "| rows | clients | path | p50 ms | p99 ms | req/s | p50 vs floor | p50 vs direct | req/s vs direct |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (rows, clients), targets in by_case.items():
+        floor, direct = targets["in-process signature (floor)"], targets["serving, direct REST"]
+        for name, row in targets.items():
+            lines.append(
+                f"| {rows} | {clients} | {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['rps']:.0f} "
+                f"| +{row['p50_ms'] - floor['p50_ms']:.2f} ms | {_vs(row['p50_ms'] - direct['p50_ms'], 'ms')} "
+                f"| {row['rps'] / direct['rps']:.2f}x |"
+            )
+    retrain, promo = result["retrain_seconds"], result["promotion_to_answer_seconds"]
+    lines += [
+        "",
+        f"- Default retrain (`python retrain_pipeline.py`, process start to publish, 20 epochs on 2,000 rows): "
+        f"median **{statistics.median(retrain):.1f} s** (runs: {', '.join(f'{t:.1f}' for t in retrain)}).",
+        f"- Promotion (atomic rename) to the frontend answering with the new version, 1 s polling: "
+        f"median **{statistics.median(promo):.2f} s** (runs: {', '.join(f'{t:.2f}' for t in promo)}).",
+        f"- Machine: {result['machine']}; {result['seconds_per_case']:g} s per case, one run"
+        + (" (--quick)." if result["quick"] else "."),
+    ]
+    return "\n".join(lines)
+
+
+def _vs(delta: float, unit: str) -> str:
+    return "—" if abs(delta) < 1e-9 else f"{delta:+.2f} {unit}"
+
+
+def write_readme(table: str) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    body = f"{README_START}\nMeasured by `.venv/bin/python scripts/bench.py --write-readme`:\n\n{table}\n{README_END}"
+    readme.write_text(head + body + tail)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (CI): 1.5 s per case, one retrain")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--write-readme", action="store_true", help="replace the README's performance section")
+    args = parser.parse_args()
+    result = run(args.quick)
+    table = markdown(result)
+    print(table)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.write_readme:
+        write_readme(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
