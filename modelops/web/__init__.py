@@ -5,7 +5,7 @@ Production runs it on gunicorn::
     gunicorn --config python:modelops.web.gunicorn_conf 'modelops.web:create_app()'
 
 Settings come from the environment (the product README's ``TF_HOST`` and ``MODEL_NAME``, plus
-the limits below); ``test_config`` overrides any of them and can inject a ``requests.Session``
+the limits below); ``test_config`` overrides any of them and can inject the serving transport
 (``SERVING_SESSION``) and a Prometheus registry (``METRICS_REGISTRY``).
 """
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from prometheus_client import CollectorRegistry
 
 from modelops import history
 from modelops.config import load_config
+from modelops.serving.client import Response
 from modelops.store import ModelStore
 from modelops.web import create_app
 
@@ -69,18 +69,14 @@ class FakeServing:
             return 200, {"predictions": [[probability(*row)] for row in rows]}
         return 400, {"error": f"Malformed request: {method} {path}"}
 
-    # the slice of requests.Session the client uses
+    # the transport interface the client uses (KeepAliveSession.request)
     def request(self, method, url, data=None, headers=None, timeout=None):
         if self.mode == "down":
-            raise requests.ConnectionError("[Errno 111] Connection refused")
+            raise ConnectionRefusedError(111, "Connection refused")
         if self.mode == "timeout":
-            raise requests.ReadTimeout("read timed out")
+            raise TimeoutError("timed out")
         status, body = self.handle(method, urlsplit(url).path, data)
-        response = requests.Response()
-        response.status_code = status
-        response._content = b"not json at all" if self.mode == "garbage" else json.dumps(body).encode()
-        response.headers["Content-Type"] = "application/json"
-        return response
+        return Response(status, "", b"not json at all" if self.mode == "garbage" else json.dumps(body).encode())
 
 
 @dataclass

@@ -53,3 +53,40 @@ def test_upstream_error_keeps_status_and_message(fake_upstream, fake_serving):
 def test_unknown_model_is_model_not_loaded(fake_upstream):
     with pytest.raises(ModelNotLoaded, match="no model 'other' loaded"):
         ServingClient(fake_upstream, "other").latest_version()
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fake_serving):
+    """Servers close idle keep-alive connections; the next call must not fail because of it."""
+    import http.server
+    import json
+    import threading
+
+    connections = []
+
+    class DropAfterOneAnswer(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # the client keeps the connection...
+
+        def do_POST(self):
+            connections.append(self.client_address)
+            length = int(self.headers["Content-Length"])
+            status, body = fake_serving.handle("POST", self.path, self.rfile.read(length))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True  # ...but the server closes it without saying so
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DropAfterOneAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ServingClient(f"http://127.0.0.1:{server.server_address[1]}", MODEL)
+        answers = [client.predict([[1.0, 1.0]], version=1) for _ in range(3)]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == [[[pytest.approx(probability(1, 1))]]] * 3
+    assert len(connections) == 3, "each call after a drop used a fresh connection"
