@@ -7,6 +7,7 @@
     │   └── LockBusyError    another retrain holds the pipeline lock   -> exit 1
     ├── ServingError         TF Serving answered badly or not at all
     │   ├── ServingUnavailable  connection refused / reset             -> HTTP 503
+    │   │   └── ModelNotLoaded  serving is up, no version AVAILABLE yet   -> HTTP 503
     │   ├── ServingTimeout      no answer in time                      -> HTTP 504
     │   └── ServingHTTPError    an HTTP error status with its message
     ├── VerifyError          serving disagrees with the promoted model -> rollback
@@ -43,6 +44,10 @@ class ServingError(ModelopsError):
 
 class ServingUnavailable(ServingError):
     """TF Serving refused or dropped the connection."""
+
+
+class ModelNotLoaded(ServingUnavailable):
+    """TF Serving answers but has no AVAILABLE version of the model yet."""
 
 
 class ServingTimeout(ServingError):

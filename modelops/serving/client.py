@@ -27,15 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import quote, urlsplit
 
-from modelops.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.errors import ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # A kept-alive connection the server has meanwhile closed fails like this on reuse.
 _STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected, http.client.BadStatusLine)
-
-
-class ModelNotLoaded(ServingUnavailable):
-    """TF Serving answers but has no AVAILABLE version of the model yet."""
 
 
 class Response:

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from modelops.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
-from modelops.serving.client import ModelNotLoaded, ServingClient
+from modelops.errors import ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.serving.client import ServingClient
 from tests.support import free_port
 from tests.web.conftest import MODEL, probability
 
