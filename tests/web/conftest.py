@@ -158,17 +158,28 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def app(project, fake_serving, registry):
-    return create_app(
-        {
-            "TESTING": True,
-            "MODELOPS_CONFIG": project.config_path,
-            "SERVING_SESSION": fake_serving,
-            "METRICS_REGISTRY": registry,
-            "TF_HOST": "http://tfserving.test:8501",
-            "MODEL_NAME": MODEL,
-        }
-    )
+def make_app(project, fake_serving, registry):
+    """``create_app`` on the test project with the fake serving, plus any ``overrides``."""
+
+    def make(**overrides):
+        return create_app(
+            {
+                "TESTING": True,
+                "MODELOPS_CONFIG": project.config_path,
+                "SERVING_SESSION": fake_serving,
+                "METRICS_REGISTRY": registry,
+                "TF_HOST": "http://tfserving.test:8501",
+                "MODEL_NAME": MODEL,
+                **overrides,
+            }
+        )
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

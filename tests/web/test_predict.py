@@ -107,46 +107,21 @@ def test_no_content_type_is_refused_with_both_accepted_formats(client):
     assert "application/json" in r.json["error"] and "x1=1.5&x2=2.3" in r.json["error"]
 
 
-def test_too_many_rows_is_refused_with_the_limit(project, fake_serving, registry):
-    from modelops.web import create_app
-
-    app = create_app(
-        {
-            "MODELOPS_CONFIG": project.config_path,
-            "SERVING_SESSION": fake_serving,
-            "METRICS_REGISTRY": registry,
-            "MAX_INSTANCES": 3,
-        }
-    )
-    client = app.test_client()
+def test_too_many_rows_is_refused_with_the_limit(make_app):
+    client = make_app(MAX_INSTANCES=3).test_client()
     assert client.post("/predict", json={"instances": [[1, 2]] * 3}).status_code == 200
     r = client.post("/predict", json={"instances": [[1, 2]] * 4})
     assert r.status_code == 400
     assert "4 instances, at most 3" in r.json["error"]
 
 
-def test_max_instances_comes_from_the_environment(project, monkeypatch, fake_serving, registry):
-    from modelops.web import create_app
-
+def test_max_instances_comes_from_the_environment(make_app, monkeypatch):
     monkeypatch.setenv("MAX_INSTANCES", "2")
-    app = create_app(
-        {"MODELOPS_CONFIG": project.config_path, "SERVING_SESSION": fake_serving, "METRICS_REGISTRY": registry}
-    )
-    assert app.test_client().post("/predict", json={"instances": [[1, 2]] * 3}).status_code == 400
+    assert make_app().test_client().post("/predict", json={"instances": [[1, 2]] * 3}).status_code == 400
 
 
-def test_oversized_body_gets_413(project, fake_serving, registry):
-    from modelops.web import create_app
-
-    app = create_app(
-        {
-            "MODELOPS_CONFIG": project.config_path,
-            "SERVING_SESSION": fake_serving,
-            "METRICS_REGISTRY": registry,
-            "MAX_CONTENT_LENGTH": 100,
-        }
-    )
-    client = app.test_client()
+def test_oversized_body_gets_413(make_app):
+    client = make_app(MAX_CONTENT_LENGTH=100).test_client()
     big = json.dumps({"instances": [[1.5, 2.5]] * 20})
     r = client.post("/predict", data=big, headers={"Content-Type": "application/json"})
     assert r.status_code == 413
