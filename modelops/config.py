@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +128,7 @@ def _build(cls, raw, prefix: str, source: Path):
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: '{prefix.rstrip('.') or '<top level>'}' must be a JSON object")
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    hints = typing.get_type_hints(cls)  # the annotations are strings (postponed evaluation)
     values = {}
     for key, value in raw.items():
         if key not in fields:
@@ -134,12 +136,11 @@ def _build(cls, raw, prefix: str, source: Path):
             suggestion = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{source}: unknown key '{prefix}{key}'{suggestion}; known keys: {known}")
-        values[key] = _value(fields[key], value, f"{prefix}{key}", source)
+        values[key] = _value(fields[key], hints[key], value, f"{prefix}{key}", source)
     return cls(**values)
 
 
-def _value(f: dataclasses.Field, value, key: str, source: Path):
-    kind = f.type if isinstance(f.type, type) else eval(f.type, globals())  # noqa: S307 (own annotations)
+def _value(f: dataclasses.Field, kind: type, value, key: str, source: Path):
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, prefix=f"{key}.", source=source)
     ok = {
