@@ -18,14 +18,13 @@ serving that has not answered by then is down, and a manual run without serving 
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 
 import numpy as np
 
 from modelops.config import Config
-from modelops.errors import ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
+from modelops.errors import ConfigError, ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
 from modelops.serving.client import ServingClient
 
 DEFAULT_TF_HOST = "http://localhost:8501"
@@ -50,19 +49,16 @@ class ServingVerifier:
 
     def __call__(self, config: Config, version: int, x_eval: np.ndarray, expected: np.ndarray, log) -> None:
         settings = config.verify
-        client = self.client or serving_client(config, timeout=min(10.0, settings.timeout_seconds))
+        try:
+            client = self.client or serving_client(config, timeout=min(10.0, settings.timeout_seconds))
+        except ConfigError as exc:  # a malformed TF_HOST: serving cannot be asked
+            raise ServingUnavailable(str(exc)) from None
         log.note(f"verify: waiting up to {settings.timeout_seconds:g}s for {client.base_url} "
                  f"to serve {client.model_name} v{version}")
         patience = settings.timeout_seconds
         if settings.on_unreachable == "warn":
             patience = min(patience, settings.unreachable_seconds)
-        retries = logging.getLogger("urllib3.connectionpool")  # one warning per refused poll otherwise
-        level = retries.level
-        retries.setLevel(logging.ERROR)
-        try:
-            self._wait_available(client, version, settings.timeout_seconds, patience)
-        finally:
-            retries.setLevel(level)
+        self._wait_available(client, version, settings.timeout_seconds, patience)
         n = min(settings.rows, len(x_eval))
         try:
             answers = client.predict(np.asarray(x_eval[:n], dtype=np.float32).tolist(), version)

@@ -27,11 +27,31 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import quote, urlsplit
 
-from modelops.errors import ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # A kept-alive connection the server has meanwhile closed fails like this on reuse.
 _STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected, http.client.BadStatusLine)
+
+
+def base_url_of(value: str) -> str:
+    """``TF_HOST`` as a base URL: ``tfserving:8501`` means ``http://tfserving:8501``.
+
+    Anything that is not an http(s) URL with a host (and a numeric port, if any) is a
+    ConfigError naming the variable, raised at startup rather than as a failure per request.
+    """
+    text = value.strip()
+    url = text if "://" in text else f"http://{text}"
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    if not (port_ok and parts.scheme in ("http", "https") and parts.hostname and not parts.query):
+        raise ConfigError(
+            f"TF_HOST must be TF Serving's REST address, like http://tfserving:8501 or localhost:8501; got {value!r}"
+        )
+    return url.rstrip("/")
 
 
 class Response:
@@ -102,7 +122,7 @@ class ServingClient:
         version_ttl: float = 2.0,
         observe: Callable[[str, float], None] | None = None,
     ):
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url_of(base_url)
         self.model_name = model_name
         self.model_url = f"{self.base_url}/v1/models/{quote(model_name, safe='')}"
         self.timeout = (connect_timeout, timeout)

@@ -18,15 +18,19 @@ from flask import Flask
 
 from modelops.config import load_config
 from modelops.errors import ConfigError
-from modelops.serving.client import ServingClient
+from modelops.serving.client import ServingClient, base_url_of
 from modelops.web import errors, health, metrics, openapi, pages, predict
 
 ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ live at the repo root
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    app.config.from_mapping(
+def settings(test_config: dict | None = None) -> dict:
+    """The app's settings: environment, then ``test_config``; checked, so a mistake is one ConfigError.
+
+    gunicorn's master calls this before starting workers, so a bad ``TF_HOST``, limit or
+    config.json stops the server with the message instead of a worker traceback per boot.
+    """
+    values = dict(
         TF_HOST=os.environ.get("TF_HOST", "http://localhost:8501"),
         MODEL_NAME=os.environ.get("MODEL_NAME"),  # None: the model_name of config.json
         MAX_INSTANCES=_env_number("MAX_INSTANCES", 1000, int),
@@ -37,11 +41,16 @@ def create_app(test_config: dict | None = None) -> Flask:
         METRICS_REGISTRY=None,
         HISTORY_ROWS=10,
     )
-    if test_config:
-        app.config.update(test_config)
-    cfg = load_config(app.config["MODELOPS_CONFIG"])
-    app.config["MODELOPS"] = cfg
-    app.config["MODEL_NAME"] = app.config["MODEL_NAME"] or cfg.model_name
+    values.update(test_config or {})
+    values["TF_HOST"] = base_url_of(values["TF_HOST"])
+    values["MODELOPS"] = load_config(values["MODELOPS_CONFIG"])
+    values["MODEL_NAME"] = values["MODEL_NAME"] or values["MODELOPS"].model_name
+    return values
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app.config.from_mapping(settings(test_config))
 
     web_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"])
     app.extensions["metrics"] = web_metrics

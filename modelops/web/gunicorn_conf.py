@@ -15,6 +15,7 @@ directory is set here, before any worker imports the app; it is wiped when the s
 
 import os
 import shutil
+import sys
 import tempfile
 
 port = int(os.environ.get("PORT", "5002"))
@@ -35,6 +36,13 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempd
 
 
 def on_starting(server):
+    from modelops.errors import ConfigError
+    from modelops.web import settings
+
+    try:
+        settings()
+    except ConfigError as exc:  # say what is wrong once, instead of a traceback per worker boot
+        sys.exit(f"frontend: {exc}")
     path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path, exist_ok=True)

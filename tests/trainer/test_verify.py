@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from modelops import history, pipeline
-from modelops.errors import VerifyError
+from modelops.errors import ServingUnavailable, VerifyError
 from modelops.notify import WEBHOOK_ENV
 from modelops.store import ModelStore
 from modelops.verify import ServingVerifier, compare
@@ -98,6 +98,12 @@ def test_a_version_serving_failed_to_load_fails_verification_at_once(project):
                {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
     with pytest.raises(VerifyError, match="failed to load v2: no .pb"):
         ServingVerifier(client=FakeClient(entries))(project, 2, np.zeros((3, 2)), np.zeros((3, 1)), _Log())
+
+
+def test_a_malformed_tf_host_leaves_the_promotion_unverified_with_the_reason(project, monkeypatch):
+    monkeypatch.setenv("TF_HOST", "http://tfserving:85o1")
+    with pytest.raises(ServingUnavailable, match="TF_HOST must be TF Serving's REST address"):
+        ServingVerifier()(project, 2, np.zeros((3, 2)), np.zeros((3, 1)), _Log())
 
 
 def test_compare_catches_drift_nan_and_shape():

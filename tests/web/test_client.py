@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from modelops.errors import ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
 from modelops.serving.client import ServingClient
 from tests.support import free_port
 from tests.web.conftest import MODEL, probability
@@ -19,6 +19,18 @@ def test_status_and_predict_on_a_chosen_version(fake_upstream, fake_serving):
     assert client.predict([[1.0, 1.0]], version=3)[0][0] == pytest.approx(probability(1, 1))
     assert ("POST", f"/v1/models/{MODEL}/versions/3:predict") in fake_serving.calls
     assert client.predict_latest([[0.0, 0.0]])[0] == 4
+
+
+def test_tf_host_without_a_scheme_means_http(fake_upstream):
+    client = ServingClient(fake_upstream.removeprefix("http://"), MODEL)
+    assert client.base_url == fake_upstream
+    assert client.predict_latest([[1.0, 1.0]])[1][0][0] == pytest.approx(probability(1, 1))
+
+
+@pytest.mark.parametrize("tf_host", ["http://tfserving:85o1", "ftp://tfserving:8501", "http://:8501", "tfserving:99999"])
+def test_a_malformed_tf_host_is_refused_up_front(tf_host):
+    with pytest.raises(ConfigError, match=r"TF_HOST must be .* like http://tfserving:8501"):
+        ServingClient(tf_host, MODEL)
 
 
 def test_observer_sees_every_upstream_call(fake_upstream):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import frontend
+from tests.support import GUNICORN, REPO, free_port, frontend
 from tests.web.conftest import MODEL, probability
 
 pytestmark = pytest.mark.slow
@@ -48,3 +51,12 @@ def test_curl_form_post_and_metrics_summed_over_all_workers(fake_upstream, proje
     assert samples[("modelops_frontend_instances_predicted_total", ())] == 12 + 5 * 2
     assert samples[("modelops_frontend_served_model_version", ())] == 1
     assert samples[("modelops_frontend_served_model_accuracy_ratio", ())] == pytest.approx(0.98)
+
+
+def test_a_bad_setting_stops_gunicorn_with_the_message_not_a_traceback(project, tmp_path):
+    env = {**os.environ, "PORT": str(free_port()), "TF_HOST": "http://tfserving:85o1",
+           "MODELOPS_CONFIG": str(project.config_path), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}
+    done = subprocess.run(GUNICORN, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "frontend: TF_HOST must be TF Serving's REST address" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
