@@ -4,6 +4,10 @@ the local serving server directly, and the frontend (gunicorn) in front of it; e
 keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time and
 the time from a promotion to the new version answering.
 
+Back-to-back clients keep every process hot. A paced case (one client sending 100 requests a
+second, as real callers do) shows the latency when each process wakes from idle per request,
+which on a small VM costs more than the work itself.
+
     .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-readme]
 
 Each HTTP client is its own process holding one keep-alive connection, so the load generator's
@@ -37,11 +41,16 @@ from tests.support import Serving, frontend, wait_until  # noqa: E402
 
 MODEL = "simple_classifier"
 ROWS = {1: [[1.5, 2.3]], 100: [[i / 50.0, -i / 25.0] for i in range(100)]}
+# (rows, clients, requests a second per client; 0: back to back)
+CASES = [(1, 1, 0), (1, 8, 0), (100, 1, 0), (100, 8, 0), (1, 1, 100)]
+# TensorFlow threads as the Procfile and docker-compose.yml run serving; the floor uses the same.
+TF_THREADS = 1
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def _client(port: int, path: str, body: bytes, seconds: float, start_at: float, out) -> None:
-    """One keep-alive client process: POST until the deadline; send back latencies or an error."""
+def _client(port: int, path: str, body: bytes, seconds: float, start_at: float, interval: float, out) -> None:
+    """One keep-alive client process: POST until the deadline, every ``interval`` s (0: back to back);
+    send back latencies or an error."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Content-Type": "application/json"}
     try:
@@ -57,9 +66,14 @@ def _client(port: int, path: str, body: bytes, seconds: float, start_at: float, 
             response.read()
             latencies.append(time.perf_counter() - now)
             failures += response.status != 200
+            _pace(now, interval)
         out.put((latencies, failures))
     except OSError as exc:
         out.put(([], repr(exc)))
+
+
+def _pace(started: float, interval: float) -> None:
+    time.sleep(max(0.0, started + interval - time.perf_counter()))
 
 
 def summarise(latencies: list[float], seconds: float) -> dict:
@@ -72,13 +86,14 @@ def summarise(latencies: list[float], seconds: float) -> dict:
     }
 
 
-def http_load(url: str, path: str, rows: int, clients: int, seconds: float) -> dict:
+def http_load(url: str, path: str, rows: int, clients: int, seconds: float, interval: float) -> dict:
     port = int(url.rsplit(":", 1)[1])
     body = json.dumps({"instances": ROWS[rows]}).encode()
     ctx = multiprocessing.get_context("spawn")  # this process has TensorFlow loaded: never fork it
     out = ctx.Queue()
     start_at = time.time() + 2.0 + 0.3 * clients
-    procs = [ctx.Process(target=_client, args=(port, path, body, seconds, start_at, out)) for _ in range(clients)]
+    args = (port, path, body, seconds, start_at, interval, out)
+    procs = [ctx.Process(target=_client, args=args) for _ in range(clients)]
     for p in procs:
         p.start()
     results = [out.get(timeout=seconds + 120) for _ in procs]
@@ -90,7 +105,7 @@ def http_load(url: str, path: str, rows: int, clients: int, seconds: float) -> d
     return summarise([t for lat, _ in results for t in lat], seconds)
 
 
-def floor_load(signature, rows: int, clients: int, seconds: float) -> dict:
+def floor_load(signature, rows: int, clients: int, seconds: float, interval: float) -> dict:
     """The in-process signature call from ``clients`` threads: what no server can beat."""
     import numpy as np
 
@@ -106,6 +121,7 @@ def floor_load(signature, rows: int, clients: int, seconds: float) -> dict:
         while (now := time.perf_counter()) < deadline:
             model.predict(signature, x)
             out.append(time.perf_counter() - now)
+            _pace(now, interval)
 
     threads = [threading.Thread(target=loop, args=(out,)) for out in per_thread]
     for t in threads:
@@ -155,7 +171,12 @@ def promotion_seconds(models: Path, candidates: list[Path], frontend_url: str, f
 
 
 def run(quick: bool) -> dict:
+    import tensorflow as tf
+
     from modelops import model
+
+    tf.config.threading.set_intra_op_parallelism_threads(TF_THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(TF_THREADS)
 
     seconds = 1.5 if quick else 5.0
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
@@ -168,20 +189,20 @@ def run(quick: bool) -> dict:
         shutil.copytree(exports[0], models / "1")
         signature = model.load_signature(exports[0])
         config = write_config(work)
-        serving = Serving(models, MODEL).wait_listening()
+        serving = Serving(models, MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
+                          f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
         rows = []
         try:
             with frontend(serving.url, MODEL, config, work, workers=2, threads=4) as front:
                 wait_until(lambda: __import__("requests").get(f"{front}/readyz", timeout=5).ok, what="frontend ready")
-                for batch in (1, 100):
-                    for clients in (1, 8):
-                        case = {"rows": batch, "clients": clients}
-                        rows.append({**case, "target": "in-process signature (floor)",
-                                     **floor_load(signature, batch, clients, seconds)})
-                        rows.append({**case, "target": "serving, direct REST",
-                                     **http_load(serving.url, f"/v1/models/{MODEL}:predict", batch, clients, seconds)})
-                        rows.append({**case, "target": "frontend /predict",
-                                     **http_load(front, "/predict", batch, clients, seconds)})
+                for batch, clients, rate in CASES:
+                    case, interval = {"rows": batch, "clients": clients, "pace": rate}, 1 / rate if rate else 0.0
+                    rows.append({**case, "target": "in-process signature (floor)",
+                                 **floor_load(signature, batch, clients, seconds, interval)})
+                    rows.append({**case, "target": "serving, direct REST", **http_load(
+                        serving.url, f"/v1/models/{MODEL}:predict", batch, clients, seconds, interval)})
+                    rows.append({**case, "target": "frontend /predict",
+                                 **http_load(front, "/predict", batch, clients, seconds, interval)})
                 promotion = promotion_seconds(models, exports[1:2] if quick else exports[1:], front, 2)
         finally:
             serving.stop()
@@ -201,16 +222,18 @@ def run(quick: bool) -> dict:
 def markdown(result: dict) -> str:
     by_case: dict[tuple, dict] = {}
     for row in result["latency"]:
-        by_case.setdefault((row["rows"], row["clients"]), {})[row["target"]] = row
+        by_case.setdefault((row["rows"], row["clients"], row["pace"]), {})[row["target"]] = row
     lines = [
-        "| rows | clients | path | p50 ms | p99 ms | req/s | p50 vs floor | p50 vs direct | req/s vs direct |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| rows | clients | load | path | p50 ms | p99 ms | req/s | p50 vs floor | p50 vs direct | req/s vs direct |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for (rows, clients), targets in by_case.items():
+    for (rows, clients, pace), targets in by_case.items():
+        load = f"{pace} req/s each" if pace else "back to back"
         floor, direct = targets["in-process signature (floor)"], targets["serving, direct REST"]
         for name, row in targets.items():
             lines.append(
-                f"| {rows} | {clients} | {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['rps']:.0f} "
+                f"| {rows} | {clients} | {load} | {name} "
+                f"| {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['rps']:.0f} "
                 f"| +{row['p50_ms'] - floor['p50_ms']:.2f} ms | {_vs(row['p50_ms'] - direct['p50_ms'], 'ms')} "
                 f"| {row['rps'] / direct['rps']:.2f}x |"
             )

@@ -20,6 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
+import tensorflow as tf
 from cheroot import wsgi
 
 from modelops.errors import ModelopsError
@@ -45,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max_num_load_retries", type=int, default=5)
     parser.add_argument("--load_retry_interval_micros", type=int, default=60_000_000)
     parser.add_argument("--monitoring_config_file", default="")
+    parser.add_argument("--tensorflow_intra_op_parallelism", type=int, default=0, help="0: TensorFlow's default")
+    parser.add_argument("--tensorflow_inter_op_parallelism", type=int, default=0, help="0: TensorFlow's default")
     args = parser.parse_args(argv)
     if args.port and args.port == args.rest_api_port:
         parser.error("--port and --rest_api_port must differ")
@@ -54,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # Before the first model loads: TensorFlow fixes its thread pools when its runtime starts.
+    tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
+    tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
     metrics = Metrics()
     try:
         metrics_path = prometheus_path(args.monitoring_config_file) if args.monitoring_config_file else None

@@ -82,6 +82,7 @@ def test_tfserving_runs_the_stock_server_with_the_promised_flags(compose):
     assert flags["--model_base_path"] == "/models/${MODEL_NAME:-simple_classifier}"
     assert flags["--monitoring_config_file"] == "/monitoring/monitoring.config"
     assert (flags["--port"], flags["--rest_api_port"]) == ("8500", "8501")
+    assert flags["--tensorflow_intra_op_parallelism"] == flags["--tensorflow_inter_op_parallelism"] == "1"
     mounts = _mounts(tfs)
     assert mounts["/models/${MODEL_NAME:-simple_classifier}"] == "models:ro"
     assert mounts["/monitoring/monitoring.config"] == "./monitoring/monitoring.config:ro"
@@ -225,6 +226,7 @@ def test_procfile_runs_the_compose_services_with_ports_from_env(compose):
     assert "--rest_api_port=${TF_REST_PORT:-8501}" in procfile["tfserving"]
     assert "--port=${TF_GRPC_PORT:-8500}" in procfile["tfserving"]
     assert "--monitoring_config_file=monitoring/monitoring.config" in procfile["tfserving"]
+    assert "--tensorflow_intra_op_parallelism=1 --tensorflow_inter_op_parallelism=1" in procfile["tfserving"]
     assert procfile["frontend"].startswith("PORT=${FRONTEND_PORT:-5002} exec gunicorn")
     assert "127.0.0.1:${PROMETHEUS_PORT:-9090}" in procfile["prometheus"]
 
