@@ -13,6 +13,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -40,31 +41,35 @@ def build(learning_rate: float, seed: int) -> tf.keras.Model:
     return model
 
 
-class _Exported(tf.Module):
-    def __init__(self, model: tf.keras.Model):
-        super().__init__()
-        self.model = model
-
-    @tf.function(input_signature=[tf.TensorSpec([None, N_FEATURES], tf.float32, name=INPUT_NAME)])
-    def serve(self, x):
-        return {OUTPUT_NAME: self.model(x, training=False)}
-
-
 def export(model: tf.keras.Model, path: Path) -> None:
-    """Write a SavedModel with the serving signature to ``path`` (which must not exist)."""
-    module = _Exported(model)
-    tf.saved_model.save(module, str(path), signatures={SIGNATURE: module.serve})
+    """Write a SavedModel with the serving signature to ``path`` (which must not exist).
+
+    Keras's ExportArchive, not ``tf.saved_model.save`` of a module holding the model: that one
+    stores Keras 3 weights apart from the variables the signature reads, which
+    ``tf.saved_model.load`` reconciles but TF Serving's loader does not ("Could not find
+    variable" on every request).
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        SIGNATURE,  # named so: the archive adds no second, aliased signature
+        lambda x: {OUTPUT_NAME: model(x, training=False)},
+        input_signature=[tf.TensorSpec([None, N_FEATURES], tf.float32, name=INPUT_NAME)],
+    )
+    archive.write_out(str(path), verbose=False)
 
 
 def load_signature(path: Path):
-    """The ``serving_default`` concrete function of a SavedModel directory."""
-    return tf.saved_model.load(str(path)).signatures[SIGNATURE]
+    """The ``serving_default`` signature of a SavedModel directory, loaded the way TF Serving
+    loads it (``modelops.serving.versions``), so the gate scores exactly what will be served."""
+    from modelops.serving.versions import load_servable
+
+    return load_servable(0, Path(path)).signatures[SIGNATURE]
 
 
 def predict(signature, x: np.ndarray) -> np.ndarray:
     """Probabilities ``[n, 1]`` for rows ``x`` ``[n, 2]``, through the serving signature."""
-    out = signature(**{INPUT_NAME: tf.constant(np.asarray(x, dtype=np.float32))})
-    return out[OUTPUT_NAME].numpy()
+    return signature.run({INPUT_NAME: np.asarray(x, dtype=np.float32)})[OUTPUT_NAME]
 
 
 def accuracy_percent(probabilities: np.ndarray, labels: np.ndarray) -> float:

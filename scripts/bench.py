@@ -106,7 +106,8 @@ def http_load(url: str, path: str, rows: int, clients: int, seconds: float, inte
 
 
 def floor_load(signature, rows: int, clients: int, seconds: float, interval: float) -> dict:
-    """The in-process signature call from ``clients`` threads: what no server can beat."""
+    """The in-process signature call (serving's own, on the same session settings) from ``clients``
+    threads: what no server can beat."""
     import numpy as np
 
     from modelops import model
@@ -174,9 +175,7 @@ def run(quick: bool) -> dict:
     import tensorflow as tf
 
     from modelops import model
-
-    tf.config.threading.set_intra_op_parallelism_threads(TF_THREADS)
-    tf.config.threading.set_inter_op_parallelism_threads(TF_THREADS)
+    from modelops.serving.versions import load_servable
 
     seconds = 1.5 if quick else 5.0
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
@@ -187,7 +186,9 @@ def run(quick: bool) -> dict:
             exports.append(work / f"export-{seed}")
             model.export(model.build(learning_rate=0.01, seed=seed), exports[-1])
         shutil.copytree(exports[0], models / "1")
-        signature = model.load_signature(exports[0])
+        threads = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=TF_THREADS,
+                                           inter_op_parallelism_threads=TF_THREADS)
+        signature = load_servable(1, exports[0], threads).signatures[model.SIGNATURE]
         config = write_config(work)
         serving = Serving(models, MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
                           f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()

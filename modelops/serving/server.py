@@ -57,9 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # Before the first model loads: TensorFlow fixes its thread pools when its runtime starts.
-    tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
-    tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
     metrics = Metrics()
     try:
         metrics_path = prometheus_path(args.monitoring_config_file) if args.monitoring_config_file else None
@@ -69,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             metrics,
             max_load_retries=max(args.max_num_load_retries, 0),
             retry_interval=args.load_retry_interval_micros / 1e6,
+            session_config=tf.compat.v1.ConfigProto(
+                intra_op_parallelism_threads=args.tensorflow_intra_op_parallelism,
+                inter_op_parallelism_threads=args.tensorflow_inter_op_parallelism,
+            ),
         )
         manager.wait_until_available(args.file_system_poll_wait_seconds)
     except ModelopsError as e:

@@ -66,12 +66,20 @@ class VersionStatus:
 
 
 class Signature:
-    """One SignatureDef of a loaded version: its concrete function and how to call it safely."""
+    """One SignatureDef of a loaded version, run like TF Serving runs it: ``Session::Run`` on the
+    SignatureDef's tensor names, through a callable prepared once at load."""
 
-    def __init__(self, function, definition: meta_graph_pb2.SignatureDef):
-        self.function = function
+    def __init__(self, session: tf.compat.v1.Session, definition: meta_graph_pb2.SignatureDef):
         self.definition = definition
-        self.inputs: dict[str, tf.TensorSpec] = function.structured_input_signature[1]
+        self.inputs: dict[str, tf.TensorSpec] = {
+            alias: tf.TensorSpec(tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype), alias)
+            for alias, info in sorted(definition.inputs.items())
+        }
+        self._outputs = sorted(definition.outputs)
+        self._call = session.make_callable(
+            [definition.outputs[alias].name for alias in self._outputs],
+            [definition.inputs[alias].name for alias in self.inputs],
+        )
         # plain numpy dtypes and shape tuples: TensorSpec's own checks cost more than the model here
         self._expected = {
             alias: (spec.dtype.as_numpy_dtype, None if spec.shape.rank is None else tuple(spec.shape.as_list()))
@@ -79,7 +87,7 @@ class Signature:
         }
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Call the signature; anything the graph would reject is an INVALID_ARGUMENT, not a crash."""
+        """Run the signature; anything the graph would reject is an INVALID_ARGUMENT, not a crash."""
         if inputs.keys() != self.inputs.keys():
             sent, wanted = set(inputs), set(self.inputs)
             raise ServableError(
@@ -106,33 +114,43 @@ class Signature:
                     f"{_shape_text(self.inputs[alias].shape)}",
                 )
         try:
-            result = self.function(**inputs)
+            results = self._call(*(inputs[alias] for alias in self.inputs))
         except tf.errors.OpError as e:
             raise ServableError(_TF_CODE_NAMES.get(e.error_code, "UNKNOWN"), e.message) from e
-        return {alias: tensor.numpy() for alias, tensor in result.items()}
+        return dict(zip(self._outputs, results, strict=True))
 
 
 class Servable:
-    """A loaded version: its signatures by name and the SignatureDefs for metadata requests."""
+    """A loaded version, as TF Serving's C++ loader builds it: the ``serve`` MetaGraph imported into
+    its own Session, variables restored by the SaverDef's restore op, then the main op run.
 
-    def __init__(self, version: int, path: Path):
+    Loading the way the stock server does (not with ``tf.saved_model.load``, whose object-based
+    restore forgives more) means an export that TF Serving could not run fails here too.
+    """
+
+    def __init__(self, version: int, path: Path, session_config: tf.compat.v1.ConfigProto | None = None):
         self.version = version
         self.path = path
         self.signature_defs = _read_signature_defs(path)
-        self._module = tf.saved_model.load(str(path))  # owns the variables the functions capture
+        graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=graph, config=session_config)
+        with graph.as_default():
+            tf.compat.v1.saved_model.loader.load(self._session, [tf.saved_model.SERVING], str(path))
         self.signatures = {
-            name: Signature(function, self.signature_defs[name]) for name, function in self._module.signatures.items()
+            name: Signature(self._session, definition)
+            for name, definition in self.signature_defs.items()
+            if name != "__saved_model_init_op"  # what TF2 exports run at load; not callable
         }
 
 
-def load_servable(version: int, path: Path) -> Servable:
+def load_servable(version: int, path: Path, session_config: tf.compat.v1.ConfigProto | None = None) -> Servable:
     """Load one version directory; every failure becomes a ServableError with TF's code."""
     if not (path / "saved_model.pb").is_file() and not (path / "saved_model.pbtxt").is_file():
         raise ServableError(
             "NOT_FOUND", f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}"
         )
     try:
-        return Servable(version, path)
+        return Servable(version, path, session_config)
     except tf.errors.OpError as e:
         raise ServableError(_TF_CODE_NAMES.get(e.error_code, "UNKNOWN"), e.message) from e
     except FileNotFoundError as e:
@@ -144,8 +162,10 @@ def load_servable(version: int, path: Path) -> Servable:
 class VersionManager:
     """Polls ``base_path`` and keeps the aspired version loaded; answers lookups and status."""
 
-    def __init__(self, name: str, base_path: Path, metrics: Metrics, max_load_retries: int, retry_interval: float):
+    def __init__(self, name: str, base_path: Path, metrics: Metrics, max_load_retries: int, retry_interval: float,
+                 session_config: tf.compat.v1.ConfigProto | None = None):
         self.name = name
+        self._session_config = session_config
         self.base_path = base_path
         self._metrics = metrics
         self._max_load_retries = max_load_retries
@@ -254,7 +274,7 @@ class VersionManager:
     def _load(self, version: int, path: Path) -> None:
         self._set(version, "LOADING")
         try:
-            servable = load_servable(version, path)
+            servable = load_servable(version, path, self._session_config)
         except ServableError as error:
             self._metrics.load_attempt(str(path), success=False)
             attempts = self._retries.get(version, (0, 0.0, error))[0] + 1

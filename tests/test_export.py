@@ -1,0 +1,74 @@
+"""The export runs under TF Serving's loader (graph + Session + SaverDef restore), not only under
+``tf.saved_model.load``, which forgives exports the stock server cannot run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from modelops import model
+from modelops.errors import ServableError
+from modelops.serving.versions import load_servable
+
+ROWS = np.array([[1.5, 2.3], [0.1, 0.2], [-1.0, 3.0]], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    classifier = model.build(learning_rate=0.05, seed=3)
+    x = np.random.default_rng(3).uniform(-1, 2, size=(256, 2)).astype(np.float32)
+    classifier.fit(x, (x.sum(axis=1) > 1).astype(np.float32), epochs=3, verbose=0)
+    return classifier
+
+
+def test_saved_model_cli_runs_the_export_like_tensorflow_model_server(trained, tmp_path):
+    """``saved_model_cli run`` loads with the TF1 loader, as tensorflow_model_server's C++ does."""
+    model.export(trained, tmp_path / "1")
+    cli = Path(sys.executable).parent / "saved_model_cli"
+    rows = ",".join(f"[{a},{b}]" for a, b in ROWS.tolist())
+    done = subprocess.run(
+        [str(cli), "run", "--dir", str(tmp_path / "1"), "--tag_set", "serve", "--signature_def", "serving_default",
+         "--input_exprs", f"x=[{rows}]"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = re.search(r"Result for output key probability:\s*(\[\[.*?\]\])\s*$", done.stdout, re.S)
+    assert printed, done.stdout
+    answered = np.array([float(v) for v in re.findall(r"[-+0-9.e]+", printed.group(1))])
+    np.testing.assert_allclose(answered, trained(ROWS).numpy().ravel(), atol=1e-6)
+
+
+def test_the_gate_and_the_local_server_score_the_export_as_keras_does(trained, tmp_path):
+    model.export(trained, tmp_path / "1")
+    probabilities = model.predict(model.load_signature(tmp_path / "1"), ROWS)
+    assert probabilities.shape == (len(ROWS), 1)
+    np.testing.assert_allclose(probabilities, trained(ROWS).numpy(), atol=1e-6)
+
+
+def test_an_export_tf_serving_could_not_run_fails_here_too(trained, tmp_path):
+    """A module holding a Keras 3 model, saved with tf.saved_model.save: tf.saved_model.load runs
+    it, TF Serving answers every request with FAILED_PRECONDITION; so must the local server."""
+
+    class Holder(tf.Module):
+        def __init__(self, classifier):
+            super().__init__()
+            self.classifier = classifier
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def serve(self, x):
+            return {"probability": self.classifier(x, training=False)}
+
+    holder = Holder(trained)
+    tf.saved_model.save(holder, str(tmp_path / "1"), signatures={"serving_default": holder.serve})
+    forgiving = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
+    assert forgiving(x=tf.constant(ROWS))["probability"].shape == (len(ROWS), 1)
+    with pytest.raises(ServableError) as refused:
+        load_servable(1, tmp_path / "1").signatures["serving_default"].run({"x": ROWS})
+    assert refused.value.code == "FAILED_PRECONDITION"
+    assert "Could not find variable" in refused.value.message
