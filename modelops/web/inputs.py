@@ -7,6 +7,7 @@ jargon (or, for NaN and overflowing numbers, a silently wrong prediction).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -53,7 +54,26 @@ def parse_json(body: bytes, max_instances: int) -> list[list[float]]:
             f"too many rows: {len(instances)} instances, at most {max_instances} per request; "
             "split them into several requests"
         )
-    return [_row(row, i) for i, row in enumerate(instances)]
+    return _plain_rows(instances) or [_row(row, i) for i, row in enumerate(instances)]
+
+
+def _plain_rows(instances: list) -> list[list[float]] | None:
+    """The common case checked at C speed: every row ``[x1, x2]`` of finite float32-sized numbers.
+
+    None for anything else, which the row-by-row path then accepts or words an error for.
+    """
+    if set(map(type, instances)) != {list} or set(map(len, instances)) != {len(FEATURES)}:
+        return None
+    values = list(itertools.chain.from_iterable(instances))
+    if not {float, int}.issuperset(map(type, values)):  # bool is its own type: not let through
+        return None
+    try:
+        floats = list(map(float, values))
+    except OverflowError:  # an integer with hundreds of digits
+        return None
+    if not all(map(math.isfinite, floats)) or max(map(abs, floats)) > FLOAT32_MAX:
+        return None
+    return [floats[i : i + len(FEATURES)] for i in range(0, len(floats), len(FEATURES))]
 
 
 def _row(row, index: int) -> list[float]:
