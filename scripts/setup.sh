@@ -21,8 +21,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # The interpreter: $PYTHON, else the distribution's python3.11 (Debian's is built with PGO and
-# LTO, like the official Docker images; on a 2-core VM it runs gunicorn, Flask and the serving
-# loop in ~0.7x the time of an unoptimised pyenv/source build: README, performance), else python3.
+# LTO, like the official Docker images: a frontend request takes ~0.8x the time it takes on an
+# unoptimised pyenv build; README, Performance), else python3.
 python=${PYTHON:-}
 if [ -z "$python" ]; then
   for candidate in /usr/bin/python3.11 python3; do
