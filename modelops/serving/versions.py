@@ -134,8 +134,14 @@ class Servable:
         self.signature_defs = _read_signature_defs(path)
         graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=graph, config=session_config)
-        with graph.as_default():
-            tf.compat.v1.saved_model.loader.load(self._session, [tf.saved_model.SERVING], str(path))
+        tf_logger = tf.get_logger()  # the TF1 loader logs a deprecation pointing at the very loader not wanted here
+        level = tf_logger.level
+        tf_logger.setLevel(logging.ERROR)
+        try:
+            with graph.as_default():
+                tf.compat.v1.saved_model.loader.load(self._session, [tf.saved_model.SERVING], str(path))
+        finally:
+            tf_logger.setLevel(level)
         self.signatures = {
             name: Signature(self._session, definition)
             for name, definition in self.signature_defs.items()
