@@ -16,6 +16,8 @@ from modelops import model
 from modelops.errors import ServableError
 from modelops.serving.versions import load_servable
 
+pytestmark = pytest.mark.slow
+
 ROWS = np.array([[1.5, 2.3], [0.1, 0.2], [-1.0, 3.0]], dtype=np.float32)
 
 
