@@ -25,8 +25,10 @@ def decide(
     champion_accuracy: float | None,
     eval_rows: int,
     sanity_error: str | None = None,
+    no_champion: str = "no champion yet",
 ) -> Decision:
-    """Apply the gate rules; ``reasons`` explains the outcome either way."""
+    """Apply the gate rules; ``reasons`` explains the outcome either way (``no_champion`` says why
+    there is no champion to compare with, when there is none)."""
     failed, passed = [], []
     if sanity_error:
         failed.append(f"exported model failed the reload check: {sanity_error}")
@@ -38,7 +40,7 @@ def decide(
     else:
         failed.append(f"accuracy {candidate_accuracy:.2f}% < {floor:.2f}% (gate.min_accuracy_percent)")
     if champion_accuracy is None:
-        passed.append("no champion yet: floor only")
+        passed.append(f"{no_champion}: floor only")
     else:
         allowed = champion_accuracy - gate.max_regression_percent
         if candidate_accuracy >= allowed:

@@ -32,7 +32,7 @@ import numpy as np
 
 from modelops import data, gate, history
 from modelops.config import Config
-from modelops.errors import ModelopsError, ServingTimeout, ServingUnavailable, StoreError, VerifyError
+from modelops.errors import ModelopsError, ServableError, ServingTimeout, ServingUnavailable, StoreError, VerifyError
 from modelops.notify import notify
 from modelops.store import ModelStore
 
@@ -167,22 +167,27 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     run_dir = config.runs_dir / f"{run.id}-v{version}"
     candidate, probabilities, accuracy, sanity_error = _train_and_evaluate(config, split, run_dir, f"v{version}", log)
 
-    champion = store.latest()
-    champion_accuracy = None
+    served = champion = store.latest()
+    champion_accuracy, no_champion = None, "no champion yet"
     if champion is not None:
         try:
             champion_probs = model.predict(model.load_signature(store.path(champion)), split.x_eval)
+        except ServableError as exc:
+            # TF Serving cannot answer with this export either (e.g. one saved before ExportArchive):
+            # there is no working model to protect, so it is no champion and the floor decides.
+            champion, no_champion = None, f"served v{served} cannot answer ({exc.code}: {exc.message.splitlines()[0]})"
         except Exception as exc:
             raise StoreError(
                 f"could not evaluate the serving champion v{champion}: {exc}; "
                 "retire it with 'retrain_pipeline.py rollback' and retrain"
             ) from exc
-        champion_accuracy = model.accuracy_percent(champion_probs, split.y_eval)
-        log.step(f"champion: v{champion} {champion_accuracy:.2f}% on the same eval rows")
-    else:
-        log.step("champion: none yet, the accuracy floor alone decides")
+        else:
+            champion_accuracy = model.accuracy_percent(champion_probs, split.y_eval)
+            log.step(f"champion: v{champion} {champion_accuracy:.2f}% on the same eval rows")
+    if champion is None:
+        log.step(f"champion: {no_champion}, the accuracy floor alone decides")
 
-    decision = gate.decide(config.gate, accuracy, champion_accuracy, len(split.y_eval), sanity_error)
+    decision = gate.decide(config.gate, accuracy, champion_accuracy, len(split.y_eval), sanity_error, no_champion)
     metrics = _metrics(config, version, run.id, accuracy, candidate, dataset, split, champion, champion_accuracy,
                        decision)
     record = dict(
@@ -195,7 +200,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     versus = f" vs champion v{champion} {champion_accuracy:.2f}%" if champion is not None else ""
     if not decision.promote:
         store_json(run_dir / "metrics.json", metrics)
-        keeps = f"v{champion} keeps serving" if champion is not None else "nothing is served yet"
+        keeps = f"v{served} keeps serving" if served is not None else "nothing is served yet"
         run.record("reject", f"v{version} {accuracy:.2f}%{versus}: {'; '.join(decision.reasons)}; {keeps}", **record)
         log.step(f"gate: REJECTED v{version}: {'; '.join(decision.reasons)} (kept in {run_dir})")
         return RunResult("rejected", version, "; ".join(decision.reasons))

@@ -88,3 +88,22 @@ def assert_no_partial_version(models_dir: Path) -> list[int]:
 
 def json_load(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def export_unservable(classifier, path: Path) -> None:
+    """The export this project used to write: a tf.Module holding the Keras 3 model, saved with
+    tf.saved_model.save. tf.saved_model.load runs it; TF Serving's loader answers every request
+    with FAILED_PRECONDITION "Could not find variable"."""
+    import tensorflow as tf
+
+    class Holder(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.classifier = classifier
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
+        def serve(self, x):
+            return {"probability": self.classifier(x, training=False)}
+
+    holder = Holder()
+    tf.saved_model.save(holder, str(path), signatures={"serving_default": holder.serve})

@@ -15,6 +15,7 @@ import tensorflow as tf
 from modelops import model
 from modelops.errors import ServableError
 from modelops.serving.versions import load_servable
+from tests.conftest import export_unservable
 
 pytestmark = pytest.mark.slow
 
@@ -54,20 +55,8 @@ def test_the_gate_and_the_local_server_score_the_export_as_keras_does(trained, t
 
 
 def test_an_export_tf_serving_could_not_run_fails_here_too(trained, tmp_path):
-    """A module holding a Keras 3 model, saved with tf.saved_model.save: tf.saved_model.load runs
-    it, TF Serving answers every request with FAILED_PRECONDITION; so must the local server."""
-
-    class Holder(tf.Module):
-        def __init__(self, classifier):
-            super().__init__()
-            self.classifier = classifier
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.float32, name="x")])
-        def serve(self, x):
-            return {"probability": self.classifier(x, training=False)}
-
-    holder = Holder(trained)
-    tf.saved_model.save(holder, str(tmp_path / "1"), signatures={"serving_default": holder.serve})
+    """tf.saved_model.load runs the old export; TF Serving, and so the local server, refuse it."""
+    export_unservable(trained, tmp_path / "1")
     forgiving = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
     assert forgiving(x=tf.constant(ROWS))["probability"].shape == (len(ROWS), 1)
     with pytest.raises(ServableError) as refused:

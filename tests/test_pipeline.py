@@ -1,6 +1,7 @@
 """The gated retrain end to end with real TensorFlow: promote, reject, crash, contend, roll back."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 
 from modelops import data, history, pipeline
 from modelops.store import ModelStore
-from tests.conftest import REPO, assert_no_partial_version, json_load, quiet, run_cli
+from tests.conftest import REPO, assert_no_partial_version, export_unservable, json_load, quiet, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +59,25 @@ def test_clean_new_data_promotes_against_the_champion_on_the_same_rows(trained_p
     metrics = json_load(config.models_dir / "2" / "metrics.json")
     assert metrics["champion"]["version"] == 1
     assert len(metrics["dataset"]["files"]) == 2
+
+
+def test_a_served_version_tf_serving_cannot_run_does_not_block_a_working_one(trained_project):
+    """Upgrading from the old export: v1 loads but cannot answer, so it is no champion to protect."""
+    from modelops import model
+
+    config = trained_project
+    v1 = config.models_dir / "1"
+    kept = (v1 / "metrics.json").read_bytes()
+    shutil.rmtree(v1)
+    export_unservable(model.build(learning_rate=0.01, seed=5), v1)
+    (v1 / "metrics.json").write_bytes(kept)
+    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    result = pipeline.retrain(config, echo=quiet)
+    assert (result.outcome, result.version) == ("promoted", 2), result.message
+    record = [r for r in history.read(config.history_path) if r["event"] == "promote"][-1]
+    assert record["champion_version"] is None
+    assert any(r.startswith("served v1 cannot answer (FAILED_PRECONDITION") for r in record["reasons"]), record
+    assert "champion: served v1 cannot answer" in config.train_log_path.read_text()
 
 
 def test_a_failed_step_publishes_nothing_and_is_recorded(trained_project, monkeypatch):
