@@ -175,7 +175,8 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
         except ServableError as exc:
             # TF Serving cannot answer with this export either (e.g. one saved before ExportArchive):
             # there is no working model to protect, so it is no champion and the floor decides.
-            champion, no_champion = None, f"served v{served} cannot answer ({exc.code}: {exc.message.splitlines()[0]})"
+            first = (exc.message.splitlines() or [""])[0].split(". ")[0]
+            champion, no_champion = None, f"served v{served} cannot answer ({exc.code}: {first})"
         except Exception as exc:
             raise StoreError(
                 f"could not evaluate the serving champion v{champion}: {exc}; "

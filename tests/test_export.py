@@ -62,4 +62,4 @@ def test_an_export_tf_serving_could_not_run_fails_here_too(trained, tmp_path):
     with pytest.raises(ServableError) as refused:
         load_servable(1, tmp_path / "1").signatures["serving_default"].run({"x": ROWS})
     assert refused.value.code == "FAILED_PRECONDITION"
-    assert "Could not find variable" in refused.value.message
+    assert refused.value.message.startswith("Could not find variable ")  # TF Serving's text

@@ -115,8 +115,9 @@ class Signature:
                 )
         try:
             results = self._call(*(inputs[alias] for alias in self.inputs))
-        except tf.errors.OpError as e:
-            raise ServableError(_TF_CODE_NAMES.get(e.error_code, "UNKNOWN"), e.message) from e
+        except tf.errors.OpError as e:  # TF Serving's text is the runtime's, without Python's heading
+            message = e.message.removeprefix("Graph execution error:").strip()
+            raise ServableError(_TF_CODE_NAMES.get(e.error_code, "UNKNOWN"), message) from e
         return dict(zip(self._outputs, results, strict=True))
 
 
