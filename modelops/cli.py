@@ -9,11 +9,8 @@ nothing half-done is left in ``models/``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
-import threading
 
 from modelops import data, history, pipeline, verify
 from modelops.config import load_config
@@ -89,7 +86,7 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
     command = args.command or default_command
     try:
         config = load_config(args.config)
-        with _sigterm_interrupts():
+        with pipeline.interrupts():
             return _run(command, args, config)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -100,26 +97,6 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
     except ModelopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return pipeline.EXIT_FAILED
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM and SIGINT raise KeyboardInterrupt once; later ones are ignored while it unwinds."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(_signum, _frame):
-        for s in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def _run(command: str, args: argparse.Namespace, config) -> int:

@@ -119,6 +119,36 @@ def _record(config: Config, event: str, message: str, **fields) -> dict:
     return record
 
 
+_interrupted = threading.Event()  # a stop signal arrived inside interrupts()
+
+
+@contextlib.contextmanager
+def interrupts():
+    """SIGTERM and SIGINT raise KeyboardInterrupt once; later ones are ignored while it unwinds.
+
+    The signal is also remembered: raised inside TensorFlow's own Python code (tf.data, Keras
+    callbacks), the KeyboardInterrupt can come out as another error, and the run must still be
+    recorded as interrupted rather than as that error.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum, _frame):
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
+        _interrupted.set()
+        raise KeyboardInterrupt
+
+    _interrupted.clear()
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 @contextlib.contextmanager
 def _signals_held():
     """Defer SIGINT/SIGTERM to the end of the block (re-raised only if the block succeeded)."""
@@ -148,7 +178,7 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
             return _retrain(config, store, run, verifier)
         except (Exception, KeyboardInterrupt) as exc:  # fail closed: record and report, publish nothing
             log.detail(traceback.format_exc())
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, KeyboardInterrupt) or _interrupted.is_set():
                 message = "interrupted (SIGINT/SIGTERM) before publishing; nothing was published"
             else:
                 message = str(exc) if isinstance(exc, ModelopsError) else f"{type(exc).__name__}: {exc}"

@@ -1,6 +1,7 @@
 """The gated retrain end to end with real TensorFlow: promote, reject, crash, contend, roll back."""
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -93,6 +94,24 @@ def test_a_failed_step_publishes_nothing_and_is_recorded(trained_project, monkey
     assert ModelStore(trained_project.models_dir).versions() == [1]
     assert history.read(trained_project.history_path)[-1]["event"] == "failed"
     assert "Traceback" in trained_project.train_log_path.read_text()
+
+
+def test_a_stop_signal_tensorflow_turns_into_another_error_is_still_an_interruption(trained_project, monkeypatch):
+    def training_interrupted_inside_tf_data(*_a, **_k):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises KeyboardInterrupt here
+        except KeyboardInterrupt:  # what tf.data's generator plumbing can make of it
+            raise TypeError("Incompatible dataset elements") from None
+
+    monkeypatch.setattr("modelops.train.train_candidate", training_interrupted_inside_tf_data)
+    with pipeline.interrupts():
+        result = pipeline.retrain(trained_project, echo=quiet)
+    assert (result.outcome, result.exit_code) == ("failed", 1)
+    assert result.message.startswith("interrupted (SIGINT/SIGTERM)")
+    assert ModelStore(trained_project.models_dir).versions() == [1]
+    assert "interrupted" in history.read(trained_project.history_path)[-1]["reasons"][0]
+    assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN, "handlers restored after the block"
 
 
 def _start_retrain(config, *args):
