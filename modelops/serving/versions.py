@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf import text_format
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
 
 from modelops.errors import ServableError
 from modelops.serving.monitoring import Metrics
@@ -70,7 +69,6 @@ class Signature:
     SignatureDef's tensor names, through a callable prepared once at load."""
 
     def __init__(self, session: tf.compat.v1.Session, definition: meta_graph_pb2.SignatureDef):
-        self.definition = definition
         self.inputs: dict[str, tf.TensorSpec] = {
             alias: tf.TensorSpec(tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype), alias)
             for alias, info in sorted(definition.inputs.items())
@@ -132,7 +130,6 @@ class Servable:
     def __init__(self, version: int, path: Path, session_config: tf.compat.v1.ConfigProto | None = None):
         self.version = version
         self.path = path
-        self.signature_defs = _read_signature_defs(path)
         graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=graph, config=session_config)
         tf_logger = tf.get_logger()  # the TF1 loader logs a deprecation pointing at the very loader not wanted here
@@ -140,9 +137,11 @@ class Servable:
         tf_logger.setLevel(logging.ERROR)
         try:
             with graph.as_default():
-                tf.compat.v1.saved_model.loader.load(self._session, [tf.saved_model.SERVING], str(path))
+                meta_graph = tf.compat.v1.saved_model.loader.load(self._session, [tf.saved_model.SERVING], str(path))
         finally:
             tf_logger.setLevel(level)
+        # as stored, for metadata requests (TF2 exports also list ``__saved_model_init_op``)
+        self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
         self.signatures = {
             name: Signature(self._session, definition)
             for name, definition in self.signature_defs.items()
@@ -316,17 +315,6 @@ class VersionManager:
     def _set(self, version: int, state: str, error: ServableError | None = None) -> None:
         status = VersionStatus(version, state, *((error.code, error.message) if error else ()))
         self._statuses = {**self._statuses, version: status}  # copy-on-write: readers never lock
-
-
-def _read_signature_defs(path: Path) -> dict[str, meta_graph_pb2.SignatureDef]:
-    """The SignatureDefs exactly as stored (TF2 exports also list ``__saved_model_init_op``)."""
-    saved_model = saved_model_pb2.SavedModel()
-    binary = path / "saved_model.pb"
-    if binary.is_file():
-        saved_model.ParseFromString(binary.read_bytes())
-    else:
-        text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
-    return dict(saved_model.meta_graphs[0].signature_def)
 
 
 def _names(names: set[str]) -> str:
