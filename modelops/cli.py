@@ -121,6 +121,8 @@ def _run(command: str, args: argparse.Namespace, config) -> int:
             print(f"no decisions recorded yet in {config.history_path}")
         for r in records:
             print(json.dumps(r) if args.json else pipeline.format_record(r))
+        if records.skipped:  # on stderr: --json output stays one record per line
+            print(f"warning: {history.damage_note(config.history_path, records.skipped)}", file=sys.stderr)
         return 0
     path = data.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")

@@ -58,7 +58,7 @@ class RunLog:
 
     def __init__(self, path: Path, steps: int, echo: Callable[[str], None] = print):
         self.path, self.steps, self.echo, self.n = path, steps, echo, 0
-        self._fh = None
+        self._fh, self._broken = None, False
 
     def __enter__(self) -> RunLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,8 @@ class RunLog:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._fh.close()
+        with contextlib.suppress(OSError):  # a full disk already reported by detail()
+            self._fh.close()
 
     def step(self, message: str) -> None:
         self.n += 1
@@ -79,8 +80,14 @@ class RunLog:
         self.detail(message)
 
     def detail(self, message: str) -> None:
-        self._fh.write(f"{history.now_iso()} {message}\n")
-        self._fh.flush()
+        """Log a line; a run log that cannot be written (disk full) is reported once, never fatal."""
+        try:
+            self._fh.write(f"{history.now_iso()} {message}\n")
+            self._fh.flush()
+        except OSError as exc:
+            if not self._broken:
+                self._broken = True
+                self.echo(f"warning: the run log {self.path} could not be written ({exc.strerror or exc})")
 
 
 # verifier(config, version, eval rows, the gate's predictions for them, log): returns when serving
@@ -182,8 +189,12 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
                 message = "interrupted (SIGINT/SIGTERM) before publishing; nothing was published"
             else:
                 message = str(exc) if isinstance(exc, ModelopsError) else f"{type(exc).__name__}: {exc}"
-            run.record("failed", f"retrain {run.id}: {message}", version=None, reasons=[message],
-                       **run.ingest_counts())
+            try:
+                run.record("failed", f"retrain {run.id}: {message}", version=None, reasons=[message],
+                           **run.ingest_counts())
+            except StoreError as exc:  # the history is unwritable too: still tell a person, never a traceback
+                message = f"{message}; this failure could not be recorded either: {exc}"
+                notify(config.notifications_path, "failed", f"{config.model_name} retrain {run.id}: {message}")
             log.detail(f"FAILED: {message}")
             return RunResult("failed", None, message)
 
@@ -242,7 +253,8 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
         with _signals_held():
             store.publish(candidate.path, version, metrics)
             shutil.rmtree(candidate.path, ignore_errors=True)
-            run.record("promote", f"v{version} {accuracy:.2f}%{versus}: {'; '.join(decision.reasons)}", **record)
+            _record_promotion(run, store, f"v{version} {accuracy:.2f}%{versus}: {'; '.join(decision.reasons)}",
+                              **record)
             log.step(f"gate: PROMOTED v{version} to {store.path(version)}")
         if verifier is None:
             return promoted
@@ -261,6 +273,23 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
                reasons=[f"{min(config.verify.rows, len(split.y_eval))} eval rows within {config.verify.tolerance:g}"])
     log.step(f"verify: v{version} is served and answers like the gated model")
     return dataclasses.replace(promoted, message=f"{promoted.message}, verified")
+
+
+def _record_promotion(run: _Run, store: ModelStore, message: str, **record) -> None:
+    """Write the promote record of a just-published version, or retire the version.
+
+    A version is never served without its record: if the history cannot be written (disk full,
+    read-only), the version leaves the served path again and the run fails saying why.
+    """
+    version = record["version"]
+    try:
+        run.record("promote", message, **record)
+    except StoreError as exc:
+        store.retire(version)
+        raise StoreError(
+            f"v{version} passed the gate but its promote record could not be written ({exc}); v{version} was "
+            "retired so that no version is served without its record; free space or fix the permissions and retrain"
+        ) from exc
 
 
 def _unverified(run: _Run, promoted: RunResult, reason: str) -> RunResult:
@@ -421,11 +450,13 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
     if records:
         lines.append("recent decisions:")
         lines.extend(f"  {format_record(r)}" for r in reversed(records))
+    if records.skipped:
+        lines.append(f"warning: {history.damage_note(config.history_path, records.skipped)}")
     return lines
 
 
 def format_record(r: dict) -> str:
     version = f" v{r['version']}" if r.get("version") is not None else ""
     acc = f" {r['accuracy_percent']:.2f}%" if isinstance(r.get("accuracy_percent"), (int, float)) else ""
-    reasons = "; ".join(r.get("reasons") or [])
+    reasons = "; ".join(map(str, r.get("reasons") or []))
     return f"{r.get('time', '?')} {r.get('event', '?'):<13}{version}{acc} {reasons}".rstrip()

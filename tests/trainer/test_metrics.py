@@ -4,7 +4,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops import data, pipeline
+from modelops import data, history, pipeline
 from modelops.metrics import TrainerCollector, runs, serve
 from tests.conftest import quiet
 
@@ -52,6 +52,16 @@ def test_a_fresh_project_reports_zeros_and_no_accuracy(project):
     assert m[("modelops_trainer_served_version", ())] == 0
     assert m[("modelops_trainer_last_success_timestamp_seconds", ())] == 0
     assert not [k for k in m if "accuracy" in k[0]]
+
+
+def test_a_damaged_history_still_scrapes_and_counts_the_damaged_lines(project):
+    history.append(project.history_path, "reject", run_id="a", version=1, accuracy_percent=90.0, reasons=["low"])
+    with open(project.history_path, "ab") as fh:
+        fh.write(b'{"event": "promote", "run_id": "b\xff"}\n{"event": "promote", "run_id": "c", "ver')  # torn
+    m = scrape(project)
+    assert m[("modelops_trainer_runs_total", (("outcome", "rejected"),))] == 1
+    assert m[("modelops_trainer_runs_total", (("outcome", "promoted"),))] == 0
+    assert m[("modelops_trainer_history_damaged_lines", ())] == 2
 
 
 def test_runs_are_grouped_by_run_id_and_rollbacks_win():
