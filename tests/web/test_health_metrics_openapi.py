@@ -77,6 +77,14 @@ def test_an_error_page_that_fails_itself_falls_back_to_a_plain_page_and_is_count
     assert _samples(client)[("modelops_frontend_requests_total", failed)] == 1
 
 
+def test_made_up_methods_share_one_label_so_clients_cannot_explode_the_series(client):
+    for method in ("FOO", "BAR", "PROPFIND"):
+        assert client.open("/predict", method=method).status_code == 405
+    samples = _samples(client)
+    counted = {k[1]: v for k, v in samples.items() if k[0] == "modelops_frontend_requests_total"}
+    assert [dict(labels)["method"] for labels in counted] == ["other"] and sum(counted.values()) == 3
+
+
 def test_openapi_documents_every_route_with_error_responses(app, client):
     doc = client.get("/openapi.json").json
     assert doc["openapi"].startswith("3.")
