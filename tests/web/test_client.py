@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import socket
+import threading
 import time
 
 import pytest
@@ -68,18 +72,19 @@ def test_unknown_model_is_model_not_loaded(fake_upstream):
         ServingClient(fake_upstream, "other").latest_version()
 
 
-def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fake_serving):
-    """Servers close idle keep-alive connections; the next call must not fail because of it."""
-    import http.server
-    import json
-    import threading
+@contextlib.contextmanager
+def predict_server(fake_serving, drop_after_answer: bool):
+    """``fake_serving``'s predict over HTTP/1.1 keep-alive; yields (base URL, client address per request).
 
+    With ``drop_after_answer`` the server closes each connection after answering without saying
+    so, as servers do with idle keep-alive connections.
+    """
     connections = []
 
-    class DropAfterOneAnswer(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # the client keeps the connection...
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
 
-        def do_POST(self):
+        def do_POST(self):  # noqa: N802 (http.server API)
             connections.append(self.client_address)
             length = int(self.headers["Content-Length"])
             status, body = fake_serving.handle("POST", self.path, self.rfile.read(length))
@@ -88,19 +93,26 @@ def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fa
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-            self.close_connection = True  # ...but the server closes it without saying so
+            self.close_connection = drop_after_answer
 
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DropAfterOneAnswer)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = ServingClient(f"http://127.0.0.1:{server.server_address[1]}", MODEL)
-        answers = [client.predict([[1.0, 1.0]], version=1) for _ in range(3)]
+        yield f"http://127.0.0.1:{server.server_address[1]}", connections
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fake_serving):
+    """Servers close idle keep-alive connections; the next call must not fail because of it."""
+    with predict_server(fake_serving, drop_after_answer=True) as (url, connections):
+        client = ServingClient(url, MODEL)
+        answers = [client.predict([[1.0, 1.0]], version=1) for _ in range(3)]
     assert answers == [[[pytest.approx(probability(1, 1))]]] * 3
     assert len(connections) == 3, "each call after a drop used a fresh connection"
 
@@ -143,38 +155,10 @@ def test_after_the_memory_expires_one_call_probes_and_a_recovered_upstream_is_us
 
 def test_threads_share_the_kept_alive_connections(fake_serving):
     """Threads (or gevent's greenlets, one per client connection) reuse one pool, not one each."""
-    import http.server
-    import json
-    import threading
-
-    connections = set()
-
-    class Answer(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self):
-            connections.add(self.client_address)
-            length = int(self.headers["Content-Length"])
-            status, body = fake_serving.handle("POST", self.path, self.rfile.read(length))
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = ServingClient(f"http://127.0.0.1:{server.server_address[1]}", MODEL)
+    with predict_server(fake_serving, drop_after_answer=False) as (url, connections):
+        client = ServingClient(url, MODEL)
         for _ in range(3):  # one after another, each on a new thread
             thread = threading.Thread(target=client.predict, args=([[1.0, 1.0]], 1))
             thread.start()
             thread.join()
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert len(connections) == 1
+    assert len(set(connections)) == 1 and len(connections) == 3
