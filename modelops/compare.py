@@ -240,9 +240,10 @@ def format_text(result: dict) -> list[str]:
     """The comparison as the lines the command prints."""
     a, b = result["a"], result["b"]
     names = [f"v{a['version']}", f"v{b['version']}"]
+    titles = [f"{n} ({s['spec']})" if not s["spec"].isdigit() else n for n, s in zip(names, (a, b), strict=True)]
     differ = round(result["rows"] * (1 - result["class_agreement"]))
     lines = [
-        f"v{a['version']} ({a['spec']}) vs v{b['version']} ({b['spec']}) on {result['source']}",
+        f"{titles[0]} vs {titles[1]} on {result['source']}",
         f"  class agreement   {100 * result['class_agreement']:.2f}% ({differ} of {result['rows']} rows differ)",
         f"  probability diff  mean {result['mean_abs_diff']:.4f}, max {result['max_abs_diff']:.4f}",
     ]
