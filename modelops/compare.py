@@ -58,6 +58,8 @@ def held_out_rows(config: Config, limit: int | None = DEFAULT_ROWS) -> Rows:
 
     split = data.split(data.load_dataset(config), config.data.eval_percent)
     x, y = split.x_eval[:limit].tolist(), split.y_eval[:limit].tolist()
+    if not x:
+        raise UsageError("the current dataset has no held-out rows yet; give rows with --input FILE.csv")
     return Rows(x, [int(v) for v in y], f"{len(x)} held-out rows of the current dataset")
 
 
