@@ -125,7 +125,8 @@ def resolve(client: ServingClient, store: ModelStore, specs: tuple[str, str], lo
         if exc.status != 404:
             raise
         entries = []
-    loaded = sorted(int(e["version"]) for e in entries if isinstance(e, dict) and e.get("state") == "AVAILABLE")
+    loaded = sorted(int(e["version"]) for e in entries
+                    if isinstance(e, dict) and e.get("state") == "AVAILABLE" and str(e.get("version")).isdigit())
     if not loaded:
         raise ModelNotLoaded(f"TF Serving at {client.base_url} has no version of {client.model_name!r} loaded")
     published = sorted(set(store.versions()) | set(loaded))
@@ -150,9 +151,8 @@ def resolve(client: ServingClient, store: ModelStore, specs: tuple[str, str], lo
 def _not_loaded(client: ServingClient, version: int, loaded: list[int], published: list[int], load: bool) -> str:
     known = "" if version in published else f"; published versions: {_names(published)}"
     if load:
-        return (f"cannot load v{version}: --load adds a version through TF Serving's model config file, and "
-                f"serving at {client.base_url} is not run from one (it serves only the latest version); "
-                f"loaded: {_names(loaded)}{known}")
+        return (f"cannot load v{version}: --load needs TF Serving to run from a model config file that this "
+                f"project writes, which it does not do yet; loaded at {client.base_url}: {_names(loaded)}{known}")
     return (f"v{version} is not loaded in TF Serving at {client.base_url} (loaded: {_names(loaded)}{known}); "
             "TF Serving keeps only the latest version loaded unless a model config file lists more")
 

@@ -105,7 +105,7 @@ def test_a_version_serving_has_not_loaded_is_named_with_what_is_loaded(one_loade
 
     result = compare_cli(config, url, "served", "7", "--load")
     assert result.returncode == 2
-    assert "model config file" in result.stderr and "loaded: v1" in result.stderr
+    assert "model config file" in result.stderr and ": v1" in result.stderr
 
 
 @pytest.mark.slow
