@@ -77,8 +77,10 @@ def test_a_served_version_tf_serving_cannot_run_does_not_block_a_working_one(tra
     result = pipeline.retrain(config, echo=quiet)
     assert (result.outcome, result.version) == ("promoted", 2), result.message
     record = [r for r in history.read(config.history_path) if r["event"] == "promote"][-1]
-    assert record["champion_version"] is None
-    reason = r"served v1 cannot answer \(FAILED_PRECONDITION: Could not find variable [\w/]+kernel\): floor only"
+    assert record["champion_version"] is None and record["champion_accuracy_percent"] is None
+    assert record["threshold_percent"] == config.gate.min_accuracy_percent, "the floor decides"
+    # TF's reason is recorded with TF Serving's status code; which variable TF names first is not fixed.
+    reason = r"served v1 cannot answer \(FAILED_PRECONDITION: \S.*\): floor only"
     assert any(re.fullmatch(reason, r) for r in record["reasons"]), record["reasons"]
     assert "champion: served v1 cannot answer" in config.train_log_path.read_text()
 
