@@ -176,6 +176,7 @@ def run(quick: bool) -> dict:
 
     from modelops import model
     from modelops.serving.versions import load_servable
+    from modelops.signature import SERVING_SIGNATURE
 
     seconds = 1.5 if quick else 5.0
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
@@ -188,7 +189,7 @@ def run(quick: bool) -> dict:
         shutil.copytree(exports[0], models / "1")
         threads = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=TF_THREADS,
                                            inter_op_parallelism_threads=TF_THREADS)
-        signature = load_servable(1, exports[0], threads).signatures[model.SIGNATURE]
+        signature = load_servable(1, exports[0], threads).signatures[SERVING_SIGNATURE]
         config = write_config(work)
         serving = Serving(models, MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
                           f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()

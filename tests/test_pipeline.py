@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from modelops import data, history, pipeline
+from modelops import data, history, pipeline, signals
 from modelops.store import ModelStore
 from tests.conftest import REPO, assert_no_partial_version, export_unservable, json_load, quiet, run_cli
 
@@ -107,7 +107,7 @@ def test_a_stop_signal_tensorflow_turns_into_another_error_is_still_an_interrupt
             raise TypeError("Incompatible dataset elements") from None
 
     monkeypatch.setattr("modelops.train.train_candidate", training_interrupted_inside_tf_data)
-    with pipeline.interrupts():
+    with signals.interrupts():
         result = pipeline.retrain(trained_project, echo=quiet)
     assert (result.outcome, result.exit_code) == ("failed", 1)
     assert result.message.startswith("interrupted (SIGINT/SIGTERM)")

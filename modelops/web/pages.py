@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from modelops import history
 from modelops.errors import ServingError
+from modelops.history import Event
 from modelops.web import chart
 from modelops.web.deps import serving, store
 from modelops.web.inputs import FEATURES, FORM_TYPES
@@ -19,12 +20,12 @@ from modelops.web.metrics import record_served
 bp = Blueprint("pages", __name__)
 
 EVENT_LABELS = {
-    "promote": "Promoted",
-    "reject": "Rejected",
-    "rollback": "Rolled back",
-    "verify-failed": "Verification failed",
-    "unverified": "Promoted, unverified",
-    "failed": "Run failed",
+    Event.PROMOTE: "Promoted",
+    Event.REJECT: "Rejected",
+    Event.ROLLBACK: "Rolled back",
+    Event.VERIFY_FAILED: "Verification failed",
+    Event.UNVERIFIED: "Promoted, unverified",
+    Event.FAILED: "Run failed",
 }
 
 
