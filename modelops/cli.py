@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
         return ExitCode.FAILED
 
 
+def train_main() -> int:
+    """``train_tf.py``: train a candidate into ``runs/`` unless another command is given."""
+    return main(default_command="train")
+
+
 def _run(command: str, args: argparse.Namespace, config: Config) -> int:
     if command == "retrain":
         result = pipeline.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier())

@@ -15,7 +15,7 @@ class ExitCode(enum.IntEnum):
     REJECTED = 3  # the gate rejected the candidate; the served version is unchanged
 
 
-MEANINGS = {
+MEANINGS: dict[int, str] = {  # for log lines about a finished run
     ExitCode.OK: "promoted",
     ExitCode.REJECTED: "rejected by the gate",
     ExitCode.USAGE: "config error",

@@ -92,7 +92,7 @@ class Scheduler:
                 self.run_once("scheduled run")
         self.next_at = None
         self.log("stopped")
-        return 0
+        return ExitCode.OK
 
     def run_once(self, reason: str) -> int | None:
         """Run one retrain in a child process; abort it if a stop is requested. Returns its exit code."""

@@ -161,7 +161,7 @@ def bootstrap(env: dict[str, str], models_dir: Path) -> None:
     code = subprocess.run([sys.executable, "retrain_pipeline.py"], cwd=REPO_ROOT, env=env).returncode
     if code == ExitCode.REJECTED:
         raise StackError("the gate rejected the bootstrap model; see notifications.log and last_train_log.txt")
-    if code != 0 or not has_model(models_dir):
+    if code != ExitCode.OK or not has_model(models_dir):
         raise StackError(f"bootstrapping the first model failed (exit {code}); see last_train_log.txt")
 
 

@@ -363,7 +363,7 @@ def _to_rows(outputs: dict[str, np.ndarray]):
     if len(outputs) == 1:
         return next(iter(outputs.values())).tolist()
     lists = {alias: tensor.tolist() for alias, tensor in outputs.items()}
-    return [{alias: values[i] for alias, values in lists.items()} for i in range(batch)]
+    return [{alias: values[i] for alias, values in lists.items()} for i in range(batch or 0)]
 
 
 def _to_columns(outputs: dict[str, np.ndarray]):
@@ -414,4 +414,5 @@ def _json_type(value) -> str:
         return "Null"
     if value is True or value is False:
         return str(value)
-    return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
+    names: dict[type, str] = {dict: "Object", list: "Array", str: "String"}
+    return names.get(type(value), "Number")
