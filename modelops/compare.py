@@ -28,11 +28,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops import history
 from modelops.config import Config
 from modelops.errors import ModelNotLoaded, ServingHTTPError, UsageError
 from modelops.serving.client import ServingClient
 from modelops.store import ModelStore
+from modelops.timestamps import now_iso
 
 DEFAULT_ROWS = 500
 DEFAULT_SHOW = 5
@@ -79,7 +79,9 @@ def read_csv(path: Path, max_abs: float, max_rows: int) -> Rows:
     if not 1 <= len(table) - 1 <= max_rows:
         raise UsageError(f"--input {path} has {len(table) - 1} data rows; between 1 and {max_rows} are needed")
     columns = [header.index(name) for name in (*FEATURES, "label") if name in header]
-    x, labels, problems = [], [], []
+    x: list[list[float]] = []
+    labels: list[int] = []
+    problems: list[str] = []
     for line, row in enumerate(table[1:], start=2):
         try:
             values = _parse_row(row, columns, header, max_abs)
@@ -166,7 +168,7 @@ def _names(versions: list[int]) -> str:
 
 def ask_serving(client: ServingClient, versions: tuple[int, int], rows: Rows) -> list[tuple[list[float], list[float]]]:
     """``(probabilities, latencies in seconds)`` per version: one row per request, A and B in turn."""
-    answers = [([], []), ([], [])]
+    answers: list[tuple[list[float], list[float]]] = [([], []), ([], [])]
     for row in rows.x:
         for (probs, seconds), version in zip(answers, versions, strict=True):
             started = time.perf_counter()
@@ -211,7 +213,7 @@ def summarize(versions: tuple[int, int], specs: tuple[str, str], rows: Rows, ans
              "a": round(pa[i], 6), "b": round(pb[i], 6), "abs_diff": round(diffs[i], 6)}
             for i in worst
         ],
-        "computed_at": history.now_iso(),
+        "computed_at": now_iso(),
     }
 
 
@@ -291,6 +293,8 @@ def after_promotion(config: Config, version: int, log) -> dict | None:
 
 
 def _in_process(path: Path, rows: Rows) -> list[float]:
+    import numpy as np
+
     from modelops import model
 
-    return model.predict(model.load_signature(path), rows.x).reshape(-1).tolist()
+    return model.predict(model.load_signature(path), np.asarray(rows.x, dtype=np.float32)).reshape(-1).tolist()

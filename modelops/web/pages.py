@@ -6,11 +6,14 @@ renders on a fresh clone with no models, and while TF Serving is down.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from modelops import history
 from modelops.errors import ServingError
+from modelops.history import Event
 from modelops.web import chart
 from modelops.web.deps import serving, store
 from modelops.web.inputs import FEATURES, FORM_TYPES
@@ -19,12 +22,12 @@ from modelops.web.metrics import record_served
 bp = Blueprint("pages", __name__)
 
 EVENT_LABELS = {
-    "promote": "Promoted",
-    "reject": "Rejected",
-    "rollback": "Rolled back",
-    "verify-failed": "Verification failed",
-    "unverified": "Promoted, unverified",
-    "failed": "Run failed",
+    Event.PROMOTE: "Promoted",
+    Event.REJECT: "Rejected",
+    Event.ROLLBACK: "Rolled back",
+    Event.VERIFY_FAILED: "Verification failed",
+    Event.UNVERIFIED: "Promoted, unverified",
+    Event.FAILED: "Run failed",
 }
 
 
@@ -84,7 +87,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
 def comparison_view(model: dict | None, version: int | None) -> dict | None:
     """The comparison the trainer stored with ``version`` (vs the version before it), as display
     text; None when there is none or it is not in the shape ``modelops.compare`` writes."""
-    found = (model or {}).get("comparison")
+    found: Any = (model or {}).get("comparison")
     try:
         if found["a"]["version"] != version:
             return None
