@@ -18,6 +18,7 @@ from pathlib import Path
 from croniter import croniter
 
 from modelops.errors import ConfigError
+from modelops.paths import REPO_ROOT
 
 CONFIG_ENV = "MODELOPS_CONFIG"
 
@@ -104,7 +105,7 @@ class Config:
 def default_config_path() -> Path:
     """``$MODELOPS_CONFIG`` if set, else ``config.json`` in the project root."""
     env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "config.json"
+    return Path(env) if env else REPO_ROOT / "config.json"
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

@@ -1,8 +1,8 @@
 """The append-only, machine-readable record of every decision: ``runs/history.jsonl``.
 
-One JSON object per line; events are ``promote``, ``reject``, ``rollback``, ``verify-failed``,
-``unverified``, ``verified`` and ``failed``. A year of unattended appends will meet a power
-loss mid-write or a damaged byte, so both sides expect damage:
+One JSON object per line; its ``event`` is one of ``Event`` (the strings stay as they are:
+readers parse them). A year of unattended appends will meet a power loss mid-write or a
+damaged byte, so both sides expect damage:
 
 - the writer starts every record on a fresh line (a torn last line gets its newline first, so
   the next record is never glued to it) and writes the whole line, looping on short writes,
@@ -17,14 +17,34 @@ Free of numpy and TensorFlow: the frontend reads it.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
-import time
 from pathlib import Path
 
 from modelops.errors import StoreError
+from modelops.timestamps import now_iso
 
-EVENTS = ("promote", "reject", "rollback", "verify-failed", "unverified", "verified", "failed")
+
+class Event(enum.StrEnum):
+    """What a history record says happened."""
+
+    PROMOTE = "promote"  # a run's decision: the candidate was published
+    REJECT = "reject"  # a run's decision: the gate refused the candidate
+    FAILED = "failed"  # a run's decision: a step failed, nothing was published
+    VERIFIED = "verified"  # a run's follow-up: serving answers like the gated model
+    UNVERIFIED = "unverified"  # a run's follow-up: serving could not be asked
+    VERIFY_FAILED = "verify-failed"  # a run's follow-up: serving disagreed, a rollback follows
+    ROLLBACK = "rollback"  # a version was retired (by a run, or by hand)
+
+
+class Outcome(enum.StrEnum):
+    """How a retrain ended, derived from its records (``modelops_trainer_runs{outcome}``)."""
+
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
 
 
 class Records(list):
@@ -33,18 +53,13 @@ class Records(list):
     skipped: int = 0
 
 
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def append(path: Path, event: str, **fields) -> dict:
+def append(path: Path, event: Event, **fields) -> dict:
     """Append one record (``time`` and ``event`` first) and return it.
 
     StoreError (disk full, not writable) says which file could not be written.
     """
-    if event not in EVENTS:
-        raise ValueError(f"unknown history event {event!r}")
-    record = {"time": now_iso(), "event": event, **fields}
+    event = Event(event)  # ValueError for an unknown event
+    record = {"time": now_iso(), "event": event.value, **fields}
     line = (json.dumps(record, sort_keys=False) + "\n").encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +73,7 @@ def append(path: Path, event: str, **fields) -> dict:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise StoreError(f"could not append the {event} record to {path}: {exc.strerror or exc}") from exc
+        raise StoreError(f"could not append the {event.value} record to {path}: {exc.strerror or exc}") from exc
     return record
 
 
@@ -95,7 +110,7 @@ def read(path: Path, limit: int | None = None) -> Records:
     return result
 
 
-def damage_note(path: Path, skipped: int) -> str:
+def damage_note(path: Path | str, skipped: int) -> str:
     """One line for people: how many damaged lines were left out, and what to do."""
     return (f"{skipped} damaged line(s) in {path} were skipped (torn or not UTF-8 JSON); "
             "the other records are intact; inspect the file and remove the damaged lines when convenient")

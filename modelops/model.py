@@ -17,7 +17,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-SIGNATURE = "serving_default"
+from modelops.signature import SERVING_SIGNATURE  # noqa: E402
+
 INPUT_NAME = "x"
 OUTPUT_NAME = "probability"
 N_FEATURES = 2
@@ -52,7 +53,7 @@ def export(model: tf.keras.Model, path: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        SIGNATURE,  # named so: the archive adds no second, aliased signature
+        SERVING_SIGNATURE,  # named so: the archive adds no second, aliased signature
         lambda x: {OUTPUT_NAME: model(x, training=False)},
         input_signature=[tf.TensorSpec([None, N_FEATURES], tf.float32, name=INPUT_NAME)],
     )
@@ -64,7 +65,7 @@ def load_signature(path: Path):
     loads it (``modelops.serving.versions``), so the gate scores exactly what will be served."""
     from modelops.serving.versions import load_servable
 
-    return load_servable(0, Path(path)).signatures[SIGNATURE]
+    return load_servable(0, Path(path)).signatures[SERVING_SIGNATURE]
 
 
 def predict(signature, x: np.ndarray) -> np.ndarray:

@@ -38,20 +38,18 @@ from pathlib import Path
 
 from croniter import croniter
 
-from modelops import metrics
+from modelops import trainer_metrics
 from modelops.config import default_config_path, load_config
 from modelops.errors import ConfigError, ServingError
-from modelops.history import now_iso
-from modelops.pipeline import EXIT_FAILED, EXIT_USAGE
+from modelops.exit_codes import MEANINGS, ExitCode
+from modelops.paths import REPO_ROOT
 from modelops.store import ModelStore
+from modelops.timestamps import now_iso
 from modelops.verify import serving_client
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCK_WAIT_SECONDS = 86400
 STOP_GRACE_SECONDS = 10.0
 MAX_SLEEP_SECONDS = 60.0  # re-read the clock at least this often (suspend, clock changes)
-EXIT_MEANINGS = {0: "promoted", 3: "rejected by the gate", 2: "config error",
-                 1: "failed or rolled back (see last_train_log.txt)"}
 
 
 def next_fire(cron: str, after: datetime) -> datetime:
@@ -94,7 +92,7 @@ class Scheduler:
                 self.run_once("scheduled run")
         self.next_at = None
         self.log("stopped")
-        return 0
+        return ExitCode.OK
 
     def run_once(self, reason: str) -> int | None:
         """Run one retrain in a child process; abort it if a stop is requested. Returns its exit code."""
@@ -105,7 +103,7 @@ class Scheduler:
                    "retrain", "--wait", str(LOCK_WAIT_SECONDS)]
         self.running = True
         # Own session: a terminal's Ctrl-C reaches the scheduler only, which forwards one SIGTERM.
-        child = subprocess.Popen(command, cwd=PROJECT_DIR, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        child = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                  start_new_session=True)
         stopping_since = None
         try:
@@ -124,7 +122,7 @@ class Scheduler:
                     child.kill()
         finally:
             self.running = False
-        self.log(f"retrain finished: exit {code} ({EXIT_MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")
+        self.log(f"retrain finished: exit {code} ({MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")
         return code
 
     def served_version(self) -> int | None:
@@ -133,8 +131,8 @@ class Scheduler:
         except ServingError:
             return None
 
-    def collector(self) -> metrics.TrainerCollector:
-        return metrics.TrainerCollector(
+    def collector(self) -> trainer_metrics.TrainerCollector:
+        return trainer_metrics.TrainerCollector(
             self.config, served_version=self.served_version,
             next_run=lambda: self.next_at.timestamp() if self.next_at else None, running=lambda: self.running,
         )
@@ -153,15 +151,15 @@ def main(argv: list[str] | None = None) -> int:
                               echo=lambda line: print(line, flush=True))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, scheduler.request_stop)
     try:
-        server = metrics.serve(scheduler.collector())
+        server = trainer_metrics.serve(scheduler.collector())
     except OSError as exc:
-        print(f"error: cannot serve metrics on port {os.environ.get(metrics.PORT_ENV, metrics.DEFAULT_PORT)}: {exc}",
-              file=sys.stderr)
-        return EXIT_FAILED
+        port = os.environ.get(trainer_metrics.PORT_ENV, trainer_metrics.DEFAULT_PORT)
+        print(f"error: cannot serve metrics on port {port}: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
     scheduler.log(f"metrics on :{server.server_port}/metrics; models in {scheduler.config.models_dir}")
     try:
         return scheduler.serve_forever()

@@ -29,9 +29,10 @@ import urllib.request
 from pathlib import Path
 
 from modelops.errors import ModelopsError
+from modelops.exit_codes import ExitCode
+from modelops.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-STACK_DIR = ROOT / ".stack"
+STACK_DIR = REPO_ROOT / ".stack"
 
 DEFAULT_PORTS = {
     "FRONTEND_PORT": 5002,
@@ -48,7 +49,6 @@ COMPOSE_TARGETS = {
     "frontend:5002": "FRONTEND_PORT",
 }
 LOCAL_SERVICES = ("trainer", "tfserving", "frontend")
-EXIT_GATE_REJECTED = 3  # retrain_pipeline.py's documented code
 
 
 class StackError(Exception):
@@ -158,10 +158,10 @@ def bootstrap(env: dict[str, str], models_dir: Path) -> None:
     if has_model(models_dir):
         return
     print("stack: no model yet; training the first one (python retrain_pipeline.py)", flush=True)
-    code = subprocess.run([sys.executable, "retrain_pipeline.py"], cwd=ROOT, env=env).returncode
-    if code == EXIT_GATE_REJECTED:
+    code = subprocess.run([sys.executable, "retrain_pipeline.py"], cwd=REPO_ROOT, env=env).returncode
+    if code == ExitCode.REJECTED:
         raise StackError("the gate rejected the bootstrap model; see notifications.log and last_train_log.txt")
-    if code != 0 or not has_model(models_dir):
+    if code != ExitCode.OK or not has_model(models_dir):
         raise StackError(f"bootstrapping the first model failed (exit {code}); see last_train_log.txt")
 
 
@@ -205,7 +205,7 @@ def run_local(ports: dict[str, int], timeout: float) -> int:
     bootstrap(env, config.models_dir)
 
     STACK_DIR.mkdir(exist_ok=True)
-    monitoring = ROOT / "monitoring"
+    monitoring = REPO_ROOT / "monitoring"
     derived = local_prometheus_config((monitoring / "prometheus.yml").read_text(), ports, monitoring)
     (STACK_DIR / "prometheus.yml").write_text(derived)
     services = list(LOCAL_SERVICES)
@@ -215,8 +215,8 @@ def run_local(ports: dict[str, int], timeout: float) -> int:
         print("stack: no prometheus binary; starting without monitoring", flush=True)
 
     honcho = subprocess.Popen(
-        [str(Path(sys.executable).parent / "honcho"), "-f", str(ROOT / "Procfile"), "start", *services],
-        cwd=ROOT,
+        [str(Path(sys.executable).parent / "honcho"), "-f", str(REPO_ROOT / "Procfile"), "start", *services],
+        cwd=REPO_ROOT,
         env=env,
     )
     try:
@@ -243,10 +243,10 @@ def _stop(honcho: subprocess.Popen) -> None:
 def run_docker(ports: dict[str, int], timeout: float) -> int:
     compose = compose_command()
     try:
-        subprocess.run([*compose, "up", "-d", "--build"], cwd=ROOT, check=True)
+        subprocess.run([*compose, "up", "-d", "--build"], cwd=REPO_ROOT, check=True)
         wait_ready(f"http://127.0.0.1:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: True)
         print_urls(ports, os.environ.get("MODEL_NAME", "simple_classifier"), local=False)
-        subprocess.run([*compose, "logs", "--follow"], cwd=ROOT)
+        subprocess.run([*compose, "logs", "--follow"], cwd=REPO_ROOT)
         return 0
     except KeyboardInterrupt:
         return 0
@@ -254,7 +254,7 @@ def run_docker(ports: dict[str, int], timeout: float) -> int:
         raise StackError(f"{' '.join(compose)} up failed (exit {exc.returncode})") from None
     finally:
         # Stops and removes the containers; the named volumes (models, history) stay.
-        subprocess.run([*compose, "down"], cwd=ROOT)
+        subprocess.run([*compose, "down"], cwd=REPO_ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from modelops.errors import LockBusyError, StoreError
+from modelops.timestamps import now_iso
 
 METRICS_FILE = "metrics.json"
 TMP_PREFIX = ".tmp-"
@@ -98,7 +99,7 @@ class ModelStore:
                     time.sleep(0.2)
             fh.seek(0)
             fh.truncate()
-            fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+            fh.write(f"pid {os.getpid()} since {now_iso()}")
             fh.flush()
             try:
                 yield
@@ -139,13 +140,23 @@ class ModelStore:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             _copy_durably(candidate, tmp)
-            _write_atomic(tmp / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+            write_json_atomic(tmp / METRICS_FILE, metrics)
             os.rename(tmp, target)
             _fsync_dir(self.root)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise StoreError(f"could not publish version {version} to {self.root}: {_describe(exc)}") from exc
         return target
+
+    def annotate(self, version: int, key: str, value) -> None:
+        """Set one key of a served version's ``metrics.json`` (replaced atomically; the model is untouched)."""
+        metrics = self.metrics(version)
+        if metrics is None:
+            raise StoreError(f"version {version} has no readable {METRICS_FILE} in {self.root}")
+        try:
+            _write_atomic(self.path(version) / METRICS_FILE, json.dumps({**metrics, key: value}, indent=2) + "\n")
+        except OSError as exc:
+            raise StoreError(f"could not update {METRICS_FILE} of version {version}: {_describe(exc)}") from exc
 
     def retire(self, version: int) -> Path:
         """Move a served version out of the served path (TF Serving falls back to the next)."""
@@ -171,6 +182,13 @@ def _describe(exc: OSError) -> str:
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return f"the models directory is not writable ({exc.strerror})"
     return str(exc)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """``payload`` as indented JSON at ``path``, replaced in one rename: a reader or a crash never
+    meets half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
 def _write_atomic(path: Path, text: str) -> None:

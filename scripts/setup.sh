@@ -22,7 +22,7 @@ fi
 
 # The interpreter: $PYTHON, else the distribution's python3.11 (Debian's is built with PGO and
 # LTO, like the official Docker images: a frontend request takes ~0.8x the time it takes on an
-# unoptimised pyenv build; README, Performance), else python3.
+# unoptimised pyenv build; docs/performance.md), else python3.
 python=${PYTHON:-}
 if [ -z "$python" ]; then
   for candidate in /usr/bin/python3.11 python3; do

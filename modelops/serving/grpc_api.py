@@ -24,8 +24,8 @@ from tensorflow_serving.apis import (
 
 from modelops.errors import ServableError
 from modelops.serving.monitoring import Metrics
-from modelops.serving.rest import DEFAULT_SIGNATURE
 from modelops.serving.versions import VersionManager
+from modelops.signature import SERVING_SIGNATURE
 
 _STATE = get_model_status_pb2.ModelVersionStatus.State
 _ERROR_CODE = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type.values_by_name
@@ -46,7 +46,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         spec = request.model_spec
         try:
             servable = self._manager.servable(spec.name, *_version_request(spec))
-            signature_name = spec.signature_name or DEFAULT_SIGNATURE
+            signature_name = spec.signature_name or SERVING_SIGNATURE
             signature = servable.signatures.get(signature_name)
             if signature is None:
                 raise ServableError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')

@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             timeout=60,
             shutdown_timeout=1,
         )
-        rest.keep_alive_conn_limit = None  # cheroot's default (10) closes the 11th client's connection
+        # cheroot's default (10) closes the 11th client's connection; None: no limit
+        rest.keep_alive_conn_limit = None  # type: ignore[assignment]  # cheroot's stub says int, code allows None
         rest.prepare()  # binds now, so the log line below means "listening"
         logger.info("Exporting HTTP/REST API at:localhost:%d ...", args.rest_api_port)
 

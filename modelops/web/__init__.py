@@ -12,16 +12,14 @@ the limits below); ``test_config`` overrides any of them and can inject the serv
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from flask import Flask
 
 from modelops.config import load_config
 from modelops.errors import ConfigError
+from modelops.paths import REPO_ROOT
 from modelops.serving.client import ServingClient, base_url_of
 from modelops.web import errors, health, metrics, openapi, pages, predict
-
-ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ live at the repo root
 
 
 def settings(test_config: dict | None = None) -> dict:
@@ -49,7 +47,7 @@ def settings(test_config: dict | None = None) -> dict:
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"), static_folder=str(REPO_ROOT / "static"))
     app.config.from_mapping(settings(test_config))
 
     web_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"])

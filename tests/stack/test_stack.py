@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from modelops import stack
+from modelops.paths import REPO_ROOT
 
-COMPOSE_SIDE = (Path(stack.ROOT) / "monitoring/prometheus.yml").read_text()
+COMPOSE_SIDE = (REPO_ROOT / "monitoring/prometheus.yml").read_text()
 
 
 def test_ports_default_to_the_readme_ones():

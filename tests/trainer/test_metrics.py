@@ -5,7 +5,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops import data, history, pipeline
-from modelops.metrics import TrainerCollector, runs, serve
+from modelops.trainer_metrics import TrainerCollector, runs, serve
 from tests.conftest import quiet
 
 

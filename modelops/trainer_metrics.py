@@ -11,9 +11,7 @@ A run's outcome is ``rolled_back`` if it retired its own promotion, else ``faile
 
 from __future__ import annotations
 
-import calendar
 import os
-import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -22,13 +20,17 @@ from prometheus_client.registry import Collector
 
 from modelops import history
 from modelops.config import Config
+from modelops.history import Event, Outcome
 from modelops.store import ModelStore
+from modelops.timestamps import parse_iso
 
 PORT_ENV = "TRAINER_METRICS_PORT"
 DEFAULT_PORT = 9102
-OUTCOMES = ("promoted", "rejected", "failed", "rolled_back")
-DECISIONS = ("promote", "reject", "failed")  # the record that opens a run in the history
-FOLLOW_UPS = ("verified", "unverified", "verify-failed", "rollback")
+DECISIONS = (Event.PROMOTE, Event.REJECT, Event.FAILED)  # the record that opens a run in the history
+FOLLOW_UPS = (Event.VERIFIED, Event.UNVERIFIED, Event.VERIFY_FAILED, Event.ROLLBACK)
+# A run's outcome: the first of these events among its records decides.
+OUTCOME_OF = ((Event.ROLLBACK, Outcome.ROLLED_BACK), (Event.FAILED, Outcome.FAILED),
+              (Event.REJECT, Outcome.REJECTED), (Event.PROMOTE, Outcome.PROMOTED))
 
 
 def runs(records: list[dict]) -> list[dict]:
@@ -48,14 +50,13 @@ def runs(records: list[dict]) -> list[dict]:
             summaries[-1]["last"] = r
     for s in summaries:
         events = s.pop("events")
-        s["outcome"] = next(o for e, o in (("rollback", "rolled_back"), ("failed", "failed"),
-                                            ("reject", "rejected"), ("promote", "promoted")) if e in events)
+        s["outcome"] = next(o for e, o in OUTCOME_OF if e in events)
     return summaries
 
 
 def _epoch(iso: str | None) -> float:
     try:
-        return float(calendar.timegm(time.strptime(iso or "", "%Y-%m-%dT%H:%M:%SZ")))
+        return parse_iso(iso or "")
     except ValueError:
         return 0.0
 
@@ -78,8 +79,8 @@ class TrainerCollector(Collector):
         store = ModelStore(self.config.models_dir)
 
         counts = CounterMetricFamily("modelops_trainer_runs", "Retrain runs by outcome.", labels=["outcome"])
-        for outcome in OUTCOMES:
-            counts.add_metric([outcome], sum(s["outcome"] == outcome for s in summaries))
+        for outcome in Outcome:
+            counts.add_metric([outcome.value], sum(s["outcome"] == outcome for s in summaries))
         yield counts
         yield CounterMetricFamily("modelops_trainer_rows_accepted", "Data rows accepted from data/incoming/.",
                                   value=sum(s["first"].get("rows_accepted") or 0 for s in summaries))
@@ -91,8 +92,8 @@ class TrainerCollector(Collector):
                      "Lines of runs/history.jsonl skipped as damaged (torn, not UTF-8 JSON).", records.skipped)
 
         last = summaries[-1] if summaries else None
-        completed = [s for s in summaries if s["outcome"] in ("promoted", "rejected")]
-        promoted = [s for s in summaries if s["outcome"] == "promoted"]
+        completed = [s for s in summaries if s["outcome"] in (Outcome.PROMOTED, Outcome.REJECTED)]
+        promoted = [s for s in summaries if s["outcome"] == Outcome.PROMOTED]
         yield _gauge("modelops_trainer_last_run_timestamp_seconds", "End of the last run (0: never).",
                      _epoch(last["last"]["time"]) if last else 0.0)
         yield _gauge("modelops_trainer_last_success_timestamp_seconds",
