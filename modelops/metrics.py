@@ -12,6 +12,7 @@ A run's outcome is ``rolled_back`` if it retired its own promotion, else ``faile
 from __future__ import annotations
 
 import calendar
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -26,9 +27,12 @@ from modelops.store import ModelStore
 
 PORT_ENV = "TRAINER_METRICS_PORT"
 DEFAULT_PORT = 9102
+BIND_ENV = "BIND_ADDRESS"  # every local-mode service listens on it
+DEFAULT_BIND = "127.0.0.1"
 OUTCOMES = ("promoted", "rejected", "failed", "rolled_back")
 DECISIONS = ("promote", "reject", "failed")  # the record that opens a run in the history
 FOLLOW_UPS = ("verified", "unverified", "verify-failed", "rollback")
+FAILURES = ("failed", "rolled_back")
 
 
 def runs(records: list[dict]) -> list[dict]:
@@ -99,6 +103,17 @@ class TrainerCollector(Collector):
                      _epoch(promoted[-1]["last"]["time"]) if promoted else 0.0)
         yield _gauge("modelops_trainer_last_run_duration_seconds", "Duration of the last run (0: never).",
                      float(last["last"].get("elapsed_seconds") or 0.0) if last else 0.0)
+        failing = itertools.takewhile(lambda s: s["outcome"] in FAILURES, reversed(summaries))
+        yield _gauge("modelops_trainer_consecutive_failed_runs",
+                     "How many of the latest runs in a row failed or were rolled back (0: the last one completed).",
+                     sum(1 for _ in failing))
+        holder = store.lock_holder()
+        yield _gauge("modelops_trainer_run_started_timestamp_seconds",
+                     "When the run now holding the writer lock (scheduled, manual or cron) took it (0: none).",
+                     holder[1] if holder else 0.0)
+        yield _gauge("modelops_trainer_max_run_seconds",
+                     "schedule.max_run_seconds: a run that lasts longer is ended as failed (timed out).",
+                     self.config.schedule.max_run_seconds)
 
         scored = [s for s in summaries if isinstance(s["first"].get("accuracy_percent"), (int, float))]
         if scored:
@@ -130,10 +145,11 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 def serve(collector: TrainerCollector, port: int | None = None, registry: CollectorRegistry | None = None):
     """Register ``collector`` and serve ``/metrics`` on ``port`` (default ``$TRAINER_METRICS_PORT`` or 9102).
 
-    Returns the HTTP server (``server_port``, ``shutdown()``).
+    Listens on ``$BIND_ADDRESS`` (default 127.0.0.1; the trainer image sets 0.0.0.0). Returns the
+    HTTP server (``server_port``, ``shutdown()``).
     """
     registry = registry if registry is not None else CollectorRegistry()
     registry.register(collector)
     port = int(os.environ.get(PORT_ENV, DEFAULT_PORT)) if port is None else port
-    server, _thread = start_http_server(port, registry=registry)
+    server, _thread = start_http_server(port, addr=os.environ.get(BIND_ENV) or DEFAULT_BIND, registry=registry)
     return server

@@ -10,7 +10,9 @@ Every history record of a run carries its ``run_id`` and ``elapsed_seconds``, an
 record (promote, reject, failed) the ingest counts, so trainer metrics can be rebuilt from the
 history alone. SIGINT/SIGTERM (``KeyboardInterrupt``) abort a run like a failure; they are held
 back while a version is published or retired together with its record, so an interrupted run
-never leaves a served version without its decision in the history.
+never leaves a served version without its decision in the history. A run that lasts longer than
+``schedule.max_run_seconds`` (counted from taking the lock) is aborted the same way (SIGALRM)
+and recorded as failed (timed out); the lock is released as it unwinds.
 """
 
 from __future__ import annotations
@@ -119,7 +121,18 @@ def _record(config: Config, event: str, message: str, **fields) -> dict:
     return record
 
 
+def record_killed_run(config: Config, run_id: str, message: str) -> dict:
+    """The ``failed`` record of a run killed before it could write its own (the scheduler's backstop)."""
+    return _record(config, "failed", message, run_id=run_id, version=None, reasons=[message])
+
+
 _interrupted = threading.Event()  # a stop signal arrived inside interrupts()
+_timed_out = threading.Event()  # the run's deadline passed inside _deadline()
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
+
+
+class RunTimedOut(KeyboardInterrupt):
+    """The run passed ``schedule.max_run_seconds``; unwinds like a stop signal."""
 
 
 @contextlib.contextmanager
@@ -156,7 +169,7 @@ def _signals_held():
         yield
         return
     received: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _: received.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, lambda signum, _: received.append(signum)) for s in _HELD_SIGNALS}
     try:
         yield
     finally:
@@ -166,20 +179,48 @@ def _signals_held():
         signal.raise_signal(received[0])
 
 
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """Raise RunTimedOut in the main thread once the block has lasted ``seconds`` (SIGALRM)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        _timed_out.set()
+        raise RunTimedOut
+
+    _timed_out.clear()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _stop_reason(config: Config) -> str:
+    if _timed_out.is_set():
+        return f"timed out (the run passed schedule.max_run_seconds={config.schedule.max_run_seconds:g})"
+    return "interrupted (SIGINT/SIGTERM)"
+
+
 def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Verifier | None = None) -> RunResult:
     """Run one gated retrain under the writer lock; never raises for a failed step."""
     store = ModelStore(config.models_dir)
     waiting = f"waiting up to {wait_seconds:g}s for the writer lock"
     with store.lock(wait_seconds, on_wait=lambda holder: echo(f"{waiting} ({holder})")), \
-            RunLog(config.train_log_path, steps=6 if verifier is None else 7, echo=echo) as log:
+            RunLog(config.train_log_path, steps=6 if verifier is None else 7, echo=echo) as log, \
+            _deadline(config.schedule.max_run_seconds):
         run = _Run(config, log)
         log.detail(f"retrain {run.id} of {config.model_name} in {config.root}")
         try:
             return _retrain(config, store, run, verifier)
         except (Exception, KeyboardInterrupt) as exc:  # fail closed: record and report, publish nothing
             log.detail(traceback.format_exc())
-            if isinstance(exc, KeyboardInterrupt) or _interrupted.is_set():
-                message = "interrupted (SIGINT/SIGTERM) before publishing; nothing was published"
+            if isinstance(exc, KeyboardInterrupt) or _interrupted.is_set() or _timed_out.is_set():
+                message = f"{_stop_reason(config)} before publishing; nothing was published"
             else:
                 message = str(exc) if isinstance(exc, ModelopsError) else f"{type(exc).__name__}: {exc}"
             run.record("failed", f"retrain {run.id}: {message}", version=None, reasons=[message],
@@ -250,7 +291,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     except KeyboardInterrupt:
         if not store.path(version).is_dir():
             raise  # interrupted before the publish block: nothing was published
-        return _unverified(run, promoted, "interrupted (SIGINT/SIGTERM) before verification finished")
+        return _unverified(run, promoted, f"{_stop_reason(config)} before verification finished")
     except VerifyError as exc:
         return _roll_back_unverifiable(run, store, version, str(exc))
     except (ServingUnavailable, ServingTimeout) as exc:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Idempotent setup for a fresh machine: Debian packages (Prometheus, Chromium), the .venv with
-# every pinned requirement, and the TF Serving protos. Re-running skips what is already there.
+# Idempotent setup for a fresh machine: Debian packages (Prometheus, Alertmanager, Chromium), the
+# .venv with every pinned requirement, and the TF Serving protos. Re-running skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
