@@ -18,6 +18,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # Debian starts the packaged Prometheus and Alertmanager as system services, on the ports
+    # local mode uses: local mode runs its own, so stop and disable the ones just installed.
+    if [ -d /run/systemd/system ]; then
+      for unit in prometheus prometheus-alertmanager; do
+        case " ${need_apt[*]} " in
+          *" $unit "*) $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true ;;
+        esac
+      done
+    fi
   fi
 fi
 

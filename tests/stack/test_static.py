@@ -320,6 +320,17 @@ def test_alertmanager_routes_every_alert_to_the_webhook_url(tmp_path, url):
     _run(_tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
 
 
+def test_alertmanager_sends_slack_messages_to_a_slack_webhook(tmp_path):
+    url = "https://hooks.slack.com/services/T000/B000/XXXX"
+    result = _render_alertmanager(tmp_path, url)
+    assert result.returncode == 0, result.stderr
+    rendered = _yaml(tmp_path / "rendered.yml")
+    assert rendered["route"]["receiver"] == "operator-slack"
+    [slack] = {r["name"]: r for r in rendered["receivers"]}["operator-slack"]["slack_configs"]
+    assert slack["api_url"] == url and slack["send_resolved"] is True
+    _run(_tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
+
+
 @pytest.mark.parametrize("url", [None, ""])
 def test_alertmanager_without_a_webhook_routes_to_null_and_says_so(tmp_path, url):
     result = _render_alertmanager(tmp_path, url)

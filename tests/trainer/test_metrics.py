@@ -69,6 +69,17 @@ def test_failed_runs_in_a_row_and_the_run_holding_the_lock(project):
     assert scrape(project)[("modelops_trainer_run_started_timestamp_seconds", ())] == 0
 
 
+def test_metrics_listen_on_localhost_unless_bind_address_says_otherwise(project, monkeypatch):
+    monkeypatch.delenv("BIND_ADDRESS", raising=False)
+    server = serve(TrainerCollector(project), port=0)
+    server.shutdown()
+    assert server.server_address[0] == "127.0.0.1"
+    monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")  # what the trainer image sets
+    server = serve(TrainerCollector(project), port=0)
+    server.shutdown()
+    assert server.server_address[0] == "0.0.0.0"
+
+
 def test_runs_are_grouped_by_run_id_and_rollbacks_win():
     records = [
         {"time": "2026-01-04T02:00:09Z", "event": "promote", "run_id": "a", "elapsed_seconds": 9, "rows_accepted": 5},
