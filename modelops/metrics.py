@@ -103,17 +103,7 @@ class TrainerCollector(Collector):
                      _epoch(promoted[-1]["last"]["time"]) if promoted else 0.0)
         yield _gauge("modelops_trainer_last_run_duration_seconds", "Duration of the last run (0: never).",
                      float(last["last"].get("elapsed_seconds") or 0.0) if last else 0.0)
-        failing = itertools.takewhile(lambda s: s["outcome"] in FAILURES, reversed(summaries))
-        yield _gauge("modelops_trainer_consecutive_failed_runs",
-                     "How many of the latest runs in a row failed or were rolled back (0: the last one completed).",
-                     sum(1 for _ in failing))
-        holder = store.lock_holder()
-        yield _gauge("modelops_trainer_run_started_timestamp_seconds",
-                     "When the run now holding the writer lock (scheduled, manual or cron) took it (0: none).",
-                     holder[1] if holder else 0.0)
-        yield _gauge("modelops_trainer_max_run_seconds",
-                     "schedule.max_run_seconds: a run that lasts longer is ended as failed (timed out).",
-                     self.config.schedule.max_run_seconds)
+        yield from self._loop_gauges(summaries, store)
 
         scored = [s for s in summaries if isinstance(s["first"].get("accuracy_percent"), (int, float))]
         if scored:
@@ -136,6 +126,20 @@ class TrainerCollector(Collector):
         if self.running is not None:
             yield _gauge("modelops_trainer_run_in_progress", "1 while a scheduled run is in progress.",
                          1.0 if self.running() else 0.0)
+
+    def _loop_gauges(self, summaries: list[dict], store: ModelStore) -> Iterator[Metric]:
+        """What the weekly-loop alerts watch: failures in a row, the run holding the lock, its deadline."""
+        failing = itertools.takewhile(lambda s: s["outcome"] in FAILURES, reversed(summaries))
+        yield _gauge("modelops_trainer_consecutive_failed_runs",
+                     "How many of the latest runs in a row failed or were rolled back (0: the last one completed).",
+                     sum(1 for _ in failing))
+        holder = store.lock_holder()
+        yield _gauge("modelops_trainer_run_started_timestamp_seconds",
+                     "When the run now holding the writer lock (scheduled, manual or cron) took it (0: none).",
+                     holder[1] if holder else 0.0)
+        yield _gauge("modelops_trainer_max_run_seconds",
+                     "schedule.max_run_seconds: a run that lasts longer is ended as failed (timed out).",
+                     self.config.schedule.max_run_seconds)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
