@@ -55,6 +55,8 @@ class DataConfig:
 class ScheduleConfig:
     cron: str = "0 2 * * 0"
     bootstrap_on_start: bool = True
+    # A run (manual, cron or scheduled) that lasts longer ends as failed (timed out).
+    max_run_seconds: float = field(default=14400.0, metadata=_range(1.0, 7 * 86400.0))
 
 
 @dataclass(frozen=True)

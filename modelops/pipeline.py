@@ -11,7 +11,9 @@ Every history record of a run carries its ``run_id`` and ``elapsed_seconds``, an
 record (promote, reject, failed) the ingest counts, so trainer metrics can be rebuilt from the
 history alone. SIGINT/SIGTERM (``KeyboardInterrupt``) abort a run like a failure; they are held
 back while a version is published or retired together with its record (``modelops.signals``),
-so an interrupted run never leaves a served version without its decision in the history.
+so an interrupted run never leaves a served version without its decision in the history. A run
+that lasts longer than ``schedule.max_run_seconds`` (counted from taking the lock) is aborted the
+same way (SIGALRM) and recorded as failed (timed out); the lock is released as it unwinds.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ DATA_STEPS = ("ingest", "data")
 TRAIN_STEPS = (*DATA_STEPS, "train", "evaluate")
 GATED_STEPS = (*TRAIN_STEPS, "champion", "gate")
 VERIFIED_STEPS = (*GATED_STEPS, "verify")
-INTERRUPTED = "interrupted (SIGINT/SIGTERM)"
 
 
 @dataclass(frozen=True)
@@ -180,20 +181,32 @@ def _record(config: Config, event: Event, message: str, **fields) -> dict:
     return record
 
 
+def record_killed_run(config: Config, run_id: str, message: str) -> dict:
+    """The ``failed`` record of a run killed before it could write its own (the scheduler's backstop)."""
+    return _record(config, Event.FAILED, message, run_id=run_id, version=None, reasons=[message])
+
+
+def _stop_reason(config: Config) -> str:
+    if signals.timed_out():
+        return f"timed out (the run passed schedule.max_run_seconds={config.schedule.max_run_seconds:g})"
+    return "interrupted (SIGINT/SIGTERM)"
+
+
 def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Verifier | None = None) -> RunResult:
     """Run one gated retrain under the writer lock; never raises for a failed step."""
     store = ModelStore(config.models_dir)
     waiting = f"waiting up to {wait_seconds:g}s for the writer lock"
     with store.lock(wait_seconds, on_wait=lambda holder: echo(f"{waiting} ({holder})")), \
-            RunLog(config.train_log_path, GATED_STEPS if verifier is None else VERIFIED_STEPS, echo) as log:
+            RunLog(config.train_log_path, GATED_STEPS if verifier is None else VERIFIED_STEPS, echo) as log, \
+            signals.deadline(config.schedule.max_run_seconds):
         run = _Run(config, log)
         log.detail(f"retrain {run.id} of {config.model_name} in {config.root}")
         try:
             return _retrain(config, store, run, verifier)
         except (Exception, KeyboardInterrupt) as exc:  # fail closed: record and report, publish nothing
             log.detail(traceback.format_exc())
-            if isinstance(exc, KeyboardInterrupt) or signals.interrupted():
-                message = f"{INTERRUPTED} before publishing; nothing was published"
+            if isinstance(exc, KeyboardInterrupt) or signals.interrupted() or signals.timed_out():
+                message = f"{_stop_reason(config)} before publishing; nothing was published"
             else:
                 message = str(exc) if isinstance(exc, ModelopsError) else f"{type(exc).__name__}: {exc}"
             try:
@@ -316,7 +329,7 @@ def _publish_and_verify(run: _Run, store: ModelStore, gated: Gated, verifier: Ve
     except KeyboardInterrupt:
         if not store.path(version).is_dir():
             raise  # interrupted before the publish block: nothing was published
-        return _unverified(run, promoted, f"{INTERRUPTED} before verification finished")
+        return _unverified(run, promoted, f"{_stop_reason(run.config)} before verification finished")
     except VerifyError as exc:
         return _roll_back_unverifiable(run, store, version, str(exc))
     except (ServingUnavailable, ServingTimeout) as exc:

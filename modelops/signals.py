@@ -1,5 +1,6 @@
 """Stop signals for a retrain: SIGINT/SIGTERM abort it, except while a version is published or
-retired together with its history record, so no served version is ever left unrecorded."""
+retired together with its history record, so no served version is ever left unrecorded. A run's
+deadline (SIGALRM) unwinds it the same way and is held back at the same places."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import threading
 from collections.abc import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+HELD_SIGNALS = (*STOP_SIGNALS, signal.SIGALRM)
 _interrupted = threading.Event()  # a stop signal arrived inside interrupts()
+_timed_out = threading.Event()  # the deadline passed inside deadline()
+
+
+class RunTimedOut(KeyboardInterrupt):
+    """The run passed its deadline; unwinds like a stop signal."""
 
 
 @contextlib.contextmanager
@@ -46,12 +53,12 @@ def interrupted() -> bool:
 
 @contextlib.contextmanager
 def held() -> Iterator[None]:
-    """Defer SIGINT/SIGTERM to the end of the block (re-raised only if the block succeeded)."""
+    """Defer SIGINT/SIGTERM/SIGALRM to the end of the block (re-raised only if the block succeeded)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _: received.append(signum)) for s in STOP_SIGNALS}
+    previous = {s: signal.signal(s, lambda signum, _: received.append(signum)) for s in HELD_SIGNALS}
     try:
         yield
     finally:
@@ -59,3 +66,29 @@ def held() -> Iterator[None]:
             signal.signal(s, handler)
     if received:
         signal.raise_signal(received[0])
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise RunTimedOut in the main thread once the block has lasted ``seconds`` (SIGALRM)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        _timed_out.set()
+        raise RunTimedOut
+
+    _timed_out.clear()
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def timed_out() -> bool:
+    """Whether the current (or last) ``deadline()`` block ran out of time."""
+    return _timed_out.is_set()

@@ -13,11 +13,13 @@ This module stays free of TensorFlow and numpy: the frontend reads versions thro
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -108,6 +110,28 @@ class ModelStore:
                 fh.truncate()
                 fh.flush()
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def lock_holder(self) -> tuple[int, float] | None:
+        """``(pid, epoch seconds it took the lock)`` of the live writer, or None; never takes the lock.
+
+        Reads what ``lock()`` writes into the lock file; a holder that was killed leaves its line
+        behind, so the pid must still exist.
+        """
+        try:
+            text = (self.root / LOCK_FILE).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        match = re.fullmatch(r"pid (\d+) since (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", text)
+        if match is None:
+            return None
+        pid = int(match[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by another user
+        return pid, float(calendar.timegm(time.strptime(match[2], "%Y-%m-%dT%H:%M:%SZ")))
 
     def clean_stale(self) -> list[str]:
         """Remove temp directories left by a crashed publish (only the lock holder may call)."""

@@ -11,6 +11,7 @@ A run's outcome is ``rolled_back`` if it retired its own promotion, else ``faile
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 
@@ -26,11 +27,14 @@ from modelops.timestamps import parse_iso
 
 PORT_ENV = "TRAINER_METRICS_PORT"
 DEFAULT_PORT = 9102
+BIND_ENV = "BIND_ADDRESS"  # every local-mode service listens on it
+DEFAULT_BIND = "127.0.0.1"
 DECISIONS = (Event.PROMOTE, Event.REJECT, Event.FAILED)  # the record that opens a run in the history
 FOLLOW_UPS = (Event.VERIFIED, Event.UNVERIFIED, Event.VERIFY_FAILED, Event.ROLLBACK)
 # A run's outcome: the first of these events among its records decides.
 OUTCOME_OF = ((Event.ROLLBACK, Outcome.ROLLED_BACK), (Event.FAILED, Outcome.FAILED),
               (Event.REJECT, Outcome.REJECTED), (Event.PROMOTE, Outcome.PROMOTED))
+FAILURES = (Outcome.FAILED, Outcome.ROLLED_BACK)
 
 
 def runs(records: list[dict]) -> list[dict]:
@@ -104,6 +108,7 @@ class TrainerCollector(Collector):
                      _epoch(promoted[-1]["last"]["time"]) if promoted else 0.0)
         yield _gauge("modelops_trainer_last_run_duration_seconds", "Duration of the last run (0: never).",
                      float(last["last"].get("elapsed_seconds") or 0.0) if last else 0.0)
+        yield from self._loop_gauges(summaries, store)
 
         scored = [s for s in summaries if isinstance(s["first"].get("accuracy_percent"), (int, float))]
         if scored:
@@ -127,6 +132,20 @@ class TrainerCollector(Collector):
             yield _gauge("modelops_trainer_run_in_progress", "1 while a scheduled run is in progress.",
                          1.0 if self.running() else 0.0)
 
+    def _loop_gauges(self, summaries: list[dict], store: ModelStore) -> Iterator[Metric]:
+        """What the weekly-loop alerts watch: failures in a row, the run holding the lock, its deadline."""
+        failing = itertools.takewhile(lambda s: s["outcome"] in FAILURES, reversed(summaries))
+        yield _gauge("modelops_trainer_consecutive_failed_runs",
+                     "How many of the latest runs in a row failed or were rolled back (0: the last one completed).",
+                     sum(1 for _ in failing))
+        holder = store.lock_holder()
+        yield _gauge("modelops_trainer_run_started_timestamp_seconds",
+                     "When the run now holding the writer lock (scheduled, manual or cron) took it (0: none).",
+                     holder[1] if holder else 0.0)
+        yield _gauge("modelops_trainer_max_run_seconds",
+                     "schedule.max_run_seconds: a run that lasts longer is ended as failed (timed out).",
+                     self.config.schedule.max_run_seconds)
+
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=float(value))
@@ -135,10 +154,11 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 def serve(collector: TrainerCollector, port: int | None = None, registry: CollectorRegistry | None = None):
     """Register ``collector`` and serve ``/metrics`` on ``port`` (default ``$TRAINER_METRICS_PORT`` or 9102).
 
-    Returns the HTTP server (``server_port``, ``shutdown()``).
+    Listens on ``$BIND_ADDRESS`` (default 127.0.0.1; the trainer image sets 0.0.0.0). Returns the
+    HTTP server (``server_port``, ``shutdown()``).
     """
     registry = registry if registry is not None else CollectorRegistry()
     registry.register(collector)
     port = int(os.environ.get(PORT_ENV, DEFAULT_PORT)) if port is None else port
-    server, _thread = start_http_server(port, registry=registry)
+    server, _thread = start_http_server(port, addr=os.environ.get(BIND_ENV) or DEFAULT_BIND, registry=registry)
     return server

@@ -108,15 +108,15 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def start(manager: VersionManager, metrics: Metrics, port: int, threads: int) -> grpc.Server:
-    """Serve both services on ``0.0.0.0:port``; raises if the port cannot be bound."""
+def start(manager: VersionManager, metrics: Metrics, host: str, port: int, threads: int) -> grpc.Server:
+    """Serve both services on ``host:port``; raises if the port cannot be bound."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
         options=[("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
-    if server.add_insecure_port(f"0.0.0.0:{port}") == 0:
+    if server.add_insecure_port(f"{host}:{port}") == 0:
         raise OSError(f"cannot bind gRPC port {port}")
     server.start()
     return server

@@ -78,15 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     manager.start_polling(args.file_system_poll_wait_seconds)
 
     stopped = threading.Event()
+    # Unlike tensorflow_model_server (always 0.0.0.0), local mode listens on $BIND_ADDRESS only.
+    host = os.environ.get("BIND_ADDRESS") or "127.0.0.1"
     grpc_server = None
     if args.port:
-        grpc_server = grpc_api.start(manager, metrics, args.port, args.grpc_max_threads)
-        logger.info("Running gRPC ModelServer at 0.0.0.0:%d ...", args.port)
+        grpc_server = grpc_api.start(manager, metrics, host, args.port, args.grpc_max_threads)
+        logger.info("Running gRPC ModelServer at %s:%d ...", host, args.port)
     rest = None
     if args.rest_api_port:
         app = RestApp(manager, metrics, metrics_path, args.rest_api_timeout_in_ms)
         rest = wsgi.Server(
-            ("0.0.0.0", args.rest_api_port),
+            (host, args.rest_api_port),
             app,
             numthreads=args.rest_api_num_threads,
             server_name="modelops-serving",

@@ -12,8 +12,8 @@ worker; gunicorn reads each request head within ``keepalive`` seconds and drops 
 otherwise. A request mostly waits on TF Serving, which gevent overlaps as well as threads did
 (the client's sockets are cooperative after gunicorn's monkey-patching). A proxy in front would
 also work, but would be one more service in every mode and in the image.
-Environment: ``PORT`` (default 5002), ``WEB_CONCURRENCY`` workers (default 2),
-``GUNICORN_TIMEOUT`` seconds (default 30).
+Environment: ``PORT`` (default 5002) on ``BIND_ADDRESS`` (default 127.0.0.1),
+``WEB_CONCURRENCY`` workers (default 2), ``GUNICORN_TIMEOUT`` seconds (default 30).
 
 Prometheus multiprocess mode: every worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR``
 and ``/metrics`` merges them. prometheus_client picks its storage when first imported, so the
@@ -27,7 +27,7 @@ import sys
 import tempfile
 
 port = int(os.environ.get("PORT", "5002"))
-bind = [f"0.0.0.0:{port}"]
+bind = [f"{os.environ.get('BIND_ADDRESS') or '127.0.0.1'}:{port}"]  # the frontend image sets 0.0.0.0
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 keepalive = 5  # also the deadline for a request head (request line and headers)

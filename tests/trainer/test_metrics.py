@@ -1,10 +1,13 @@
 """Trainer metrics over HTTP, derived from the history and the store (so restarts show them)."""
 
+import time
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops import data, history, pipeline
+from modelops.store import ModelStore
 from modelops.trainer_metrics import TrainerCollector, runs, serve
 from tests.conftest import quiet
 
@@ -62,6 +65,29 @@ def test_a_damaged_history_still_scrapes_and_counts_the_damaged_lines(project):
     assert m[("modelops_trainer_runs_total", (("outcome", "rejected"),))] == 1
     assert m[("modelops_trainer_runs_total", (("outcome", "promoted"),))] == 0
     assert m[("modelops_trainer_history_damaged_lines", ())] == 2
+
+
+def test_failed_runs_in_a_row_and_the_run_holding_the_lock(project):
+    for event, run_id in [("promote", "a"), ("failed", "b"), ("reject", "c"), ("failed", "d"), ("failed", "e")]:
+        history.append(project.history_path, event, run_id=run_id)
+    assert scrape(project)[("modelops_trainer_consecutive_failed_runs", ())] == 2
+    before = time.time()
+    with ModelStore(project.models_dir).lock():
+        during = scrape(project)
+    assert before - 1 <= during[("modelops_trainer_run_started_timestamp_seconds", ())] <= time.time()
+    assert during[("modelops_trainer_max_run_seconds", ())] == project.schedule.max_run_seconds
+    assert scrape(project)[("modelops_trainer_run_started_timestamp_seconds", ())] == 0
+
+
+def test_metrics_listen_on_localhost_unless_bind_address_says_otherwise(project, monkeypatch):
+    monkeypatch.delenv("BIND_ADDRESS", raising=False)
+    server = serve(TrainerCollector(project), port=0)
+    server.shutdown()
+    assert server.server_address[0] == "127.0.0.1"
+    monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")  # what the trainer image sets
+    server = serve(TrainerCollector(project), port=0)
+    server.shutdown()
+    assert server.server_address[0] == "0.0.0.0"
 
 
 def test_runs_are_grouped_by_run_id_and_rollbacks_win():
