@@ -9,10 +9,12 @@ The transport is ``http.client`` over a small pool of kept-alive connections, sh
 threads or greenlets of a process: on this hop (a few hundred bytes each way) ``requests`` cost
 more than the model call itself (about 2 ms per request against 0.5 ms here).
 
-A failing upstream is remembered briefly (a circuit breaker): after a refused connection or a
-timeout, calls fail at once with the same error for ``remember_failure`` seconds, then one call
-probes while the others keep failing fast. Without it a hung TF Serving stacks the waits:
-requests queued behind the one refreshing the version each waited the full timeout in turn.
+A hung upstream is remembered briefly (a circuit breaker): after a timeout, calls fail at once
+with the same error for ``remember_failure`` seconds, then one call probes while the others
+keep failing fast. Without it a hung TF Serving stacks the waits: requests queued behind the
+one refreshing the version each waited the full timeout in turn. A refused or dropped
+connection is not remembered: it costs no wait, and a serving that just came back must be used
+at once (by every gunicorn worker, not only the one that saw it come back).
 Failures are raised as the project's errors::
 
     ServingError
@@ -132,7 +134,7 @@ class KeepAliveSession:
 
 
 class Breaker:
-    """Remembers an unreachable upstream for ``seconds`` so calls fail fast instead of queueing.
+    """Remembers a hung upstream for ``seconds`` so calls fail fast instead of queueing.
 
     ``check()`` raises the remembered error while the failure is fresh. When it expires, one
     caller becomes the probe (it gets ``probe_seconds`` to finish) and the others still fail
@@ -279,10 +281,11 @@ class ServingClient:
                 f"TF Serving at {self.base_url} did not answer within {self.timeout[1]:g} s; retry later"
             )) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise self.breaker.trip(ServingUnavailable(
+            self.breaker.ok()  # refused or dropped at once: no wait to spare anyone, nothing to remember
+            raise ServingUnavailable(
                 f"TF Serving at {self.base_url} is not reachable ({type(exc).__name__}); "
                 "check that it is running and that TF_HOST points at it"
-            )) from None
+            ) from None
         finally:
             if self._observe is not None:
                 self._observe(operation, time.perf_counter() - started)

@@ -133,13 +133,13 @@ def test_a_failing_upstream_is_remembered_so_callers_fail_fast_instead_of_queuei
 
 
 def test_after_the_memory_expires_one_call_probes_and_a_recovered_upstream_is_used_again(fake_serving):
-    fake_serving.mode = "down"
+    fake_serving.mode = "timeout"
     client = ServingClient("http://tfserving.test:8501", MODEL, session=fake_serving, remember_failure=0.2)
-    with pytest.raises(ServingUnavailable):
+    with pytest.raises(ServingTimeout):
         client.status()
     fake_serving.mode = None
     calls = len(fake_serving.calls)
-    with pytest.raises(ServingUnavailable, match="remembered"):
+    with pytest.raises(ServingTimeout, match="remembered"):
         client.status()
     assert len(fake_serving.calls) == calls
     deadline = time.monotonic() + 10
@@ -147,10 +147,19 @@ def test_after_the_memory_expires_one_call_probes_and_a_recovered_upstream_is_us
         try:
             assert client.status()
             break
-        except ServingUnavailable:
+        except ServingTimeout:
             assert time.monotonic() < deadline, "the upstream was never tried again"
             time.sleep(0.05)
     assert client.predict([[1.0, 1.0]], version=1)[0][0] == pytest.approx(probability(1, 1))
+
+
+def test_a_refused_connection_is_not_remembered_so_a_restarted_serving_is_used_at_once(fake_serving):
+    fake_serving.mode = "down"
+    client = ServingClient("http://tfserving.test:8501", MODEL, session=fake_serving, remember_failure=60)
+    with pytest.raises(ServingUnavailable, match="not reachable"):
+        client.status()
+    fake_serving.mode = None
+    assert client.status()
 
 
 def test_threads_share_the_kept_alive_connections(fake_serving):
