@@ -298,6 +298,7 @@ def _prepare_data(config: Config, store: ModelStore, log: RunLog):
         f"ingest: {len(report.accepted)} batch(es) accepted ({report.rows_accepted} rows), "
         f"{len(report.quarantined)} quarantined"
         + (", synthetic bootstrap data written" if report.bootstrapped else "")
+        + (f", {len(report.waiting)} still being written (left for the next run)" if report.waiting else "")
         + (f", removed stale {', '.join(stale)}" if stale else "")
     )
     for name, reason in report.quarantined:
@@ -305,10 +306,11 @@ def _prepare_data(config: Config, store: ModelStore, log: RunLog):
         notify(config.notifications_path, "quarantined", f"data batch {name}: {reason}",
                {"event": "quarantined", "file": name, "reasons": [reason]})
     dataset = data.load_dataset(config)
-    split = data.split(dataset, config.data.eval_percent)
+    split = data.split(dataset, config.data.eval_percent, data.split_key(config))
     log.step(
         f"data: {len(dataset)} rows from {len(dataset.files)} batch(es), {len(split.y_train)} train / "
         f"{len(split.y_eval)} eval, fingerprint {dataset.fingerprint}"
+        f" ({dataset.duplicates} duplicate rows dropped, {len(dataset.left_out)} older batch(es) outside data.window)"
     )
     return report, dataset, split
 
@@ -355,6 +357,8 @@ def _metrics(config, version, run_id, accuracy, candidate, dataset, split, champ
             "positive_fraction": round(float(dataset.y.mean()), 4),
             "fingerprint": dataset.fingerprint,
             "files": list(dataset.files),
+            "left_out": list(dataset.left_out),
+            "duplicate_rows_dropped": dataset.duplicates,
         },
         "champion": None if champion is None else {"version": champion,
                                                    "accuracy_percent": round(champion_accuracy, 4)},
