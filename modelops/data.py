@@ -146,7 +146,7 @@ class _TextLines:
         self.raw, self.max_bytes, self.line, self.size = raw, max_bytes, 0, 0
 
     def __iter__(self) -> Iterator[str]:
-        for chunk in self.raw:
+        while chunk := self.raw.readline(self.max_bytes + 1 - self.size):  # never reads past the cap
             self.line += 1
             self.size += len(chunk)
             if self.size > self.max_bytes:
@@ -217,10 +217,11 @@ def ingest(config: Config) -> IngestReport:
         except DataError as exc:
             bad.append((path.name, _quarantine(path, quarantine, str(exc))))
             continue
-        target = _free_name(accepted, path.name)
-        os.replace(path, target)
-        os.utime(target)  # the acceptance time: the window takes the newest batches
-        _cache_store(config, target, batch)
+        try:
+            _accept(config, path, batch)
+        except OSError as exc:
+            bad.append((path.name, _quarantine(path, quarantine, _os_problem("moving it to data/accepted/", exc))))
+            continue
         good.append(path.name)
         rows += len(batch)
     bootstrapped = False
@@ -228,6 +229,14 @@ def ingest(config: Config) -> IngestReport:
         write_batch(accepted / "bootstrap.csv", *synthetic(config.data.bootstrap_rows, seed=config.train.seed))
         bootstrapped = True
     return IngestReport(tuple(good), tuple(bad), rows, bootstrapped, tuple(sorted(waiting)))
+
+
+def _accept(config: Config, path: Path, rows: np.ndarray) -> None:
+    target = _free_name(accepted_dir(config), path.name)
+    os.replace(path, target)
+    with contextlib.suppress(OSError):
+        os.utime(target)  # the acceptance time: the window takes the newest batches
+    _cache_store(config, target, rows)
 
 
 def _inbox_entries(inbox: Path) -> list[tuple[Path, os.stat_result]]:
@@ -337,14 +346,19 @@ def _cache_path(config: Config, batch: Path) -> Path:
 
 
 def _cache_store(config: Config, batch: Path, rows: np.ndarray) -> None:
+    """Best effort: without its cached copy (disk full?) a batch is parsed again when loaded."""
     path = _cache_path(config, batch)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f"{glob.escape(batch.name)}.*.npy"):
-        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
-        np.save(fh, rows)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f"{glob.escape(batch.name)}.*.npy"):
+            stale.unlink(missing_ok=True)
+        with tmp.open("wb") as fh:
+            np.save(fh, rows)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _batch_rows(config: Config, batch: Path) -> np.ndarray:
