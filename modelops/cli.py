@@ -11,16 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from modelops import data, history, pipeline, verify
+from modelops import compare, data, history, pipeline, verify
 from modelops.config import load_config
-from modelops.errors import ConfigError, ModelopsError
+from modelops.errors import ConfigError, ModelopsError, UsageError
 
 EPILOG = """exit codes:
   0  promoted (or the command succeeded); a promotion serving could not confirm is
      reported as UNVERIFIED (verify.on_unreachable=warn)
   3  the candidate was rejected by the gate; the served version is unchanged
-  2  usage or config.json error (the message names the key)
+     (compare: the two versions are further apart than --max-diff/--min-agreement allow)
+  2  usage or config.json error (the message names the key or the input that is wrong)
   1  a step failed (nothing was published), the promoted version did not answer like
      the gated model on TF Serving and was rolled back, or another run holds the lock
 
@@ -57,7 +59,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra fraction of flipped labels, 0..1 (e.g. 0.3 makes the gate reject)")
     p.add_argument("--shift", type=float, default=0.0, metavar="D", help="move the decision boundary by D")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: time based)")
+    _add_compare(sub)
     return parser
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="send the same rows to two served versions; how far apart are they?",
+                       description="Send the same rows to versions A and B on TF Serving ($TF_HOST) and report "
+                                   "class agreement, probability differences, accuracy and latency of each.")
+    for name, default in (("a", "served"), ("b", "previous")):
+        p.add_argument(name, nargs="?", default=default, type=_version_spec, metavar=name.upper(),
+                       help=f"a version number, 'served' or 'previous' (default {default})")
+    rows = p.add_mutually_exclusive_group()
+    rows.add_argument("--rows", type=_version, default=compare.DEFAULT_ROWS, metavar="N",
+                      help=f"the first N held-out rows of the current dataset (default {compare.DEFAULT_ROWS})")
+    rows.add_argument("--input", type=Path, metavar="FILE.csv",
+                      help="rows from a CSV with columns x1,x2 and, to measure accuracy, label")
+    p.add_argument("--show", type=_count, default=compare.DEFAULT_SHOW, metavar="K",
+                   help=f"list the K rows where they disagree most (default {compare.DEFAULT_SHOW})")
+    p.add_argument("--max-diff", type=_fraction, metavar="D",
+                   help="exit 3 when the mean absolute probability difference is above D")
+    p.add_argument("--min-agreement", type=_fraction, metavar="F",
+                   help="exit 3 when the versions predict the same class on less than this fraction of rows")
+    p.add_argument("--load", action="store_true",
+                   help="load a version serving has not loaded (needs serving run from a model config file)")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
 
 def _seconds(text: str) -> float:
@@ -72,6 +98,19 @@ def _version(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be a positive integer")
     return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _version_spec(text: str) -> str:
+    if text in ("served", "previous") or (text.isdigit() and int(text) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a version: give a number, 'served' or 'previous'")
 
 
 def _fraction(text: str) -> float:
@@ -93,6 +132,9 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
         return pipeline.EXIT_FAILED
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return pipeline.EXIT_USAGE
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return pipeline.EXIT_USAGE
     except ModelopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -122,9 +164,29 @@ def _run(command: str, args: argparse.Namespace, config) -> int:
         for r in records:
             print(json.dumps(r) if args.json else pipeline.format_record(r))
         return 0
+    if command == "compare":
+        return _compare(args, config)
     path = data.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")
     return 0
+
+
+def _compare(args: argparse.Namespace, config) -> int:
+    if args.input is not None:  # a bad file is reported before serving is asked anything
+        rows = compare.read_csv(args.input, config.data.max_abs_feature, config.data.max_batch_rows)
+    else:
+        rows = compare.held_out_rows(config, args.rows)
+    result = compare.compare_served(config, verify.serving_client(config), (args.a, args.b), rows, args.load,
+                                    args.show)
+    result["bounds"] = {"max_diff": args.max_diff, "min_agreement": args.min_agreement,
+                        "crossed": compare.crossed(result, args.max_diff, args.min_agreement)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print("\n".join(compare.format_text(result)))
+        for reason in result["bounds"]["crossed"]:
+            print(f"BOUND CROSSED: {reason}", file=sys.stderr)
+    return pipeline.EXIT_REJECTED if result["bounds"]["crossed"] else 0
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelops import data, gate, history
+from modelops import compare, data, gate, history
 from modelops.config import Config
 from modelops.errors import ModelopsError, ServableError, ServingTimeout, ServingUnavailable, StoreError, VerifyError
 from modelops.notify import notify
@@ -260,6 +260,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     run.record("verified", f"v{version} verified: TF Serving answers like the gated model", version=version,
                reasons=[f"{min(config.verify.rows, len(split.y_eval))} eval rows within {config.verify.tolerance:g}"])
     log.step(f"verify: v{version} is served and answers like the gated model")
+    compare.after_promotion(config, version, log)  # into v<N>/metrics.json for the model page; never raises
     return dataclasses.replace(promoted, message=f"{promoted.message}, verified")
 
 

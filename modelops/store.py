@@ -147,6 +147,16 @@ class ModelStore:
             raise StoreError(f"could not publish version {version} to {self.root}: {_describe(exc)}") from exc
         return target
 
+    def annotate(self, version: int, key: str, value) -> None:
+        """Set one key of a served version's ``metrics.json`` (replaced atomically; the model is untouched)."""
+        metrics = self.metrics(version)
+        if metrics is None:
+            raise StoreError(f"version {version} has no readable {METRICS_FILE} in {self.root}")
+        try:
+            _write_atomic(self.path(version) / METRICS_FILE, json.dumps({**metrics, key: value}, indent=2) + "\n")
+        except OSError as exc:
+            raise StoreError(f"could not update {METRICS_FILE} of version {version}: {_describe(exc)}") from exc
+
     def retire(self, version: int) -> Path:
         """Move a served version out of the served path (TF Serving falls back to the next)."""
         source = self.path(version)
