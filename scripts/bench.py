@@ -9,6 +9,11 @@ second, as real callers do) shows the latency when each process wakes from idle 
 which on a small VM costs more than the work itself.
 
     .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-docs]
+    .venv/bin/python scripts/bench.py --data-window [--batches 52] [--batch-rows 100000] [--json FILE]
+
+``--data-window`` measures only the weekly data cost instead: loading, de-duplication, split and
+training at the default config, with one batch accepted and with ``--batches`` accepted (the
+default window keeps the second within 2x the first), plus load + split of every batch at once.
 
 Each HTTP client is its own process holding one keep-alive connection, so the load generator's
 GIL does not cap the figures (it still shares the 2 cores with the servers, as clients would).
@@ -19,6 +24,7 @@ serving. ``--write-docs`` replaces the table in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import multiprocessing
@@ -222,6 +228,60 @@ def run(quick: bool) -> dict:
     }
 
 
+def data_window(batches: int, batch_rows: int) -> dict:
+    """Seconds for load + de-dup + split + training at the default config: one batch vs ``batches``."""
+    import numpy as np
+
+    from modelops import data, model, train
+    from modelops.config import load_config
+
+    work = Path(tempfile.mkdtemp(prefix="modelops-bench-data-"))
+    try:
+        roots = {"one": work / "one", "all": work / "all"}
+        for n, root in zip((1, batches), roots.values(), strict=True):
+            root.mkdir()
+            config = load_config(_default_config(root))
+            for i in range(batches - n, batches):  # the same newest batch in both
+                data.write_batch(data.incoming_dir(config) / f"week-{i:03d}.csv", *data.synthetic(batch_rows, seed=i))
+            data.ingest(config)  # week by week in real life: not part of a retrain
+        model.build(0.01, 0).fit(np.zeros((64, 2)), np.zeros(64), epochs=1, verbose=0)  # TF warm-up
+        result = {"batches": batches, "batch_rows": batch_rows}
+        for name, root in roots.items():
+            result[name] = _timed_retrain_data(load_config(root / "config.json"), train, data)
+        every = load_config(root / "config.json")
+        window = dataclasses.replace(every.data.window, max_batches=batches, max_rows=batches * batch_rows)
+        every = dataclasses.replace(every, data=dataclasses.replace(every.data, window=window))
+        start = time.perf_counter()
+        data.split(data.load_dataset(every), every.data.eval_percent, data.split_key(every))
+        result["load_and_split_every_batch_seconds"] = round(time.perf_counter() - start, 2)
+        result["ratio"] = round(result["all"]["total_seconds"] / result["one"]["total_seconds"], 2)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _default_config(root: Path) -> Path:
+    """The repo's config.json as shipped, with no settle wait (the batches here are complete)."""
+    raw = json.loads((REPO / "config.json").read_text())
+    raw["data"]["settle_seconds"] = 0
+    path = root / "config.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def _timed_retrain_data(config, train, data) -> dict:
+    start = time.perf_counter()
+    dataset = data.load_dataset(config)
+    loaded = time.perf_counter()
+    split = data.split(dataset, config.data.eval_percent, data.split_key(config))
+    split_done = time.perf_counter()
+    train.train_candidate(config.train, split, config.runs_dir / "candidate")
+    end = time.perf_counter()
+    return {"rows": len(dataset), "batches_used": len(dataset.files), "left_out": len(dataset.left_out),
+            "load_dedup_seconds": round(loaded - start, 2), "split_seconds": round(split_done - loaded, 2),
+            "train_seconds": round(end - split_done, 2), "total_seconds": round(end - start, 2)}
+
+
 def markdown(result: dict) -> str:
     by_case: dict[tuple, dict] = {}
     for row in result["latency"]:
@@ -271,7 +331,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (CI): 1.5 s per case, one retrain")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
+    parser.add_argument("--data-window", action="store_true",
+                        help="only the weekly data cost: one accepted batch vs --batches of them")
+    parser.add_argument("--batches", type=int, default=52)
+    parser.add_argument("--batch-rows", type=int, default=100_000)
     args = parser.parse_args()
+    if args.data_window:
+        result = data_window(args.batches, args.batch_rows)
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     result = run(args.quick)
     table = markdown(result)
     print(table)

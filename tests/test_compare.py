@@ -35,7 +35,7 @@ def loaded(url: str, model_name: str) -> set[int]:
 
 
 def eval_rows(config) -> int:
-    return len(data.split(data.load_dataset(config), config.data.eval_percent).y_eval)
+    return len(data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config)).y_eval)
 
 
 @pytest.fixture(scope="module")
