@@ -81,3 +81,21 @@ def test_sigterm_mid_run_leaves_no_partial_version_and_exits_0(tmp_path):
     assert record["event"] == "failed" and "interrupted" in record["reasons"][0]
     with ModelStore(config.models_dir).lock():  # released
         pass
+
+
+@pytest.mark.slow
+def test_metrics_only_serves_metrics_and_never_retrains(tmp_path):
+    """The Kubernetes trainer-metrics Deployment: the CronJob retrains, this only reports."""
+    config = load_config(write_config(tmp_path, **UNREACHABLE))
+    service = scheduler(config, extra_args=("--metrics-only",))
+    try:
+        port = metrics_port(service)
+        service.wait_for("next run at")
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        assert service.stop(signal.SIGTERM) == 0
+    assert "starting a retrain" not in service.output  # no bootstrap either, though no model exists
+    assert ModelStore(config.models_dir).versions() == []
+    assert "modelops_trainer_published_version 0.0" in text
+    assert "modelops_trainer_next_run_timestamp_seconds" in text
+    assert "modelops_trainer_run_in_progress" not in text  # runs are not this process's to see
