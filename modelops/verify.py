@@ -59,7 +59,10 @@ def replica_urls(env: Mapping[str, str] = os.environ) -> list[str]:
     """Base URLs of every serving replica verification asks, as the module docstring says."""
     listed = env.get(REPLICAS_ENV, "").strip()
     if listed:
-        return [_listed_url(entry) for entry in listed.split(",") if entry.strip()]
+        urls = [_listed_url(entry) for entry in listed.split(",") if entry.strip()]
+        if not urls:
+            raise ConfigError(f"{REPLICAS_ENV} lists no address; give TF Serving REST addresses separated by commas")
+        return urls
     headless = env.get(HEADLESS_ENV, "").strip()
     if headless:
         return resolve_replicas(headless)
@@ -87,6 +90,8 @@ def resolve_replicas(service: str) -> list[str]:
     except (socket.gaierror, UnicodeError) as exc:
         raise ServingUnavailable(f"{HEADLESS_ENV}: cannot resolve {host!r} ({exc}); is the Service there?") from None
     addresses = dict.fromkeys(info[4][0] for info in infos)  # unique, in order
+    if not addresses:
+        raise ServingUnavailable(f"{HEADLESS_ENV}: {host!r} resolves to no address; are replicas running?")
     return [f"http://[{a}]:{port}" if ":" in a else f"http://{a}:{port}" for a in addresses]
 
 

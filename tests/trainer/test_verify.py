@@ -154,6 +154,7 @@ def test_replicas_come_from_the_list_else_the_headless_service_else_tf_host(monk
 
 @pytest.mark.parametrize("env, message", [
     ({"TF_SERVING_REPLICAS": "http://10.0.0.1:8501,ftp://x"}, "TF_SERVING_REPLICAS must list .* 'ftp://x'"),
+    ({"TF_SERVING_REPLICAS": " , "}, "TF_SERVING_REPLICAS lists no address"),
     ({"TF_SERVING_HEADLESS_SERVICE": "tfserving-replicas:http"}, "TF_SERVING_HEADLESS_SERVICE must be"),
 ])
 def test_a_malformed_replica_setting_names_the_variable(env, message):
