@@ -182,14 +182,20 @@ class ServingClient:
             return self._cached[0]
 
     def predict_latest(self, rows: Sequence) -> tuple[int, list]:
-        """``(version, predictions)`` from the highest AVAILABLE version."""
+        """``(version, predictions)`` from the highest AVAILABLE version.
+
+        A 404 means the replica that answered does not have that version (any more, or, behind a
+        load balancer, not yet): look again and retry. Twice more, as a replica can unload the
+        version it just named before the predict reaches it (it swaps right after loading).
+        """
         version = self.latest_version()
-        try:
-            return version, self.predict(rows, version)
-        except ServingHTTPError as exc:
-            if exc.status != 404:
-                raise
-        version = self.latest_version(max_age=0)  # that version was unloaded: look again
+        for _retry in range(2):
+            try:
+                return version, self.predict(rows, version)
+            except ServingHTTPError as exc:
+                if exc.status != 404:
+                    raise
+            version = self.latest_version(max_age=0)
         return version, self.predict(rows, version)
 
     # --- plumbing ---
