@@ -25,8 +25,9 @@ import numpy as np
 from google.protobuf import json_format
 
 from modelops.errors import ServableError
+from modelops.savedmodel import Signature
 from modelops.serving.monitoring import Metrics
-from modelops.serving.versions import Signature, VersionManager, VersionStatus
+from modelops.serving.versions import VersionManager, VersionStatus
 
 logger = logging.getLogger("modelops.serving")
 
