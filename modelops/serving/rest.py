@@ -26,6 +26,7 @@ import numpy as np
 from google.protobuf import json_format
 
 from modelops.errors import ServableError
+from modelops.savedmodel import SIGNATURE as DEFAULT_SIGNATURE
 from modelops.savedmodel import Signature
 from modelops.serving.monitoring import Metrics
 from modelops.serving.registry import ModelRegistry
@@ -33,7 +34,6 @@ from modelops.serving.versions import VersionStatus
 
 logger = logging.getLogger("modelops.serving")
 
-DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 _V1 = re.compile(r"/v1/", re.IGNORECASE)
 _POST = re.compile(

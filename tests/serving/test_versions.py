@@ -163,6 +163,32 @@ def test_half_written_version_ends_with_an_error_and_the_old_one_keeps_serving(s
         shutil.rmtree(broken)
 
 
+
+def test_a_version_whose_warmup_records_fail_never_becomes_available(store, models):
+    """Warmup runs before AVAILABLE: a record the graph refuses fails the load, the old version serves."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    old_version, old_answers = store.latest(), store.predict()
+    version = next_version(store)
+    staging = models.stage(other_model(store, models), store.model_dir, version)
+    log = prediction_log_pb2.PredictionLog()
+    log.predict_log.request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((1, 5), np.float32)))
+    (staging / "assets.extra").mkdir(exist_ok=True)
+    with tf.io.TFRecordWriter(str(staging / "assets.extra" / "tf_serving_warmup_requests")) as writer:
+        writer.write(log.SerializeToString())
+    broken = staging.rename(store.model_dir / str(version))
+    try:
+        status = store.wait_for(
+            lambda t: t.statuses().get(version, {}).get("state") == "END" and t.statuses()[version],
+            what=f"version {version} failing its warmup",
+        )
+        assert status["status"]["error_code"] != "OK"
+        assert store.latest() == old_version and close(store.predict(), old_answers)
+    finally:
+        shutil.rmtree(broken)
+
 _SAMPLE = re.compile(r"^(?P<name>[^{\s]+)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
