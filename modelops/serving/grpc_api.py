@@ -18,6 +18,7 @@ from google.protobuf import any_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -25,6 +26,7 @@ from tensorflow_serving.apis import (
 )
 
 from modelops.errors import ConfigError, ServableError
+from modelops.serving import model_config
 from modelops.serving.monitoring import Metrics
 from modelops.serving.registry import ModelRegistry
 from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES, DEFAULT_SIGNATURE
@@ -117,6 +119,16 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, manager: ModelRegistry):
         self._manager = manager
+
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        """Realise the request's ModelServerConfig now, as a config file reload would."""
+        try:
+            self._manager.reload(model_config.specs_of(request.config, "ReloadConfigRequest"))
+        except ConfigError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        except ServableError as e:
+            context.abort(grpc.StatusCode[e.code], e.message)
+        return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
 
     def GetModelStatus(self, request, context):  # noqa: N802
         spec = request.model_spec

@@ -80,10 +80,10 @@ def reloading(models, tmp_path_factory):
     config = root / "models.config"
     config.write_text(config_text(m={"base": root / "m"}))
     server = Serving(root, "unused", "--model_config_file", str(config), "--model_config_file_poll_wait_seconds",
-                     "1", "--allow_version_labels_for_unavailable_models", grpc=False)
+                     "1", "--allow_version_labels_for_unavailable_models", grpc=True)
     try:
         server.wait_listening()
-        yield Target(server.url, "m", None, root), config, server
+        yield Target(server.url, "m", f"127.0.0.1:{server.grpc_port}", root), config, server
     finally:
         server.stop()
 
@@ -146,6 +146,27 @@ def test_a_model_left_out_is_unloaded_and_a_broken_file_changes_nothing(reloadin
     config.write_text("model_config_list { config { name: 'm' base_path: ")
     server.wait_for("not a ModelServerConfig text proto", timeout=30)
     assert predict(target, "m").status_code == 200
+
+
+@local_only
+def test_grpc_reload_config_request_realises_a_config_at_once(reloading):
+    import grpc
+    from google.protobuf import text_format
+    from tensorflow_serving.apis import model_management_pb2, model_service_pb2_grpc
+
+    target, _, _ = reloading
+    request = model_management_pb2.ReloadConfigRequest()
+    text_format.Parse(config_text(m={"base": target.model_dir / "m", "labels": {"live": 2}},
+                                  other={"base": target.model_dir / "other"}), request.config)
+    with grpc.insecure_channel(target.grpc) as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        assert stub.HandleReloadConfigRequest(request, 60).status.error_code == 0
+        assert predict(target, "m/labels/live").status_code == 200
+        assert predict(target, "other").status_code == 200
+        request.config.model_config_list.config[0].version_labels["live"] = 1  # not loaded: refused
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.HandleReloadConfigRequest(request, 60)
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
 @local_only
