@@ -15,6 +15,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import any_pb2
+from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -31,6 +32,11 @@ from modelops.serving.monitoring import Metrics
 from modelops.serving.registry import ModelRegistry
 from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES, DEFAULT_SIGNATURE
 
+_TYPED_FIELDS = {
+    tf.float32: "float_val", tf.float64: "double_val", tf.int64: "int64_val", tf.bool: "bool_val",
+    tf.string: "string_val", tf.uint32: "uint32_val", tf.uint64: "uint64_val",
+    **dict.fromkeys((tf.int32, tf.int16, tf.int8, tf.uint8, tf.uint16), "int_val"),
+}
 _STATE = get_model_status_pb2.ModelVersionStatus.State
 _ERROR_CODE = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type.values_by_name
 
@@ -83,7 +89,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         for alias, value in outputs.items():
             if not request.output_filter or alias in request.output_filter:
-                response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+                response.outputs[alias].CopyFrom(_as_proto_field(value))
         response.model_spec.name = spec.name
         response.model_spec.version.value = servable.version
         response.model_spec.signature_name = signature_name
@@ -142,6 +148,18 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             entry.status.error_code = _ERROR_CODE[s.error_code].number
             entry.status.error_message = s.error_message
         return response
+
+
+def _as_proto_field(value: np.ndarray) -> tensor_pb2.TensorProto:
+    """The tensor in its typed repeated field (``float_val``...), as TF Serving writes outputs unless
+    ``--enable_serialization_as_tensor_content``; other dtypes as ``tensor_content``."""
+    dtype = tf.as_dtype(value.dtype)
+    field = _TYPED_FIELDS.get(dtype)
+    if field is None:
+        return tf.make_tensor_proto(value)
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum, tensor_shape=tf.TensorShape(value.shape).as_proto())
+    getattr(proto, field).extend(value.ravel().tolist())
+    return proto
 
 
 def channel_options(text: str) -> dict[str, int | str]:
