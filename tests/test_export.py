@@ -16,6 +16,7 @@ from modelops import model
 from modelops.errors import ServableError
 from modelops.savedmodel import load_servable
 from tests.conftest import export_unservable
+from tests.serving.saved_models import write_unrunnable_warmup
 
 pytestmark = pytest.mark.slow
 
@@ -77,14 +78,8 @@ def test_the_export_carries_warmup_records_tf_serving_replays(trained, tmp_path)
 
 
 def test_a_warmup_record_the_model_cannot_run_fails_the_load(trained, tmp_path):
-    from tensorflow_serving.apis import prediction_log_pb2
-
     model.export(trained, tmp_path / "1")
-    log = prediction_log_pb2.PredictionLog()
-    log.predict_log.request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((1, 5), np.float32)))
-    (tmp_path / "1" / "assets.extra").mkdir()
-    with tf.io.TFRecordWriter(str(tmp_path / "1" / "assets.extra" / "tf_serving_warmup_requests")) as writer:
-        writer.write(log.SerializeToString())
+    write_unrunnable_warmup(tmp_path / "1")
     with pytest.raises(ServableError) as raised:
         load_servable(1, tmp_path / "1")
     assert raised.value.code == "INVALID_ARGUMENT"
