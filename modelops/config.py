@@ -18,6 +18,7 @@ from pathlib import Path
 from croniter import croniter
 
 from modelops.errors import ConfigError
+from modelops.paths import REPO_ROOT
 
 CONFIG_ENV = "MODELOPS_CONFIG"
 
@@ -54,6 +55,8 @@ class DataConfig:
 class ScheduleConfig:
     cron: str = "0 2 * * 0"
     bootstrap_on_start: bool = True
+    # A run (manual, cron or scheduled) that lasts longer ends as failed (timed out).
+    max_run_seconds: float = field(default=14400.0, metadata=_range(1.0, 7 * 86400.0))
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class Config:
 def default_config_path() -> Path:
     """``$MODELOPS_CONFIG`` if set, else ``config.json`` in the project root."""
     env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "config.json"
+    return Path(env) if env else REPO_ROOT / "config.json"
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:

@@ -25,6 +25,7 @@ import numpy as np
 
 from modelops.config import Config, DataConfig
 from modelops.errors import DataError
+from modelops.timestamps import local_compact
 
 COLUMNS = ("x1", "x2", "label")
 BOUNDARY = 1.0  # ground truth of the synthetic task: label = 1 when x1 + x2 > BOUNDARY
@@ -223,6 +224,6 @@ def write_batch(path: Path, x: np.ndarray, y: np.ndarray) -> None:
 def simulate(config: Config, rows: int, noise: float, shift: float, seed: int | None) -> Path:
     """Write a new synthetic batch into ``incoming/`` for the next retrain to pick up."""
     seed = seed if seed is not None else time.time_ns() % 2**31
-    path = _free_name(incoming_dir(config), f"sim-{time.strftime('%Y%m%dT%H%M%S')}-seed{seed}.csv")
+    path = _free_name(incoming_dir(config), f"sim-{local_compact()}-seed{seed}.csv")
     write_batch(path, *synthetic(rows, seed=seed, noise=noise, shift=shift))
     return path

@@ -17,7 +17,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from modelops.savedmodel import SIGNATURE, WARMUP_FILE, load_servable  # noqa: E402
+from modelops.savedmodel import WARMUP_FILE, load_servable  # noqa: E402
+from modelops.signature import SERVING_SIGNATURE  # noqa: E402
 
 INPUT_NAME = "x"
 OUTPUT_NAME = "probability"
@@ -54,7 +55,7 @@ def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | None = N
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        SIGNATURE,  # named so: the archive adds no second, aliased signature
+        SERVING_SIGNATURE,  # named so: the archive adds no second, aliased signature
         lambda x: {OUTPUT_NAME: model(x, training=False)},
         input_signature=[tf.TensorSpec([None, N_FEATURES], tf.float32, name=INPUT_NAME)],
     )
@@ -76,7 +77,7 @@ def write_warmup(path: Path, rows: np.ndarray) -> None:
     with tf.io.TFRecordWriter(str(target)) as writer:
         for batch in (rows[:1], rows[:8]):
             request = predict_pb2.PredictRequest()
-            request.model_spec.signature_name = SIGNATURE
+            request.model_spec.signature_name = SERVING_SIGNATURE
             request.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto(batch))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
@@ -85,7 +86,7 @@ def write_warmup(path: Path, rows: np.ndarray) -> None:
 def load_signature(path: Path):
     """The ``serving_default`` signature of a SavedModel directory, loaded the way TF Serving
     loads it (``modelops.savedmodel``, warmup included), so the gate scores exactly what will be served."""
-    return load_servable(0, Path(path)).signatures[SIGNATURE]
+    return load_servable(0, Path(path)).signatures[SERVING_SIGNATURE]
 
 
 def predict(signature, x: np.ndarray) -> np.ndarray:

@@ -18,8 +18,8 @@ import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
 from modelops.errors import ServableError
+from modelops.signature import SERVING_SIGNATURE
 
-SIGNATURE = "serving_default"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
 
@@ -162,7 +162,7 @@ def warm_up(servable: Servable) -> int:
         if log.WhichOneof("log_type") != "predict_log":
             raise ServableError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {log.WhichOneof('log_type')}")
         request = log.predict_log.request
-        name = request.model_spec.signature_name or SIGNATURE
+        name = request.model_spec.signature_name or SERVING_SIGNATURE
         if name not in servable.signatures:
             raise ServableError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
         servable.signatures[name].run({alias: tf.make_ndarray(t) for alias, t in request.inputs.items()})

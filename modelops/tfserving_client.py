@@ -190,8 +190,7 @@ class ServingClient:
                     self._cached = None
                     raise ModelNotLoaded(self._not_loaded(exc.message)) from None
                 raise
-            available = [_as_int(e.get("version")) for e in entries if _is_available(e)]
-            available = [v for v in available if v is not None]
+            available = [v for e in entries if _is_available(e) and (v := _as_int(e.get("version"))) is not None]
             if not available:
                 self._cached = None
                 raise ModelNotLoaded(self._not_loaded("no version is AVAILABLE yet"))

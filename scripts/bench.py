@@ -9,12 +9,12 @@ Back-to-back clients keep every process hot. A paced case (one client sending 10
 second, as real callers do) shows the latency when each process wakes from idle per request,
 which on a small VM costs more than the work itself.
 
-    .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-readme]
+    .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-docs]
 
 Each HTTP client is its own process holding one keep-alive connection, so the load generator's
 GIL does not cap the figures (it still shares the 2 cores with the servers, as clients would).
 Latencies are p50/p99 over all requests of a run; ratios compare with the floor and with direct
-serving. ``--write-readme`` replaces the README's performance section with the table.
+serving. ``--write-docs`` replaces the table in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ ROWS = {1: [[1.5, 2.3]], 100: [[i / 50.0, -i / 25.0] for i in range(100)]}
 CASES = [(1, 1, 0), (1, 8, 0), (100, 1, 0), (100, 8, 0), (1, 1, 100)]
 # TensorFlow threads as the Procfile and docker-compose.yml run serving; the floor uses the same.
 TF_THREADS = 1
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+PERFORMANCE_DOC = REPO / "docs" / "performance.md"
+TABLE_START, TABLE_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def _client(port: int, path: str, body: bytes, seconds: float, start_at: float, interval: float, out) -> None:
@@ -220,6 +221,7 @@ def run(quick: bool) -> dict:
 
     from modelops import model
     from modelops.savedmodel import load_servable
+    from modelops.signature import SERVING_SIGNATURE
 
     seconds = 1.5 if quick else 5.0
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
@@ -232,7 +234,7 @@ def run(quick: bool) -> dict:
         shutil.copytree(exports[0], models / "1")
         threads = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=TF_THREADS,
                                            inter_op_parallelism_threads=TF_THREADS)
-        signature = load_servable(1, exports[0], threads).signatures[model.SIGNATURE]
+        signature = load_servable(1, exports[0], threads).signatures[SERVING_SIGNATURE]
         config = write_config(work)
         serving = Serving(models, MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
                           f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
@@ -305,20 +307,20 @@ def _vs(delta: float, unit: str) -> str:
     return "—" if abs(delta) < 1e-9 else f"{delta:+.2f} {unit}"
 
 
-def write_readme(table: str) -> None:
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    body = f"{README_START}\nMeasured by `.venv/bin/python scripts/bench.py --write-readme`:\n\n{table}\n{README_END}"
-    readme.write_text(head + body + tail)
+def write_docs(table: str, doc: Path = PERFORMANCE_DOC) -> None:
+    """Replace the block between the bench markers in ``doc`` with ``table``; keep the rest."""
+    text = doc.read_text()
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    body = f"{TABLE_START}\nMeasured by `.venv/bin/python scripts/bench.py --write-docs`:\n\n{table}\n{TABLE_END}"
+    doc.write_text(head + body + tail)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (CI): 1.5 s per case, one retrain")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
-    parser.add_argument("--write-readme", action="store_true", help="replace the README's performance section")
+    parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
     args = parser.parse_args()
     result = run(args.quick)
     table = markdown(result)
@@ -326,8 +328,8 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    if args.write_readme:
-        write_readme(table)
+    if args.write_docs:
+        write_docs(table)
     return 0
 
 

@@ -1,6 +1,9 @@
-"""``scripts/bench.py --quick`` (as CI runs it) measures every case it promises, in one run."""
+"""``scripts/bench.py --quick`` (as CI runs it) measures every case it promises, in one run;
+``--write-docs`` puts its table into docs/performance.md."""
 
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 
@@ -8,9 +11,29 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench", REPO / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
+def test_write_docs_replaces_only_the_table_in_the_performance_doc(tmp_path):
+    bench = _bench_module()
+    assert bench.PERFORMANCE_DOC == REPO / "docs" / "performance.md"
+    doc = shutil.copy(bench.PERFORMANCE_DOC, tmp_path / "performance.md")
+    before = doc.read_text()
+    bench.write_docs("| rows | clients |\n|---:|---:|\n| 1 | 1 |", doc)
+    after = doc.read_text()
+    head, tail = before.split(bench.TABLE_START)[0], before.split(bench.TABLE_END)[1]
+    assert after.startswith(head) and after.endswith(tail), "text around the table is kept"
+    assert "| 1 | 1 |" in after and "scripts/bench.py --write-docs" in after
+    bench.write_docs("| 2 | 8 |", doc)
+    assert "| 1 | 1 |" not in doc.read_text() and "| 2 | 8 |" in doc.read_text()
+
+
+@pytest.mark.slow
 def test_quick_bench_measures_every_path_batch_and_concurrency(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--json", str(out)],

@@ -15,6 +15,7 @@ def test_repo_config_keeps_the_product_keys():
     assert config.gate.min_accuracy_percent == 97.0
     assert (config.train.epochs, config.train.batch_size, config.train.learning_rate) == (20, 32, 0.01)
     assert config.schedule.cron == "0 2 * * 0"
+    assert config.schedule.max_run_seconds == 14400  # 4 h: a weekly run takes minutes
 
 
 @pytest.mark.parametrize(
@@ -27,6 +28,8 @@ def test_repo_config_keeps_the_product_keys():
         ({"train": {"epochs": True}}, "'train.epochs' must be an integer"),
         ({"schedule": {"cron": "every sunday"}}, "'schedule.cron' is not a valid cron expression"),
         ({"verify": {"on_unreachable": "ignore"}}, "'verify.on_unreachable' must be one of warn, fail"),
+        ({"schedule": {"max_run_seconds": 0}}, "'schedule.max_run_seconds' must be between 1.0 and 604800.0"),
+        ({"schedule": {"max_run_seconds": "4h"}}, "'schedule.max_run_seconds' must be a number"),
         ({"gate": 97}, "'gate' must be a JSON object"),
         ({"model_name": "a/b"}, "'model_name' must be non-empty"),
     ],

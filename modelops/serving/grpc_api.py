@@ -30,7 +30,8 @@ from modelops.errors import ConfigError, ServableError
 from modelops.serving import model_config
 from modelops.serving.monitoring import Metrics
 from modelops.serving.registry import ModelRegistry
-from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES, DEFAULT_SIGNATURE
+from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES
+from modelops.signature import SERVING_SIGNATURE
 
 _TYPED_FIELDS = {
     tf.float32: "float_val", tf.float64: "double_val", tf.int64: "int64_val", tf.bool: "bool_val",
@@ -78,7 +79,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         spec = request.model_spec
         try:
             servable = self._manager.servable(spec.name, *_version_request(spec))
-            signature_name = spec.signature_name or DEFAULT_SIGNATURE
+            signature_name = spec.signature_name or SERVING_SIGNATURE
             signature = servable.signatures.get(signature_name)
             if signature is None:
                 raise ServableError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
@@ -178,8 +179,9 @@ def channel_options(text: str) -> dict[str, int | str]:
     return options
 
 
-def start(manager: ModelRegistry, metrics: Metrics, port: int, threads: int, options: dict) -> grpc.Server:
-    """Serve both services on ``0.0.0.0:port``; raises if the port cannot be bound."""
+def start(manager: ModelRegistry, metrics: Metrics, host: str, port: int, threads: int, options: dict
+          ) -> grpc.Server:
+    """Serve both services on ``host:port``; raises if the port cannot be bound."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"), options=list(options.items())
     )
@@ -188,7 +190,7 @@ def start(manager: ModelRegistry, metrics: Metrics, port: int, threads: int, opt
         PredictionService(manager, metrics, max_tensor_bytes), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
-    if server.add_insecure_port(f"0.0.0.0:{port}") == 0:
+    if server.add_insecure_port(f"{host}:{port}") == 0:
         raise OSError(f"cannot bind gRPC port {port}")
     server.start()
     return server

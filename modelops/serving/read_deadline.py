@@ -18,6 +18,7 @@ import threading
 import time
 
 from cheroot import server as cheroot_server
+from cheroot import wsgi
 
 logger = logging.getLogger("modelops.serving")
 MIN_SECONDS = 1.0
@@ -77,3 +78,17 @@ class DeadlineConnection(cheroot_server.HTTPConnection):
             return super().communicate()
         finally:
             deadline.done()
+
+
+class DeadlineServer(wsgi.Server):
+    """cheroot's WSGI server whose connections read each request under ``read_deadline``."""
+
+    ConnectionClass = DeadlineConnection
+
+    def __init__(self, *args, read_deadline: ReadDeadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read_deadline = read_deadline
+
+    def stop(self) -> None:
+        super().stop()
+        self.read_deadline.stop()

@@ -26,11 +26,11 @@ import numpy as np
 from google.protobuf import json_format
 
 from modelops.errors import ServableError
-from modelops.savedmodel import SIGNATURE as DEFAULT_SIGNATURE
 from modelops.savedmodel import Signature
 from modelops.serving.monitoring import Metrics
 from modelops.serving.registry import ModelRegistry
 from modelops.serving.versions import VersionStatus
+from modelops.signature import SERVING_SIGNATURE
 
 logger = logging.getLogger("modelops.serving")
 
@@ -133,7 +133,7 @@ class RestApp:
                 return self._metadata(route)
             return _status_json(self._manager.status(route.name, route.version))
         request = _parse_json(self._read_body(environ))
-        signature_name = request.get("signature_name", DEFAULT_SIGNATURE)
+        signature_name = request.get("signature_name", SERVING_SIGNATURE)
         if not isinstance(signature_name, str):
             raise ServableError(
                 "INVALID_ARGUMENT", f"JSON Value: {_dump(signature_name)} 'signature_name' key must be a string value."
@@ -407,7 +407,7 @@ def _to_rows(outputs: dict[str, np.ndarray]):
     if len(outputs) == 1:
         return next(iter(outputs.values())).tolist()
     lists = {alias: tensor.tolist() for alias, tensor in outputs.items()}
-    return [{alias: values[i] for alias, values in lists.items()} for i in range(batch)]
+    return [{alias: values[i] for alias, values in lists.items()} for i in range(batch or 0)]
 
 
 def _to_columns(outputs: dict[str, np.ndarray]):
@@ -458,4 +458,5 @@ def _json_type(value) -> str:
         return "Null"
     if value is True or value is False:
         return str(value)
-    return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
+    names: dict[type, str] = {dict: "Object", list: "Array", str: "String"}
+    return names.get(type(value), "Number")
