@@ -30,8 +30,8 @@ from pathlib import Path
 
 from modelops.config import Config
 from modelops.errors import ModelNotLoaded, ServingHTTPError, UsageError
-from modelops.serving.client import ServingClient
 from modelops.store import ModelStore
+from modelops.tfserving_client import ServingClient
 from modelops.timestamps import now_iso
 
 DEFAULT_ROWS = 500

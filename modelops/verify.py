@@ -36,9 +36,8 @@ import numpy as np
 
 from modelops.config import Config
 from modelops.errors import ConfigError, ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
-from modelops.serving.client import ServingClient, base_url_of
+from modelops.tfserving_client import ServingClient, base_url_of, env_target
 
-DEFAULT_TF_HOST = "http://localhost:8501"
 REPLICAS_ENV = "TF_SERVING_REPLICAS"
 HEADLESS_ENV = "TF_SERVING_HEADLESS_SERVICE"
 DEFAULT_REST_PORT = 8501
@@ -46,13 +45,10 @@ POLL_SECONDS = 0.5
 
 
 def serving_client(config: Config, timeout: float = 10.0, base_url: str | None = None) -> ServingClient:
-    """A client for the model this project serves, at ``base_url`` (default ``TF_HOST``)."""
-    return ServingClient(
-        base_url or os.environ.get("TF_HOST") or DEFAULT_TF_HOST,
-        os.environ.get("MODEL_NAME") or config.model_name,
-        timeout=timeout,
-        connect_timeout=min(2.0, timeout),
-    )
+    """A client for the model this project serves, at ``base_url`` (default ``TF_HOST``; ``MODEL_NAME``)."""
+    default_url, model_name = env_target()
+    return ServingClient(base_url or default_url, model_name or config.model_name, timeout=timeout,
+                         connect_timeout=min(2.0, timeout))
 
 
 def replica_urls(env: Mapping[str, str] = os.environ) -> list[str]:
@@ -66,7 +62,7 @@ def replica_urls(env: Mapping[str, str] = os.environ) -> list[str]:
     headless = env.get(HEADLESS_ENV, "").strip()
     if headless:
         return resolve_replicas(headless)
-    return [env.get("TF_HOST") or DEFAULT_TF_HOST]
+    return [env_target(env)[0]]
 
 
 def _listed_url(entry: str) -> str:

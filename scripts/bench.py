@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Benchmarks, side by side in one run: the in-process SavedModel signature call (the floor),
 the local serving server directly, and the frontend (gunicorn) in front of it; each at 1 and 8
-keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time and
-the time from a promotion to the new version answering.
+keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time, the
+time from a promotion to the new version answering, and the first 100 requests' latency after a
+promotion with and without TF Serving warmup records in the export.
 
 Back-to-back clients keep every process hot. A paced case (one client sending 100 requests a
 second, as real callers do) shows the latency when each process wakes from idle per request,
@@ -178,11 +179,54 @@ def promotion_seconds(models: Path, candidates: list[Path], frontend_url: str, f
     return times
 
 
+def first_requests_after_promotion(work: Path, plain: Path, rounds: int) -> dict:
+    """p99 and first latency of the first 100 one-row requests to a version just reported AVAILABLE,
+    exported without and with warmup records (alternating, ``rounds`` each, medians reported)."""
+    from modelops import model
+
+    warm = work / "export-warm"
+    shutil.copytree(plain, warm)
+    model.write_warmup(warm, ROWS[100][:8])
+    base = work / "warmup-models"
+    shutil.copytree(plain, base / "1")
+    serving = Serving(base, MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
+                      f"--tensorflow_inter_op_parallelism={TF_THREADS}", poll_seconds="0.2").wait_listening()
+    port, body = serving.rest_port, json.dumps({"instances": ROWS[1]})
+    figures: dict[str, list[tuple[float, float]]] = {"without warmup": [], "with warmup": []}
+    try:
+        for version in range(2, 2 + 2 * rounds):
+            variant = "with warmup" if version % 2 else "without warmup"
+            shutil.copytree(warm if version % 2 else plain, base / f".staging-{version}")
+            (base / f".staging-{version}").rename(base / str(version))
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            wait_until(lambda v=version, c=conn: _available(c, v), seconds=60, what=f"v{version}", interval=0.002)
+            latencies = []
+            for _ in range(100):
+                start = time.perf_counter()
+                conn.request("POST", f"/v1/models/{MODEL}/versions/{version}:predict", body,
+                             {"Content-Type": "application/json"})
+                conn.getresponse().read()
+                latencies.append(time.perf_counter() - start)
+            conn.close()
+            figures[variant].append((latencies[0], summarise(latencies, 1.0)["p99_ms"] / 1e3))
+    finally:
+        serving.stop()
+    return {variant: {"first_ms": round(statistics.median(f for f, _ in runs) * 1e3, 2),
+                      "p99_ms": round(statistics.median(p for _, p in runs) * 1e3, 2), "rounds": len(runs)}
+            for variant, runs in figures.items()}
+
+
+def _available(conn: http.client.HTTPConnection, version: int) -> bool:
+    conn.request("GET", f"/v1/models/{MODEL}/versions/{version}")
+    reply = json.loads(conn.getresponse().read())
+    return reply.get("model_version_status", [{}])[0].get("state") == "AVAILABLE"
+
+
 def run(quick: bool) -> dict:
     import tensorflow as tf
 
     from modelops import model
-    from modelops.serving.versions import load_servable
+    from modelops.savedmodel import load_servable
     from modelops.signature import SERVING_SIGNATURE
 
     seconds = 1.5 if quick else 5.0
@@ -215,6 +259,7 @@ def run(quick: bool) -> dict:
                 promotion = promotion_seconds(models, exports[1:2] if quick else exports[1:], front, 2)
         finally:
             serving.stop()
+        warmup = first_requests_after_promotion(work, exports[0], 1 if quick else 5)
         retrain = retrain_seconds(work, 1 if quick else 3)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -225,6 +270,7 @@ def run(quick: bool) -> dict:
         "latency": rows,
         "retrain_seconds": [round(t, 2) for t in retrain],
         "promotion_to_answer_seconds": [round(t, 3) for t in promotion],
+        "first_100_after_promotion": warmup,
     }
 
 
@@ -307,6 +353,10 @@ def markdown(result: dict) -> str:
         f"median **{statistics.median(retrain):.1f} s** (runs: {', '.join(f'{t:.1f}' for t in retrain)}).",
         f"- Promotion (atomic rename) to the frontend answering with the new version, 1 s polling: "
         f"median **{statistics.median(promo):.2f} s** (runs: {', '.join(f'{t:.2f}' for t in promo)}).",
+        "- First 100 one-row requests to a just-promoted version (serving, direct REST): "
+        + "; ".join(f"{variant}: first {f['first_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms"
+                    for variant, f in result["first_100_after_promotion"].items())
+        + f" (median of {result['first_100_after_promotion']['with warmup']['rounds']} promotions each).",
         f"- Machine: {result['machine']}; {result['seconds_per_case']:g} s per case, one run"
         + (" (--quick)." if result["quick"] else "."),
     ]

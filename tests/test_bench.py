@@ -51,6 +51,9 @@ def test_quick_bench_measures_every_path_batch_and_concurrency(tmp_path):
         assert row["requests"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] and row["rps"] > 0, row
     assert len(bench["retrain_seconds"]) == 1 and bench["retrain_seconds"][0] > 0
     assert bench["promotion_to_answer_seconds"] and all(0 < t < 30 for t in bench["promotion_to_answer_seconds"])
+    warmup = bench["first_100_after_promotion"]
+    assert set(warmup) == {"with warmup", "without warmup"}
+    assert all(f["first_ms"] > 0 and f["p99_ms"] > 0 for f in warmup.values()), warmup
     assert "| rows | clients | load | path |" in result.stdout and "p50 vs floor" in result.stdout
 
 

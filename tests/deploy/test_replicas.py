@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from modelops import history, pipeline
-from modelops.serving.client import ServingClient
 from modelops.store import ModelStore
+from modelops.tfserving_client import ServingClient
 from modelops.verify import ServingVerifier
 from tests.support import Service, Serving, free_port, frontend, wait_until
 from tests.trainer.conftest import available, wait_served, with_config

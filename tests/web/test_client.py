@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
-from modelops.serving.client import Response, ServingClient
+from modelops.tfserving_client import Response, ServingClient
 from tests.support import free_port
 from tests.web.conftest import MODEL, probability
 
