@@ -30,8 +30,8 @@ from pathlib import Path
 
 from modelops.config import Config
 from modelops.errors import ModelNotLoaded, ServingHTTPError, UsageError
-from modelops.serving.client import ServingClient
 from modelops.store import ModelStore
+from modelops.tfserving_client import ServingClient
 from modelops.timestamps import now_iso
 
 DEFAULT_ROWS = 500
@@ -56,7 +56,7 @@ def held_out_rows(config: Config, limit: int | None = DEFAULT_ROWS) -> Rows:
     """The first ``limit`` (None: all) eval rows of the current dataset, split as the pipeline splits it."""
     from modelops import data
 
-    split = data.split(data.load_dataset(config), config.data.eval_percent)
+    split = data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config))
     x, y = split.x_eval[:limit].tolist(), split.y_eval[:limit].tolist()
     if not x:
         raise UsageError("the current dataset has no held-out rows yet; give rows with --input FILE.csv")

@@ -43,12 +43,23 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class WindowConfig:
+    """Which accepted batches a retrain uses: the newest ones, up to both limits (docs/data.md)."""
+
+    max_batches: int = field(default=52, metadata=_range(1))
+    max_rows: int = field(default=100_000, metadata=_range(1))
+
+
+@dataclass(frozen=True)
 class DataConfig:
     eval_percent: float = field(default=20.0, metadata=_range(1.0, 90.0))
     bootstrap_rows: int = field(default=2000, metadata=_range(10, 10_000_000))
     min_batch_rows: int = field(default=1, metadata=_range(1))
     max_batch_rows: int = field(default=100_000, metadata=_range(1))
     max_abs_feature: float = field(default=1000.0, metadata=_range(1e-9))
+    max_batch_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(1))
+    settle_seconds: float = field(default=5.0, metadata=_range(0.0, 3600.0))
+    window: WindowConfig = WindowConfig()
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,10 @@ class Config:
     @property
     def history_path(self) -> Path:
         return self.runs_dir / "history.jsonl"
+
+    @property
+    def split_key_path(self) -> Path:
+        return self.runs_dir / "split.key"
 
     @property
     def notifications_path(self) -> Path:
@@ -174,3 +189,6 @@ def _check_cross_fields(config: Config, source: Path) -> None:
         raise ConfigError(f"{source}: 'schedule.cron' is not a valid cron expression: {config.schedule.cron!r}")
     if config.data.min_batch_rows > config.data.max_batch_rows:
         raise ConfigError(f"{source}: 'data.min_batch_rows' must not exceed 'data.max_batch_rows'")
+    if config.data.window.max_rows < config.data.max_batch_rows:
+        raise ConfigError(f"{source}: 'data.window.max_rows' must be at least 'data.max_batch_rows' "
+                          f"({config.data.max_batch_rows}), so the newest batch always fits the window")

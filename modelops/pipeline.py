@@ -242,6 +242,7 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.Ingest
         f"{len(report.accepted)} batch(es) accepted ({report.rows_accepted} rows), "
         f"{len(report.quarantined)} quarantined"
         + (", synthetic bootstrap data written" if report.bootstrapped else "")
+        + (f", {len(report.waiting)} still being written (left for the next run)" if report.waiting else "")
         + (f", removed stale {', '.join(stale)}" if stale else ""),
     )
     for name, reason in report.quarantined:
@@ -249,9 +250,10 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.Ingest
         notify(config.notifications_path, "quarantined", f"data batch {name}: {reason}",
                {"event": "quarantined", "file": name, "reasons": [reason]})
     dataset = data.load_dataset(config)
-    split = data.split(dataset, config.data.eval_percent)
+    split = data.split(dataset, config.data.eval_percent, data.split_key(config))
     log.step("data", f"{len(dataset)} rows from {len(dataset.files)} batch(es), {len(split.y_train)} train / "
-                     f"{len(split.y_eval)} eval, fingerprint {dataset.fingerprint}")
+                     f"{len(split.y_eval)} eval, fingerprint {dataset.fingerprint} ({dataset.duplicates} duplicate "
+                     f"rows dropped, {len(dataset.left_out)} older batch(es) outside data.window)")
     return report, dataset, split
 
 
@@ -420,6 +422,8 @@ def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
             "positive_fraction": round(float(dataset.y.mean()), 4),
             "fingerprint": dataset.fingerprint,
             "files": list(dataset.files),
+            "left_out": list(dataset.left_out),
+            "duplicate_rows_dropped": dataset.duplicates,
         },
         "champion": None if champion.version is None or champion.accuracy is None
         else {"version": champion.version, "accuracy_percent": round(champion.accuracy, 4)},

@@ -3,7 +3,8 @@
 Runs the gated retrain on ``schedule.cron`` (local time, as cron does; read at start, so a new
 expression needs a restart), once at start when no model is published yet
 (``schedule.bootstrap_on_start``), and serves the trainer metrics on ``:9102/metrics``
-(``TRAINER_METRICS_PORT``). Missed fire times are not caught up, as with cron.
+(``TRAINER_METRICS_PORT``). Missed fire times are not caught up, as with cron. With
+``--metrics-only`` it only serves the metrics (on Kubernetes a CronJob runs the retrains).
 
 Choices:
 
@@ -69,8 +70,9 @@ def _now() -> datetime:
 
 
 class Scheduler:
-    def __init__(self, config_path: Path, echo=print):
+    def __init__(self, config_path: Path, echo=print, retrain: bool = True):
         self.config_path = Path(config_path).resolve()
+        self.retrain = retrain  # False: metrics only, runs happen elsewhere (a Kubernetes CronJob)
         self.config = load_config(self.config_path)
         self.echo = echo
         self.stop = threading.Event()
@@ -90,14 +92,15 @@ class Scheduler:
 
     def serve_forever(self) -> int:
         cron = self.config.schedule.cron
-        if self.config.schedule.bootstrap_on_start and self.store.latest() is None:
+        bootstrap = self.retrain and self.config.schedule.bootstrap_on_start
+        if bootstrap and self.store.latest() is None:
             self.run_once("no model published yet (schedule.bootstrap_on_start)")
         while not self.stop.is_set():
             self.next_at = next_fire(cron, _now())
             self.log(f"next run at {self.next_at.isoformat()} (schedule.cron {cron!r})")
             while not self.stop.is_set() and (remaining := (self.next_at - _now()).total_seconds()) > 0:
                 self.stop.wait(min(remaining, MAX_SLEEP_SECONDS))
-            if not self.stop.is_set():
+            if self.retrain and not self.stop.is_set():
                 self.run_once("scheduled run")
         self.next_at = None
         self.log("stopped")
@@ -165,7 +168,8 @@ class Scheduler:
     def collector(self) -> trainer_metrics.TrainerCollector:
         return trainer_metrics.TrainerCollector(
             self.config, served_version=self.served_version,
-            next_run=lambda: self.next_at.timestamp() if self.next_at else None, running=lambda: self.running,
+            next_run=lambda: self.next_at.timestamp() if self.next_at else None,
+            running=(lambda: self.running) if self.retrain else None,
         )
 
 
@@ -176,10 +180,13 @@ def main(argv: list[str] | None = None) -> int:
                     "metrics on :$TRAINER_METRICS_PORT/metrics (default 9102). SIGTERM stops it cleanly.",
     )
     parser.add_argument("--config", help="path to config.json (default: $MODELOPS_CONFIG or ./config.json)")
+    parser.add_argument("--metrics-only", action="store_true",
+                        help="serve the metrics but never retrain: runs happen elsewhere, on schedule.cron "
+                             "(the Kubernetes CronJob)")
     args = parser.parse_args(argv)
     try:
         scheduler = Scheduler(Path(args.config) if args.config else default_config_path(),
-                              echo=lambda line: print(line, flush=True))
+                              echo=lambda line: print(line, flush=True), retrain=not args.metrics_only)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

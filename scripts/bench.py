@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """Benchmarks, side by side in one run: the in-process SavedModel signature call (the floor),
 the local serving server directly, and the frontend (gunicorn) in front of it; each at 1 and 8
-keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time and
-the time from a promotion to the new version answering.
+keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time, the
+time from a promotion to the new version answering, and the first 100 requests' latency after a
+promotion with and without TF Serving warmup records in the export.
 
 Back-to-back clients keep every process hot. A paced case (one client sending 100 requests a
 second, as real callers do) shows the latency when each process wakes from idle per request,
 which on a small VM costs more than the work itself.
 
     .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-docs]
+    .venv/bin/python scripts/bench.py --data-window [--batches 52] [--batch-rows 100000] [--json FILE]
+
+``--data-window`` measures only the weekly data cost instead: loading, de-duplication, split and
+training at the default config, with one batch accepted and with ``--batches`` accepted (the
+default window keeps the second within 2x the first), plus load + split of every batch at once.
 
 Each HTTP client is its own process holding one keep-alive connection, so the load generator's
 GIL does not cap the figures (it still shares the 2 cores with the servers, as clients would).
@@ -19,6 +25,7 @@ serving. ``--write-docs`` replaces the table in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import multiprocessing
@@ -172,11 +179,54 @@ def promotion_seconds(models: Path, candidates: list[Path], frontend_url: str, f
     return times
 
 
+def first_requests_after_promotion(work: Path, plain: Path, rounds: int) -> dict:
+    """p99 and first latency of the first 100 one-row requests to a version just reported AVAILABLE,
+    exported without and with warmup records (alternating, ``rounds`` each, medians reported)."""
+    from modelops import model
+
+    warm = work / "export-warm"
+    shutil.copytree(plain, warm)
+    model.write_warmup(warm, ROWS[100][:8])
+    base = work / "warmup-models"
+    shutil.copytree(plain, base / "1")
+    serving = Serving(base, MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
+                      f"--tensorflow_inter_op_parallelism={TF_THREADS}", poll_seconds="0.2").wait_listening()
+    port, body = serving.rest_port, json.dumps({"instances": ROWS[1]})
+    figures: dict[str, list[tuple[float, float]]] = {"without warmup": [], "with warmup": []}
+    try:
+        for version in range(2, 2 + 2 * rounds):
+            variant = "with warmup" if version % 2 else "without warmup"
+            shutil.copytree(warm if version % 2 else plain, base / f".staging-{version}")
+            (base / f".staging-{version}").rename(base / str(version))
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            wait_until(lambda v=version, c=conn: _available(c, v), seconds=60, what=f"v{version}", interval=0.002)
+            latencies = []
+            for _ in range(100):
+                start = time.perf_counter()
+                conn.request("POST", f"/v1/models/{MODEL}/versions/{version}:predict", body,
+                             {"Content-Type": "application/json"})
+                conn.getresponse().read()
+                latencies.append(time.perf_counter() - start)
+            conn.close()
+            figures[variant].append((latencies[0], summarise(latencies, 1.0)["p99_ms"] / 1e3))
+    finally:
+        serving.stop()
+    return {variant: {"first_ms": round(statistics.median(f for f, _ in runs) * 1e3, 2),
+                      "p99_ms": round(statistics.median(p for _, p in runs) * 1e3, 2), "rounds": len(runs)}
+            for variant, runs in figures.items()}
+
+
+def _available(conn: http.client.HTTPConnection, version: int) -> bool:
+    conn.request("GET", f"/v1/models/{MODEL}/versions/{version}")
+    reply = json.loads(conn.getresponse().read())
+    return reply.get("model_version_status", [{}])[0].get("state") == "AVAILABLE"
+
+
 def run(quick: bool) -> dict:
     import tensorflow as tf
 
     from modelops import model
-    from modelops.serving.versions import load_servable
+    from modelops.savedmodel import load_servable
     from modelops.signature import SERVING_SIGNATURE
 
     seconds = 1.5 if quick else 5.0
@@ -209,6 +259,7 @@ def run(quick: bool) -> dict:
                 promotion = promotion_seconds(models, exports[1:2] if quick else exports[1:], front, 2)
         finally:
             serving.stop()
+        warmup = first_requests_after_promotion(work, exports[0], 1 if quick else 5)
         retrain = retrain_seconds(work, 1 if quick else 3)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -219,7 +270,62 @@ def run(quick: bool) -> dict:
         "latency": rows,
         "retrain_seconds": [round(t, 2) for t in retrain],
         "promotion_to_answer_seconds": [round(t, 3) for t in promotion],
+        "first_100_after_promotion": warmup,
     }
+
+
+def data_window(batches: int, batch_rows: int) -> dict:
+    """Seconds for load + de-dup + split + training at the default config: one batch vs ``batches``."""
+    import numpy as np
+
+    from modelops import data, model, train
+    from modelops.config import load_config
+
+    work = Path(tempfile.mkdtemp(prefix="modelops-bench-data-"))
+    try:
+        roots = {"one": work / "one", "all": work / "all"}
+        for n, root in zip((1, batches), roots.values(), strict=True):
+            root.mkdir()
+            config = load_config(_default_config(root))
+            for i in range(batches - n, batches):  # the same newest batch in both
+                data.write_batch(data.incoming_dir(config) / f"week-{i:03d}.csv", *data.synthetic(batch_rows, seed=i))
+            data.ingest(config)  # week by week in real life: not part of a retrain
+        model.build(0.01, 0).fit(np.zeros((64, 2)), np.zeros(64), epochs=1, verbose=0)  # TF warm-up
+        result = {"batches": batches, "batch_rows": batch_rows}
+        for name, root in roots.items():
+            result[name] = _timed_retrain_data(load_config(root / "config.json"), train, data)
+        every = load_config(root / "config.json")
+        window = dataclasses.replace(every.data.window, max_batches=batches, max_rows=batches * batch_rows)
+        every = dataclasses.replace(every, data=dataclasses.replace(every.data, window=window))
+        start = time.perf_counter()
+        data.split(data.load_dataset(every), every.data.eval_percent, data.split_key(every))
+        result["load_and_split_every_batch_seconds"] = round(time.perf_counter() - start, 2)
+        result["ratio"] = round(result["all"]["total_seconds"] / result["one"]["total_seconds"], 2)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _default_config(root: Path) -> Path:
+    """The repo's config.json as shipped, with no settle wait (the batches here are complete)."""
+    raw = json.loads((REPO / "config.json").read_text())
+    raw["data"]["settle_seconds"] = 0
+    path = root / "config.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def _timed_retrain_data(config, train, data) -> dict:
+    start = time.perf_counter()
+    dataset = data.load_dataset(config)
+    loaded = time.perf_counter()
+    split = data.split(dataset, config.data.eval_percent, data.split_key(config))
+    split_done = time.perf_counter()
+    train.train_candidate(config.train, split, config.runs_dir / "candidate")
+    end = time.perf_counter()
+    return {"rows": len(dataset), "batches_used": len(dataset.files), "left_out": len(dataset.left_out),
+            "load_dedup_seconds": round(loaded - start, 2), "split_seconds": round(split_done - loaded, 2),
+            "train_seconds": round(end - split_done, 2), "total_seconds": round(end - start, 2)}
 
 
 def markdown(result: dict) -> str:
@@ -247,6 +353,10 @@ def markdown(result: dict) -> str:
         f"median **{statistics.median(retrain):.1f} s** (runs: {', '.join(f'{t:.1f}' for t in retrain)}).",
         f"- Promotion (atomic rename) to the frontend answering with the new version, 1 s polling: "
         f"median **{statistics.median(promo):.2f} s** (runs: {', '.join(f'{t:.2f}' for t in promo)}).",
+        "- First 100 one-row requests to a just-promoted version (serving, direct REST): "
+        + "; ".join(f"{variant}: first {f['first_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms"
+                    for variant, f in result["first_100_after_promotion"].items())
+        + f" (median of {result['first_100_after_promotion']['with warmup']['rounds']} promotions each).",
         f"- Machine: {result['machine']}; {result['seconds_per_case']:g} s per case, one run"
         + (" (--quick)." if result["quick"] else "."),
     ]
@@ -271,7 +381,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (CI): 1.5 s per case, one retrain")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
+    parser.add_argument("--data-window", action="store_true",
+                        help="only the weekly data cost: one accepted batch vs --batches of them")
+    parser.add_argument("--batches", type=int, default=52)
+    parser.add_argument("--batch-rows", type=int, default=100_000)
     args = parser.parse_args()
+    if args.data_window:
+        result = data_window(args.batches, args.batch_rows)
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     result = run(args.quick)
     table = markdown(result)
     print(table)

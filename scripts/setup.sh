@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent setup for a fresh machine: Debian packages (Prometheus, Alertmanager, Chromium), the
-# .venv with every pinned requirement, and the TF Serving protos. Re-running skips what is there.
+# Idempotent setup for a fresh machine: Debian packages (Prometheus, Alertmanager, Chromium, haproxy),
+# the .venv with every pinned requirement, and the TF Serving protos. Re-running skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-aler
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
   if [ "$sudo" = none ]; then

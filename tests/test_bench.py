@@ -51,4 +51,19 @@ def test_quick_bench_measures_every_path_batch_and_concurrency(tmp_path):
         assert row["requests"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] and row["rps"] > 0, row
     assert len(bench["retrain_seconds"]) == 1 and bench["retrain_seconds"][0] > 0
     assert bench["promotion_to_answer_seconds"] and all(0 < t < 30 for t in bench["promotion_to_answer_seconds"])
+    warmup = bench["first_100_after_promotion"]
+    assert set(warmup) == {"with warmup", "without warmup"}
+    assert all(f["first_ms"] > 0 and f["p99_ms"] > 0 for f in warmup.values()), warmup
     assert "| rows | clients | load | path |" in result.stdout and "p50 vs floor" in result.stdout
+
+
+def test_data_window_bench_times_one_batch_against_many(tmp_path):
+    out = tmp_path / "window.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--data-window", "--batches", "3",
+                             "--batch-rows", "1000", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    bench = json.loads(out.read_text())
+    assert (bench["one"]["batches_used"], bench["all"]["batches_used"]) == (1, 3)
+    for case in ("one", "all"):
+        assert bench[case]["train_seconds"] > 0 and bench[case]["total_seconds"] >= bench[case]["train_seconds"]
+    assert bench["ratio"] > 0 and bench["load_and_split_every_batch_seconds"] >= 0

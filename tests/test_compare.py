@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry
 from modelops import cli, compare, data, pipeline
 from modelops.config import load_config
 from modelops.pipeline import RunLog
-from modelops.serving.client import ServingClient
 from modelops.store import ModelStore
+from modelops.tfserving_client import ServingClient
 from modelops.web import create_app
 from tests.conftest import quiet, run_cli
 from tests.support import REPO, Service, Serving, free_port, wait_until
@@ -35,7 +35,7 @@ def loaded(url: str, model_name: str) -> set[int]:
 
 
 def eval_rows(config) -> int:
-    return len(data.split(data.load_dataset(config), config.data.eval_percent).y_eval)
+    return len(data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config)).y_eval)
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,12 @@ def test_repo_config_keeps_the_product_keys():
         ({"schedule": {"max_run_seconds": "4h"}}, "'schedule.max_run_seconds' must be a number"),
         ({"gate": 97}, "'gate' must be a JSON object"),
         ({"model_name": "a/b"}, "'model_name' must be non-empty"),
+        ({"data": {"window": {"max_batch": 4}}}, "unknown key 'data.window.max_batch' (did you mean 'data.window.max_batches'?)"),
+        ({"data": {"window": {"max_rows": 10}}}, "'data.window.max_rows' must be at least 'data.max_batch_rows'"),
+        ({"data": {"window": {"max_batches": 0}}}, "'data.window.max_batches' must be at least 1"),
+        ({"data": {"max_batch_bytes": 0}}, "'data.max_batch_bytes' must be at least 1"),
+        ({"data": {"settle_seconds": -1}}, "'data.settle_seconds' must be between 0.0 and 3600.0"),
+        ({"data": {"window": 52}}, "'data.window' must be a JSON object"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, sections, expected):

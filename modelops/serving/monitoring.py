@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from modelops.errors import ConfigError
@@ -54,8 +55,8 @@ def prometheus_path(config_file: str) -> str | None:
 class Metrics:
     """Counters and the latency histogram that REST, gRPC and the version loader update."""
 
-    def __init__(self, served_models: set[str]):
-        self._served = frozenset(served_models) | {""}  # "": the request named no model
+    def __init__(self) -> None:
+        self._knows: Callable[[str], bool] = lambda _name: False  # until label_models() says
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str], int] = {}
         self._loads: dict[tuple[str, str], int] = {}
@@ -64,7 +65,8 @@ class Metrics:
 
     def request(self, model_name: str, status: str, api: str, entrypoint: str, seconds: float) -> None:
         """Count one request; like TF Serving, only successful ones enter the latency histogram."""
-        model_name = model_name if model_name in self._served else UNKNOWN_MODEL
+        if model_name and not self._knows(model_name):  # "": the request named no model
+            model_name = UNKNOWN_MODEL
         with self._lock:
             key = (model_name, status)
             self._requests[key] = self._requests.get(key, 0) + 1
@@ -77,6 +79,10 @@ class Metrics:
                     series[i] += 1
             series[-2] += micros
             series[-1] += 1
+
+    def label_models(self, knows: Callable[[str], bool]) -> None:
+        """Label request counts by model name only for names ``knows``; the rest count as ``unknown``."""
+        self._knows = knows
 
     def load_attempt(self, model_path: str, success: bool) -> None:
         with self._lock:

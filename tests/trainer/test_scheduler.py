@@ -158,3 +158,20 @@ def test_stopping_the_trainer_under_honcho_leaves_no_run_holding_the_lock(tmp_pa
         pass
     [record] = history.read(config.history_path)
     assert record["event"] == "failed" and "interrupted" in record["reasons"][0]
+
+
+def test_metrics_only_serves_metrics_and_never_retrains(tmp_path):
+    """The Kubernetes trainer-metrics Deployment: the CronJob retrains, this only reports."""
+    config = load_config(write_config(tmp_path, **UNREACHABLE))
+    service = scheduler(config, extra_args=("--metrics-only",))
+    try:
+        port = metrics_port(service)
+        service.wait_for("next run at")
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        assert service.stop(signal.SIGTERM) == 0
+    assert "starting a retrain" not in service.output  # no bootstrap either, though no model exists
+    assert ModelStore(config.models_dir).versions() == []
+    assert "modelops_trainer_published_version 0.0" in text
+    assert "modelops_trainer_next_run_timestamp_seconds" in text
+    assert "modelops_trainer_run_in_progress" not in text  # runs are not this process's to see

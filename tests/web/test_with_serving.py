@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from modelops.serving.client import ServingClient
+from modelops.tfserving_client import ServingClient
 from tests.support import Serving, frontend, wait_until
 from tests.web.conftest import MODEL
 

@@ -1,9 +1,12 @@
 """TF Serving REST client, shared by the frontend and the trainer's post-promotion check.
 
+``from_env`` builds one from ``TF_HOST`` / ``MODEL_NAME``, the only place their defaults live.
+
 REST predict does not say which version answered, so ``predict_latest`` first reads the highest
 AVAILABLE version from the status endpoint (cached for ``version_ttl`` seconds) and calls
-``/versions/<N>:predict``; a 404 there means that version was unloaded, so the cache is
-refreshed once and the call retried. Every call has a connect and a read timeout.
+``/versions/<N>:predict``; a 404 there means the replica that answered does not have that version
+(unloaded, or not loaded yet behind a load balancer), so the version is looked up again and the
+call retried, at most twice. Every call has a connect and a read timeout.
 
 The transport is ``http.client`` over a small pool of kept-alive connections, shared by the
 threads or greenlets of a process: on this hop (a few hundred bytes each way) ``requests`` cost
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +48,7 @@ from modelops.errors import (
     ServingUnavailable,
 )
 
+DEFAULT_TF_HOST = "http://localhost:8501"
 JSON_HEADERS = {"Content-Type": "application/json"}
 # A kept-alive connection the server has meanwhile closed fails like this on reuse.
 _STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected, http.client.BadStatusLine)
@@ -67,6 +72,19 @@ def base_url_of(value: str) -> str:
             f"TF_HOST must be TF Serving's REST address, like http://tfserving:8501 or localhost:8501; got {value!r}"
         )
     return url.rstrip("/")
+
+
+def env_target(environ=None) -> tuple[str, str | None]:
+    """``(TF_HOST, MODEL_NAME)`` from the environment; unset or empty TF_HOST means
+    ``DEFAULT_TF_HOST``, unset or empty MODEL_NAME is None (the caller's config names the model)."""
+    environ = os.environ if environ is None else environ
+    return environ.get("TF_HOST") or DEFAULT_TF_HOST, environ.get("MODEL_NAME") or None
+
+
+def from_env(default_model: str, **options) -> ServingClient:
+    """A client for ``TF_HOST`` / ``MODEL_NAME`` (else ``default_model``); ``options`` as ServingClient's."""
+    base_url, model_name = env_target()
+    return ServingClient(base_url, model_name or default_model, **options)
 
 
 class Response:
@@ -180,7 +198,7 @@ class ServingClient:
 
     def __init__(
         self,
-        base_url: str = "http://localhost:8501",
+        base_url: str = DEFAULT_TF_HOST,
         model_name: str = "simple_classifier",
         *,
         session=None,
@@ -242,8 +260,7 @@ class ServingClient:
                     self._cached = None
                     raise ModelNotLoaded(self._not_loaded(exc.message)) from None
                 raise
-            available = [_as_int(e.get("version")) for e in entries if _is_available(e)]
-            available = [v for v in available if v is not None]
+            available = [v for e in entries if _is_available(e) and (v := _as_int(e.get("version"))) is not None]
             if not available:
                 self._cached = None
                 raise ModelNotLoaded(self._not_loaded("no version is AVAILABLE yet"))
@@ -251,14 +268,20 @@ class ServingClient:
             return self._cached[0]
 
     def predict_latest(self, rows: Sequence) -> tuple[int, list]:
-        """``(version, predictions)`` from the highest AVAILABLE version."""
+        """``(version, predictions)`` from the highest AVAILABLE version.
+
+        A 404 means the replica that answered does not have that version (any more, or, behind a
+        load balancer, not yet): look again and retry. Twice more, as a replica can unload the
+        version it just named before the predict reaches it (it swaps right after loading).
+        """
         version = self.latest_version()
-        try:
-            return version, self.predict(rows, version)
-        except ServingHTTPError as exc:
-            if exc.status != 404:
-                raise
-        version = self.latest_version(max_age=0)  # that version was unloaded: look again
+        for _retry in range(2):
+            try:
+                return version, self.predict(rows, version)
+            except ServingHTTPError as exc:
+                if exc.status != 404:
+                    raise
+            version = self.latest_version(max_age=0)
         return version, self.predict(rows, version)
 
     # --- plumbing ---
