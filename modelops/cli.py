@@ -171,6 +171,8 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
             print(f"no decisions recorded yet in {config.history_path}")
         for r in records:
             print(json.dumps(r) if args.json else format_record(r))
+        if records.skipped:  # on stderr: --json output stays one record per line
+            print(f"warning: {history.damage_note(config.history_path, records.skipped)}", file=sys.stderr)
         return ExitCode.OK
     if command == "compare":
         return _compare(args, config)
@@ -199,6 +201,8 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
     if records:
         lines.append("recent decisions:")
         lines.extend(f"  {format_record(r)}" for r in reversed(records))
+    if records.skipped:
+        lines.append(f"warning: {history.damage_note(config.history_path, records.skipped)}")
     return lines
 
 
@@ -206,7 +210,7 @@ def format_record(r: dict) -> str:
     """One history record as a line: time, event, version, accuracy, reasons."""
     version = f" v{r['version']}" if r.get("version") is not None else ""
     acc = f" {r['accuracy_percent']:.2f}%" if isinstance(r.get("accuracy_percent"), (int, float)) else ""
-    reasons = "; ".join(r.get("reasons") or [])
+    reasons = "; ".join(map(str, r.get("reasons") or []))
     return f"{r.get('time', '?')} {r.get('event', '?'):<13}{version}{acc} {reasons}".rstrip()
 
 

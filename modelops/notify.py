@@ -3,8 +3,9 @@
 With ``NOTIFY_WEBHOOK_URL`` set, each line is also POSTed as JSON: a Slack-compatible ``text``
 plus the structured ``record`` (the history record of the decision). The webhook has a short
 timeout and can never fail a run: a failed delivery is written to stderr and, as a
-``WEBHOOK-FAILED`` line, to ``notifications.log``. The URL is never logged beyond its host
-(Slack-style URLs carry a secret in the path).
+``WEBHOOK-FAILED`` line, to ``notifications.log``. Neither can an unwritable log: the line then
+goes to stderr (the history stays the record of truth). The URL is never logged beyond its
+host (Slack-style URLs carry a secret in the path).
 """
 
 from __future__ import annotations
@@ -40,9 +41,12 @@ def _line(event: str, message: str) -> str:
 
 
 def _append(path: Path, line: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    except OSError as exc:
+        print(f"warning: could not write to {path} ({exc.strerror or exc}): {line}", file=sys.stderr)
 
 
 def _post(url: str, payload: dict) -> str | None:

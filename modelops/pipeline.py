@@ -18,6 +18,7 @@ same way (SIGALRM) and recorded as failed (timed out); the lock is released as i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import shutil
@@ -67,6 +68,7 @@ class RunLog:
     def __init__(self, path: Path, steps: tuple[str, ...], echo: Callable[[str], None] = print):
         self.path, self.steps, self.echo = path, steps, echo
         self._fh: IO[str] | None = None
+        self._broken = False
 
     def __enter__(self) -> RunLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,8 @@ class RunLog:
 
     def __exit__(self, *exc) -> None:
         if self._fh is not None:
-            self._fh.close()
+            with contextlib.suppress(OSError):  # a full disk, already reported by detail()
+                self._fh.close()
 
     def step(self, name: str, message: str) -> None:
         """The progress line of step ``name``, numbered by its place in ``steps``."""
@@ -87,9 +90,15 @@ class RunLog:
         self.detail(message)
 
     def detail(self, message: str) -> None:
+        """Log a line; a run log that cannot be written (disk full) is reported once, never fatal."""
         assert self._fh is not None, "RunLog used outside its with block"
-        self._fh.write(f"{now_iso()} {message}\n")
-        self._fh.flush()
+        try:
+            self._fh.write(f"{now_iso()} {message}\n")
+            self._fh.flush()
+        except OSError as exc:
+            if not self._broken:
+                self._broken = True
+                self.echo(f"warning: the run log {self.path} could not be written ({exc.strerror or exc})")
 
 
 # verifier(config, version, eval rows, the gate's predictions for them, log): returns when serving
@@ -200,8 +209,12 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
                 message = f"{_stop_reason(config)} before publishing; nothing was published"
             else:
                 message = str(exc) if isinstance(exc, ModelopsError) else f"{type(exc).__name__}: {exc}"
-            run.record(Event.FAILED, f"retrain {run.id}: {message}", version=None, reasons=[message],
-                       **run.ingest_counts())
+            try:
+                run.record(Event.FAILED, f"retrain {run.id}: {message}", version=None, reasons=[message],
+                           **run.ingest_counts())
+            except StoreError as exc:  # the history is unwritable too: still tell a person, never a traceback
+                message = f"{message}; this failure could not be recorded either: {exc}"
+                notify(config.notifications_path, "failed", f"{config.model_name} retrain {run.id}: {message}")
             log.detail(f"FAILED: {message}")
             return RunResult(Outcome.FAILED, None, message)
 
@@ -331,14 +344,26 @@ def _publish_and_verify(run: _Run, store: ModelStore, gated: Gated, verifier: Ve
 
 
 def _publish(run: _Run, store: ModelStore, gated: Gated) -> None:
-    """Publish the candidate and record the promotion, with stop signals held until both are done."""
+    """Publish the candidate and record the promotion, with stop signals held until both are done.
+
+    A version is never served without its record: if the history cannot be written (disk full,
+    read-only), the version leaves the served path again and the run fails saying why.
+    """
     metrics = {**_metrics(run.config, run.id, gated), "promoted_at": now_iso()}
-    candidate = gated.evaluation.candidate
+    candidate, version = gated.evaluation.candidate, gated.version
     with signals.held():
-        store.publish(candidate.path, gated.version, metrics)
+        store.publish(candidate.path, version, metrics)
         shutil.rmtree(candidate.path, ignore_errors=True)
-        run.record(Event.PROMOTE, gated.summary(), **_decision_fields(run, gated))
-        run.log.step("gate", f"PROMOTED v{gated.version} to {store.path(gated.version)}")
+        try:
+            run.record(Event.PROMOTE, gated.summary(), **_decision_fields(run, gated))
+        except StoreError as exc:
+            store.retire(version)
+            raise StoreError(
+                f"v{version} passed the gate but its promote record could not be written ({exc}); v{version} was "
+                "retired so that no version is served without its record; free space or fix the permissions and "
+                "retrain"
+            ) from exc
+        run.log.step("gate", f"PROMOTED v{version} to {store.path(version)}")
 
 
 def _record_verified(run: _Run, promoted: RunResult, eval_rows: int) -> RunResult:

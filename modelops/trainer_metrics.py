@@ -78,7 +78,8 @@ class TrainerCollector(Collector):
         self.served_version, self.next_run, self.running = served_version, next_run, running
 
     def collect(self) -> Iterator[Metric]:
-        summaries = runs(history.read(self.config.history_path))
+        records = history.read(self.config.history_path)
+        summaries = runs(records)
         store = ModelStore(self.config.models_dir)
 
         counts = CounterMetricFamily("modelops_trainer_runs", "Retrain runs by outcome.", labels=["outcome"])
@@ -90,6 +91,9 @@ class TrainerCollector(Collector):
         yield CounterMetricFamily("modelops_trainer_batches_quarantined",
                                   "Data batches (files) quarantined by validation.",
                                   value=sum(s["first"].get("batches_quarantined") or 0 for s in summaries))
+
+        yield _gauge("modelops_trainer_history_damaged_lines",
+                     "Lines of runs/history.jsonl skipped as damaged (torn, not UTF-8 JSON).", records.skipped)
 
         last = summaries[-1] if summaries else None
         completed = [s for s in summaries if s["outcome"] in (Outcome.PROMOTED, Outcome.REJECTED)]

@@ -38,6 +38,7 @@ def serving_client(config: Config, timeout: float = 10.0) -> ServingClient:
         os.environ.get("MODEL_NAME") or config.model_name,
         timeout=timeout,
         connect_timeout=min(2.0, timeout),
+        remember_failure=0.0,  # a poller that waits for serving to come up must see it at once
     )
 
 

@@ -202,7 +202,7 @@ def run(quick: bool) -> dict:
                           f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
         rows = []
         try:
-            with frontend(serving.url, MODEL, config, work, workers=2, threads=4) as front:
+            with frontend(serving.url, MODEL, config, work, workers=2) as front:
                 wait_until(lambda: __import__("requests").get(f"{front}/readyz", timeout=5).ok, what="frontend ready")
                 for batch, clients, rate in CASES:
                     case, interval = {"rows": batch, "clients": clients, "pace": rate}, 1 / rate if rate else 0.0

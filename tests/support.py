@@ -103,13 +103,13 @@ class Serving(Service):
 
 
 @contextlib.contextmanager
-def frontend(tf_host: str, model_name: str, config_path: Path, workdir: Path, workers: int = 2, threads: int = 4):
-    """The frontend under gunicorn with the production command; yields its base URL."""
+def frontend(tf_host: str, model_name: str, config_path: Path, workdir: Path, workers: int = 2, **env: str):
+    """The frontend under gunicorn with the production command (``env``: more settings); yields its base URL."""
     port = free_port()
     service = Service(GUNICORN, env={
         "PORT": str(port), "TF_HOST": tf_host, "MODEL_NAME": model_name, "MODELOPS_CONFIG": str(config_path),
-        "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads),
-        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"),
+        "WEB_CONCURRENCY": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prometheus"), **env,
     })
     url = f"http://127.0.0.1:{port}"
     try:

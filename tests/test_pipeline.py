@@ -14,6 +14,7 @@ import pytest
 from modelops import data, history, pipeline, signals
 from modelops.store import ModelStore
 from tests.conftest import REPO, assert_no_partial_version, export_unservable, json_load, quiet, run_cli
+from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -114,6 +115,33 @@ def test_a_stop_signal_tensorflow_turns_into_another_error_is_still_an_interrupt
     assert ModelStore(trained_project.models_dir).versions() == [1]
     assert "interrupted" in history.read(trained_project.history_path)[-1]["reasons"][0]
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN, "handlers restored after the block"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_promotion_whose_record_cannot_be_written_is_retired_and_the_run_fails_cleanly(trained_project):
+    config = trained_project
+    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    config.history_path.unlink()
+    config.history_path.symlink_to("/dev/full")  # the disk is full when the records are written
+    result = run_cli("--config", str(config.root / "config.json"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "v2 passed the gate but its promote record could not be written" in result.stderr
+    assert "v2 was retired" in result.stderr
+    store = ModelStore(config.models_dir)
+    assert (store.versions(), store.retired()) == ([1], [2]), "never served without its record"
+    assert "could not be recorded either" in config.notifications_path.read_text().splitlines()[-1]
+
+
+def test_a_failing_notification_never_fails_a_run(trained_project, monkeypatch):
+    config = trained_project
+    monkeypatch.setenv("NOTIFY_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/hooks/dead")  # nothing listens
+    config.notifications_path.unlink()
+    config.notifications_path.mkdir()  # the log cannot be appended to
+    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    result = pipeline.retrain(config, echo=quiet)
+    assert result.outcome == "promoted", result.message
+    assert history.read(config.history_path)[-1]["event"] == "promote"
 
 
 def _start_retrain(config, *args):

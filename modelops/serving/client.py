@@ -5,9 +5,15 @@ AVAILABLE version from the status endpoint (cached for ``version_ttl`` seconds) 
 ``/versions/<N>:predict``; a 404 there means that version was unloaded, so the cache is
 refreshed once and the call retried. Every call has a connect and a read timeout.
 
-The transport is ``http.client`` with one kept-alive connection per thread: on this hop (a
-few hundred bytes each way) ``requests`` cost more than the model call itself (about 2 ms per
-request against 0.5 ms here). Failures are raised as the project's errors::
+The transport is ``http.client`` over a small pool of kept-alive connections, shared by the
+threads or greenlets of a process: on this hop (a few hundred bytes each way) ``requests`` cost
+more than the model call itself (about 2 ms per request against 0.5 ms here).
+
+A failing upstream is remembered briefly (a circuit breaker): after a refused connection or a
+timeout, calls fail at once with the same error for ``remember_failure`` seconds, then one call
+probes while the others keep failing fast. Without it a hung TF Serving stacks the waits:
+requests queued behind the one refreshing the version each waited the full timeout in turn.
+Failures are raised as the project's errors::
 
     ServingError
     ├── ServingUnavailable   connection refused or dropped
@@ -27,7 +33,14 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import quote, urlsplit
 
-from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.errors import (
+    ConfigError,
+    ModelNotLoaded,
+    ServingError,
+    ServingHTTPError,
+    ServingTimeout,
+    ServingUnavailable,
+)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # A kept-alive connection the server has meanwhile closed fails like this on reuse.
@@ -65,42 +78,94 @@ class Response:
 
 
 class KeepAliveSession:
-    """``request()`` over one persistent ``http.client`` connection per thread.
+    """``request()`` over a pool of persistent ``http.client`` connections.
 
-    A reused connection that turns out closed by the server is reopened and the request sent
-    once more; a fresh connection that fails raises (refused: ConnectionError, slow: TimeoutError).
+    A connection is taken for one request and given back after it, so threads and greenlets
+    alike reuse the same few; at most ``max_idle`` wait per host. A pooled connection that turns
+    out closed by the server is dropped and the request sent again; a fresh connection that
+    fails raises (refused: ConnectionError, slow: TimeoutError).
     """
 
-    def __init__(self):
-        self._local = threading.local()
+    def __init__(self, max_idle: int = 16):
+        self.max_idle = max_idle
+        self._idle: dict[str, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
 
     def request(self, method: str, url: str, data=None, headers=None, timeout=(2.0, 10.0)) -> Response:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         while True:
-            conn, fresh = self._connection(parts, timeout)
+            conn, fresh = self._take(parts, timeout)
             try:
                 conn.request(method, path, body=data, headers=headers or {})
                 response = conn.getresponse()
-                return Response(response.status, response.reason, response.read())
+                answer = Response(response.status, response.reason, response.read())
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
-                self._local.conns.pop(parts.netloc, None)
                 if fresh or not isinstance(exc, _STALE):
                     raise
+                continue
+            self._give_back(parts.netloc, conn, reusable=not response.will_close)
+            return answer
 
-    def _connection(self, parts, timeout) -> tuple[http.client.HTTPConnection, bool]:
-        conns = self._local.__dict__.setdefault("conns", {})
-        conn = conns.get(parts.netloc)
-        if conn is not None:
-            return conn, False
+    def _take(self, parts, timeout) -> tuple[http.client.HTTPConnection, bool]:
         connect_timeout, read_timeout = timeout
+        with self._lock:
+            idle = self._idle.get(parts.netloc)
+            conn = idle.pop() if idle else None
+        if conn is not None:
+            conn.sock.settimeout(read_timeout)
+            return conn, False
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = cls(parts.hostname, parts.port, timeout=connect_timeout)
         conn.connect()
         conn.sock.settimeout(read_timeout)
-        conns[parts.netloc] = conn
         return conn, True
+
+    def _give_back(self, netloc: str, conn: http.client.HTTPConnection, reusable: bool) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(netloc, [])
+            if reusable and conn.sock is not None and len(idle) < self.max_idle:
+                idle.append(conn)
+                return
+        conn.close()
+
+
+class Breaker:
+    """Remembers an unreachable upstream for ``seconds`` so calls fail fast instead of queueing.
+
+    ``check()`` raises the remembered error while the failure is fresh. When it expires, one
+    caller becomes the probe (it gets ``probe_seconds`` to finish) and the others still fail
+    fast; the probe's outcome resets (``ok()``) or renews (``trip()``) the memory.
+    """
+
+    def __init__(self, seconds: float, probe_seconds: float):
+        self.seconds, self.probe_seconds = seconds, probe_seconds
+        self._lock = threading.Lock()
+        self._failure: ServingError | None = None
+        self._failed_at = self._until = 0.0
+
+    def check(self) -> None:
+        with self._lock:
+            failure, now = self._failure, time.monotonic()
+            if failure is None:
+                return
+            if now >= self._until:  # this call probes; the others keep failing fast meanwhile
+                self._until = now + self.probe_seconds
+                return
+            age = now - self._failed_at
+        raise type(failure)(f"{failure} (seen {age:.1f} s ago and remembered for {self.seconds:g} s)")
+
+    def trip(self, failure: ServingError) -> ServingError:
+        with self._lock:
+            self._failure, self._failed_at = failure, time.monotonic()
+            self._until = self._failed_at + self.seconds
+        return failure
+
+    def ok(self) -> None:
+        if self._failure is not None:
+            with self._lock:
+                self._failure = None
 
 
 class ServingClient:
@@ -120,6 +185,7 @@ class ServingClient:
         timeout: float = 10.0,
         connect_timeout: float = 2.0,
         version_ttl: float = 2.0,
+        remember_failure: float = 2.0,
         observe: Callable[[str, float], None] | None = None,
     ):
         self.base_url = base_url_of(base_url)
@@ -131,6 +197,7 @@ class ServingClient:
         self._cached: tuple[int, float] | None = None  # (version, monotonic time read)
         self._lock = threading.Lock()
         self.session = session if session is not None else KeepAliveSession()
+        self.breaker = Breaker(remember_failure, probe_seconds=connect_timeout + timeout)
 
     # --- raw calls ---
 
@@ -201,23 +268,25 @@ class ServingClient:
         )
 
     def _call(self, operation: str, method: str, url: str, data: str | None = None):
+        self.breaker.check()
         started = time.perf_counter()
         try:
             response = self.session.request(
                 method, url, data=data, headers=JSON_HEADERS if data is not None else None, timeout=self.timeout
             )
         except TimeoutError:
-            raise ServingTimeout(
+            raise self.breaker.trip(ServingTimeout(
                 f"TF Serving at {self.base_url} did not answer within {self.timeout[1]:g} s; retry later"
-            ) from None
+            )) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise ServingUnavailable(
+            raise self.breaker.trip(ServingUnavailable(
                 f"TF Serving at {self.base_url} is not reachable ({type(exc).__name__}); "
                 "check that it is running and that TF_HOST points at it"
-            ) from None
+            )) from None
         finally:
             if self._observe is not None:
                 self._observe(operation, time.perf_counter() - started)
+        self.breaker.ok()
         try:
             body = response.json()
         except ValueError:

@@ -4,6 +4,10 @@ prometheus_client does not fit: it always writes ``# HELP`` lines and ``_total``
 series, while dashboards and alerts written for the stock server expect exactly
 ``:tensorflow:serving:request_count`` and friends with ``# TYPE`` lines only. So the three
 metrics are kept here, under one lock, and rendered by hand.
+
+The ``model_name`` label comes from the request URL, which any client writes: a name this
+server does not serve is counted as ``unknown`` (one series), so a scanner cannot create a
+series per name it tries.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 LOAD_ATTEMPT_COUNT = ":tensorflow:cc:saved_model:load_attempt_count"
 # TF Serving's request latency buckets in microseconds: 10 * 1.8^k, 33 of them.
 LATENCY_BUCKETS_US = tuple(10 * 1.8**k for k in range(33))
+UNKNOWN_MODEL = "unknown"  # the model_name label of requests for a model this server does not serve
 
 _BLOCK = re.compile(r"prometheus_config\s*:?\s*\{(?P<body>[^}]*)\}")
 _ENABLE = re.compile(r"\benable\s*:\s*(?P<value>\w+)")
@@ -49,7 +54,8 @@ def prometheus_path(config_file: str) -> str | None:
 class Metrics:
     """Counters and the latency histogram that REST, gRPC and the version loader update."""
 
-    def __init__(self):
+    def __init__(self, served_models: set[str]):
+        self._served = frozenset(served_models) | {""}  # "": the request named no model
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str], int] = {}
         self._loads: dict[tuple[str, str], int] = {}
@@ -58,6 +64,7 @@ class Metrics:
 
     def request(self, model_name: str, status: str, api: str, entrypoint: str, seconds: float) -> None:
         """Count one request; like TF Serving, only successful ones enter the latency histogram."""
+        model_name = model_name if model_name in self._served else UNKNOWN_MODEL
         with self._lock:
             key = (model_name, status)
             self._requests[key] = self._requests.get(key, 0) + 1

@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    metrics = Metrics()
+    metrics = Metrics({args.model_name})
     try:
         metrics_path = prometheus_path(args.monitoring_config_file) if args.monitoring_config_file else None
         manager = VersionManager(

@@ -10,9 +10,16 @@ ServingHTTPError other 4xx -> same code, TF Serving's message
 ServingHTTPError 5xx       -> 502
 other HTTPException        -> its code (404, 405, ...)
 anything else              -> 500, logged with its traceback (a bug, never the client's fault)
+
+If rendering the page for an error fails too (the page reads files that may be damaged), the
+answer is a plain HTML page with the same status and message, returned normally so the
+request is still counted in the metrics; otherwise Flask would re-raise and gunicorn would
+send a bare 500 that nothing counts.
 """
 
 from __future__ import annotations
+
+import html
 
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
@@ -31,11 +38,22 @@ def handle(exc: Exception):
     if status == 500:
         current_app.logger.exception("unexpected error answering %s %s", request.method, request.path)
     if wants_html():
-        return render_page(status=status, error=message)
+        try:
+            return render_page(status=status, error=message)
+        except Exception:
+            current_app.logger.exception("the page for a %s error could not be rendered; sent a plain page", status)
+            return _plain_page(status, message)
     response = jsonify(error=message)
     if isinstance(exc, MethodNotAllowed):
         response.headers["Allow"] = ", ".join(exc.valid_methods or ())
     return response, status
+
+
+def _plain_page(status: int, message: str):
+    body = (f"<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Error {status}</title>"
+            f"<h1>Error {status}</h1><p>{html.escape(message)}</p>"
+            "<p>The full page could not be shown; the frontend log says why.</p>")
+    return body, status, {"Content-Type": "text/html; charset=utf-8"}
 
 
 def describe(exc: Exception) -> tuple[int, str]:

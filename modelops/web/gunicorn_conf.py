@@ -2,10 +2,18 @@
 
     gunicorn --config python:modelops.web.gunicorn_conf 'modelops.web:create_app()'
 
-Threaded (gthread) workers: a request mostly waits on TF Serving, so threads overlap those
-waits cheaply, and idle keep-alive connections wait in the poller without holding a thread.
-Environment: ``PORT`` (default 5002) on ``BIND_ADDRESS`` (default 127.0.0.1), ``WEB_CONCURRENCY`` workers (default 2),
-``GUNICORN_THREADS`` per worker (default 4), ``GUNICORN_TIMEOUT`` seconds (default 30).
+gevent workers, because the frontend faces clients directly (no buffering proxy in front of it
+in compose or local mode) and a slow or hostile client must cost one connection, not a worker.
+With gthread, a connection that sends half a request holds one of the few threads until the
+client goes away (gunicorn 27 only defers connections that send nothing): 8 such sockets
+(2 workers x 4 threads) stopped every other client. A gevent worker gives each connection a
+greenlet, so a stalled client parks only its own, up to ``worker_connections`` (1000) per
+worker; gunicorn reads each request head within ``keepalive`` seconds and drops the connection
+otherwise. A request mostly waits on TF Serving, which gevent overlaps as well as threads did
+(the client's sockets are cooperative after gunicorn's monkey-patching). A proxy in front would
+also work, but would be one more service in every mode and in the image.
+Environment: ``PORT`` (default 5002) on ``BIND_ADDRESS`` (default 127.0.0.1),
+``WEB_CONCURRENCY`` workers (default 2), ``GUNICORN_TIMEOUT`` seconds (default 30).
 
 Prometheus multiprocess mode: every worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR``
 and ``/metrics`` merges them. prometheus_client picks its storage when first imported, so the
@@ -20,10 +28,9 @@ import tempfile
 
 port = int(os.environ.get("PORT", "5002"))
 bind = [f"{os.environ.get('BIND_ADDRESS') or '127.0.0.1'}:{port}"]  # the frontend image sets 0.0.0.0
-worker_class = "gthread"
+worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-keepalive = 5
+keepalive = 5  # also the deadline for a request head (request line and headers)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 accesslog = "-"
@@ -52,3 +59,15 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess  # only here: importing it picks the storage
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_fork(server, worker):
+    """A stop signal that arrives while the worker boots must still stop it.
+
+    Until gunicorn installs the worker's own handlers (after gevent's monkey-patching, which takes
+    a moment), the child still has the master's, which only queue the signal in the master's
+    memory: the worker would miss it and hold the shutdown for the whole graceful timeout.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: setattr(worker, "alive", False))

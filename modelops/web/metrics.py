@@ -27,6 +27,8 @@ from modelops.web.deps import store
 
 bp = Blueprint("metrics", __name__)
 
+# The method label takes these values or "other": the method is any token a client sends.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -84,7 +86,7 @@ def metrics_for(registry: CollectorRegistry | None) -> WebMetrics:
 
 
 def init_app(app: Flask) -> None:
-    """Count and time every request, labelled by route (not raw path: bounded label values)."""
+    """Count and time every request, labelled by route (not raw path) and known method: bounded label values."""
 
     @app.before_request
     def _start_timer():
@@ -93,7 +95,8 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _observe(response):
         web = current_app.extensions["metrics"]
-        labels = (request.url_rule.rule if request.url_rule else "unmatched", request.method, str(response.status_code))
+        method = request.method if request.method in METHODS else "other"
+        labels = (request.url_rule.rule if request.url_rule else "unmatched", method, str(response.status_code))
         web.requests.labels(*labels).inc()
         web.latency.labels(*labels).observe(time.perf_counter() - g.get("started", time.perf_counter()))
         return response

@@ -76,12 +76,18 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "points": points,
         "status_labels": chart.STATUS_LABELS,
         "decisions": records[::-1][: current_app.config["HISTORY_ROWS"]],
+        "history_damage": records.skipped and history.damage_note(_shown_path(cfg.history_path), records.skipped),
         "event_labels": EVENT_LABELS,
         "error": error,
         "result": result,
         "values": _form_values(),
     }
     return render_template("index.html", **context), status
+
+
+def _shown_path(path) -> str:
+    """``runs/history.jsonl``: enough to find the file, without the server's directory layout."""
+    return f"{path.parent.name}/{path.name}"
 
 
 def comparison_view(model: dict | None, version: int | None) -> dict | None:

@@ -188,6 +188,9 @@ def test_prometheus_metrics_use_tf_serving_names_when_enabled(store):
         store.predict()
     store.get(f"/v1/models/{m}")
     assert store.post(f"/v1/models/{m}:predict", {"instances": [["bad"]]}).status_code == 400
+    scanned = [f"probe-{i}" for i in range(3)]
+    for name in scanned:
+        assert store.post(f"/v1/models/{name}:predict", {"instances": [[1.0, 2.0]]}).status_code == 404
     text, after = scrape(store)
 
     def delta(name: str, **labels: str) -> float:
@@ -200,6 +203,9 @@ def test_prometheus_metrics_use_tf_serving_names_when_enabled(store):
     assert "# TYPE :tensorflow:cc:saved_model:load_attempt_count counter" in text
     assert delta(":tensorflow:serving:request_count", model_name=m, status="OK") == 4
     assert delta(":tensorflow:serving:request_count", model_name=m, status="INVALID_ARGUMENT") == 1
+    # names the server does not serve share one series: a scanner cannot add a series per name
+    assert delta(":tensorflow:serving:request_count", model_name="unknown", status="NOT_FOUND") == 3
+    assert not [name for name in scanned if name in text]
     latency = {"model_name": m, "API": "predict", "entrypoint": "REST"}
     assert delta(":tensorflow:serving:request_latency_count", **latency) == 3
     assert delta(":tensorflow:serving:request_latency_bucket", **latency, le="+Inf") == 3

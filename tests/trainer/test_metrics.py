@@ -57,6 +57,16 @@ def test_a_fresh_project_reports_zeros_and_no_accuracy(project):
     assert not [k for k in m if "accuracy" in k[0]]
 
 
+def test_a_damaged_history_still_scrapes_and_counts_the_damaged_lines(project):
+    history.append(project.history_path, "reject", run_id="a", version=1, accuracy_percent=90.0, reasons=["low"])
+    with open(project.history_path, "ab") as fh:
+        fh.write(b'{"event": "promote", "run_id": "b\xff"}\n{"event": "promote", "run_id": "c", "ver')  # torn
+    m = scrape(project)
+    assert m[("modelops_trainer_runs_total", (("outcome", "rejected"),))] == 1
+    assert m[("modelops_trainer_runs_total", (("outcome", "promoted"),))] == 0
+    assert m[("modelops_trainer_history_damaged_lines", ())] == 2
+
+
 def test_failed_runs_in_a_row_and_the_run_holding_the_lock(project):
     for event, run_id in [("promote", "a"), ("failed", "b"), ("reject", "c"), ("failed", "d"), ("failed", "e")]:
         history.append(project.history_path, event, run_id=run_id)

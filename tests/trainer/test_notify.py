@@ -63,3 +63,14 @@ def test_webhook_error_status_is_logged(tmp_path, monkeypatch, webhook):
     notify(log, "failed", "simple_classifier retrain: boom")
     assert len(received) == 1
     assert "HTTP 500" in log.read_text().splitlines()[-1]
+
+
+def test_an_unwritable_log_does_not_raise_and_the_webhook_still_gets_the_line(tmp_path, monkeypatch, webhook, capsys):
+    url, received, _ = webhook
+    monkeypatch.setenv(WEBHOOK_ENV, url)
+    log = tmp_path / "notifications.log"
+    log.mkdir()  # not a file: every append fails (permissions would not stop root)
+    line = notify(log, "promoted", "simple_classifier v2 99.00%")
+    assert [p["text"] for p in received] == [line]
+    err = capsys.readouterr().err
+    assert "could not write to" in err and line in err

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import socket
+import threading
+import time
 
 import pytest
 
@@ -67,18 +72,19 @@ def test_unknown_model_is_model_not_loaded(fake_upstream):
         ServingClient(fake_upstream, "other").latest_version()
 
 
-def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fake_serving):
-    """Servers close idle keep-alive connections; the next call must not fail because of it."""
-    import http.server
-    import json
-    import threading
+@contextlib.contextmanager
+def predict_server(fake_serving, drop_after_answer: bool):
+    """``fake_serving``'s predict over HTTP/1.1 keep-alive; yields (base URL, client address per request).
 
+    With ``drop_after_answer`` the server closes each connection after answering without saying
+    so, as servers do with idle keep-alive connections.
+    """
     connections = []
 
-    class DropAfterOneAnswer(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # the client keeps the connection...
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
 
-        def do_POST(self):
+        def do_POST(self):  # noqa: N802 (http.server API)
             connections.append(self.client_address)
             length = int(self.headers["Content-Length"])
             status, body = fake_serving.handle("POST", self.path, self.rfile.read(length))
@@ -87,18 +93,72 @@ def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fa
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-            self.close_connection = True  # ...but the server closes it without saying so
+            self.close_connection = drop_after_answer
 
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DropAfterOneAnswer)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = ServingClient(f"http://127.0.0.1:{server.server_address[1]}", MODEL)
-        answers = [client.predict([[1.0, 1.0]], version=1) for _ in range(3)]
+        yield f"http://127.0.0.1:{server.server_address[1]}", connections
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fake_serving):
+    """Servers close idle keep-alive connections; the next call must not fail because of it."""
+    with predict_server(fake_serving, drop_after_answer=True) as (url, connections):
+        client = ServingClient(url, MODEL)
+        answers = [client.predict([[1.0, 1.0]], version=1) for _ in range(3)]
     assert answers == [[[pytest.approx(probability(1, 1))]]] * 3
     assert len(connections) == 3, "each call after a drop used a fresh connection"
+
+
+def test_a_failing_upstream_is_remembered_so_callers_fail_fast_instead_of_queueing():
+    with socket.socket() as listener:  # accepts connections, never answers: a hung TF Serving
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        asked = []
+        client = ServingClient(f"http://127.0.0.1:{listener.getsockname()[1]}", MODEL, timeout=0.2,
+                               remember_failure=60, observe=lambda op, _: asked.append(op))
+        with pytest.raises(ServingTimeout, match="did not answer"):
+            client.predict([[1.0, 2.0]], version=1)
+        for _ in range(3):
+            with pytest.raises(ServingTimeout, match="did not answer.*remembered for 60 s"):
+                client.latest_version()
+        assert asked == ["predict"], "the remembered failure answered without asking the upstream"
+
+
+def test_after_the_memory_expires_one_call_probes_and_a_recovered_upstream_is_used_again(fake_serving):
+    fake_serving.mode = "down"
+    client = ServingClient("http://tfserving.test:8501", MODEL, session=fake_serving, remember_failure=0.2)
+    with pytest.raises(ServingUnavailable):
+        client.status()
+    fake_serving.mode = None
+    calls = len(fake_serving.calls)
+    with pytest.raises(ServingUnavailable, match="remembered"):
+        client.status()
+    assert len(fake_serving.calls) == calls
+    deadline = time.monotonic() + 10
+    while True:  # the memory lasts 0.2 s; then the next call probes and succeeds
+        try:
+            assert client.status()
+            break
+        except ServingUnavailable:
+            assert time.monotonic() < deadline, "the upstream was never tried again"
+            time.sleep(0.05)
+    assert client.predict([[1.0, 1.0]], version=1)[0][0] == pytest.approx(probability(1, 1))
+
+
+def test_threads_share_the_kept_alive_connections(fake_serving):
+    """Threads (or gevent's greenlets, one per client connection) reuse one pool, not one each."""
+    with predict_server(fake_serving, drop_after_answer=False) as (url, connections):
+        client = ServingClient(url, MODEL)
+        for _ in range(3):  # one after another, each on a new thread
+            thread = threading.Thread(target=client.predict, args=([[1.0, 1.0]], 1))
+            thread.start()
+            thread.join()
+    assert len(set(connections)) == 1 and len(connections) == 3

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 
 import pytest
@@ -51,6 +53,26 @@ def test_curl_form_post_and_metrics_summed_over_all_workers(fake_upstream, proje
     assert samples[("modelops_frontend_instances_predicted_total", ())] == 12 + 5 * 2
     assert samples[("modelops_frontend_served_model_version", ())] == 1
     assert samples[("modelops_frontend_served_model_accuracy_ratio", ())] == pytest.approx(0.98)
+
+
+@contextlib.contextmanager
+def half_requests(url: str, count: int):
+    """``count`` clients that send the start of a request and then stop, holding their connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with contextlib.ExitStack() as stack:
+        for i in range(count):
+            s = stack.enter_context(socket.create_connection((host, int(port)), timeout=10))
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n" if i % 2 else b"GET /heal")
+        yield
+
+
+def test_clients_that_send_half_a_request_and_stop_cannot_stall_the_others(fake_upstream, project, tmp_path):
+    project.add_version(1, 98.0)
+    with frontend(fake_upstream, MODEL, project.config_path, tmp_path, workers=2) as url, half_requests(url, 16):
+        for _ in range(3):  # each a new connection, so both workers are asked
+            assert requests.get(f"{url}/healthz", timeout=1).ok
+            r = requests.post(f"{url}/predict", json={"instances": [[1, 2]]}, timeout=1)
+            assert r.status_code == 200 and r.json()["predictions"][0][0] == pytest.approx(probability(1, 2))
 
 
 def test_a_bad_setting_stops_gunicorn_with_the_message_not_a_traceback(project, tmp_path):

@@ -67,6 +67,24 @@ def test_unknown_paths_share_one_label_so_scanners_cannot_explode_the_series(cli
     assert len(unmatched) == 1 and samples[unmatched[0]] == 3
 
 
+def test_an_error_page_that_fails_itself_falls_back_to_a_plain_page_and_is_counted(client, project):
+    project.cfg.history_path.mkdir(parents=True)  # the page cannot read the history at all
+    r = client.get("/", headers={"Accept": "text/html"})
+    assert r.status_code == 500
+    assert r.mimetype == "text/html"
+    assert "internal error in the frontend" in r.get_data(as_text=True)
+    failed = (("endpoint", "/"), ("method", "GET"), ("status", "500"))
+    assert _samples(client)[("modelops_frontend_requests_total", failed)] == 1
+
+
+def test_made_up_methods_share_one_label_so_clients_cannot_explode_the_series(client):
+    for method in ("FOO", "BAR", "PROPFIND"):
+        assert client.open("/predict", method=method).status_code == 405
+    samples = _samples(client)
+    counted = {k[1]: v for k, v in samples.items() if k[0] == "modelops_frontend_requests_total"}
+    assert [dict(labels)["method"] for labels in counted] == ["other"] and sum(counted.values()) == 3
+
+
 def test_openapi_documents_every_route_with_error_responses(app, client):
     doc = client.get("/openapi.json").json
     assert doc["openapi"].startswith("3.")

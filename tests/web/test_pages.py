@@ -117,3 +117,16 @@ def test_a_damaged_stored_comparison_is_left_out_not_a_500(client, project, fake
     project.add_version(4, 98.4, comparison=COMPARISON)  # stored with v3: not v4's comparison
     fake_serving.versions = {4: "AVAILABLE"}
     assert 'id="comparison"' not in client.get("/").get_data(as_text=True)
+
+
+def test_a_non_utf8_byte_in_the_history_is_skipped_and_reported_on_the_page(client, project):
+    project.add_version(1, 97.6)
+    project.record("promote", 1, 97.6, reasons=["first model: 97.60% >= 97.0%"])
+    with open(project.cfg.history_path, "ab") as fh:
+        fh.write(b'{"event": "reject", "reasons": ["caf\xe9"]}\n')  # Latin-1, not UTF-8
+    project.record("reject", 2, 91.25, reasons=["accuracy 91.25% < 97.0% threshold"])
+    r = client.get("/")
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert "first model: 97.60% &gt;= 97.0%" in page and "accuracy 91.25% &lt; 97.0% threshold" in page
+    assert "1 damaged line(s) in runs/history.jsonl were skipped" in page
