@@ -193,10 +193,11 @@ def _check_served(config) -> None:
 def _report(seconds: dict[int, float], outcomes: dict[int, str], capsys) -> None:
     """Print the per-run wall times and the flatness ratio (team rule: no timed assertions)."""
     times = list(seconds.values())
-    ratio = statistics.mean(times[-10:]) / statistics.mean(times[:10])
+    mean = statistics.mean(times[-10:]) / statistics.mean(times[:10])
+    median = statistics.median(times[-10:]) / statistics.median(times[:10])
     counts = {str(o): list(outcomes.values()).count(o) for o in set(outcomes.values())}
     with capsys.disabled():
         print(f"\nyear drill: {len(times)} in-process runs in {sum(times):.1f}s, outcomes {counts}; "
-              f"last 10 / first 10 mean wall time = {ratio:.2f}")
+              f"wall time of the last 10 runs / the first 10: mean {mean:.2f}, median {median:.2f}")
         print("week:seconds+outcome (P promoted, R rejected, K killed): "
               + " ".join(f"{w}:{seconds.get(w, 0):.1f}{str(o)[0].upper()}" for w, o in outcomes.items()))
