@@ -86,6 +86,15 @@ def test_no_data_at_all_bootstraps_a_seeded_synthetic_set(project):
     assert 0.3 < first.y.mean() < 0.7
 
 
+def test_a_bootstrap_batch_over_the_ingest_limits_still_trains(project):
+    """The limits guard incoming files; the trainer's own bootstrap batch must not fail every run."""
+    small = dataclasses.replace(project.data, max_batch_bytes=4096, max_batch_rows=1000)
+    config = dataclasses.replace(project, data=small)
+    data.ingest(config)
+    assert (data.accepted_dir(config) / "bootstrap.csv").stat().st_size > small.max_batch_bytes
+    assert len(data.load_dataset(config)) == project.data.bootstrap_rows
+
+
 def test_split_is_deterministic_per_row_whatever_else_is_in_the_dataset():
     x, y = data.synthetic(1000, seed=1)
     small = data.Dataset(x[:500], y[:500], "a", ())
