@@ -45,7 +45,7 @@ from pathlib import Path
 
 from croniter import croniter
 
-from modelops import trainer_metrics
+from modelops import history, trainer_metrics
 from modelops.config import default_config_path, load_config
 from modelops.errors import ConfigError, ServingError
 from modelops.exit_codes import MEANINGS, ExitCode
@@ -79,6 +79,7 @@ class Scheduler:
         self.next_at: datetime | None = None
         self.running = False
         self.stop_grace = STOP_GRACE_SECONDS
+        self._overdue_killed = False  # the current run was killed by us at its deadline
         self.store = ModelStore(self.config.models_dir)
         self._client = serving_client(self.config, timeout=2.0)
 
@@ -112,6 +113,8 @@ class Scheduler:
             return None
         self.log(f"{reason}: starting a retrain")
         self.running = True
+        decisions_before, started = self._decisions(), time.time()
+        self._overdue_killed = False
         # Own session: a terminal's Ctrl-C reaches the scheduler only, which forwards one SIGTERM.
         child = subprocess.Popen(self.retrain_command(), cwd=REPO_ROOT,
                                  env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
@@ -130,34 +133,46 @@ class Scheduler:
                 elif stopping_since is not None and time.monotonic() - stopping_since > self.stop_grace:
                     self.log(f"the run did not stop within {self.stop_grace:g}s: killing it")
                     child.kill()
-                elif stopping_since is None and (started := self._overdue(child.pid)) is not None:
-                    self._kill_overdue(child, started)
+                elif stopping_since is None and self._overdue(child.pid):
+                    self._kill_overdue(child)
         finally:
             self.running = False
         self.log(f"retrain finished: exit {code} ({MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")
+        if code < 0 and self._decisions() == decisions_before:
+            self._record_killed(code, started)
         return code
+
+    def _decisions(self) -> int:
+        """How many run decisions the history holds: a run killed before writing its own adds none."""
+        return sum(r.get("event") in trainer_metrics.DECISIONS for r in history.read(self.config.history_path))
+
+    def _record_killed(self, code: int, started: float) -> None:
+        """The ``failed`` record of a run killed by a signal (ours at its deadline, or another's: the
+        out-of-memory killer, a person) before it could write one, so no run goes unrecorded."""
+        run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+        if self._overdue_killed:
+            why = (f"timed out (the run passed schedule.max_run_seconds={self.config.schedule.max_run_seconds:g} "
+                   "and did not stop); killed by the scheduler")
+        else:
+            why = f"killed by {signal.Signals(-code).name} before it recorded a decision; nothing was published"
+        message = f"retrain {run_id}: {why}"
+        self.log(message)
+        record_killed_run(self.config, run_id, message)
 
     def retrain_command(self) -> list[str]:
         return [sys.executable, "-m", "modelops.cli", "--config", str(self.config_path),
                 "retrain", "--wait", str(LOCK_WAIT_SECONDS)]
 
-    def _overdue(self, pid: int) -> float | None:
-        """When the child took the writer lock, if it has held it past its deadline and grace."""
+    def _overdue(self, pid: int) -> bool:
+        """Whether the child has held the writer lock past its deadline and grace."""
         holder = self.store.lock_holder()
-        if holder is None or holder[0] != pid:
-            return None
         limit = self.config.schedule.max_run_seconds + self.stop_grace
-        return holder[1] if time.time() - holder[1] > limit else None
+        return holder is not None and holder[0] == pid and time.time() - holder[1] > limit
 
-    def _kill_overdue(self, child: subprocess.Popen, started: float) -> None:
-        """The run ignored its own deadline (stuck in native code): kill it and record it as timed out."""
+    def _kill_overdue(self, child: subprocess.Popen) -> None:
+        """The run ignored its own deadline (stuck in native code): kill it; run_once records it as timed out."""
+        self._overdue_killed = True
         child.kill()
-        child.wait()
-        run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-        message = (f"retrain {run_id}: timed out (the run passed schedule.max_run_seconds="
-                   f"{self.config.schedule.max_run_seconds:g} and did not stop); killed by the scheduler")
-        self.log(message)
-        record_killed_run(self.config, run_id, message)
 
     def served_version(self) -> int | None:
         try:

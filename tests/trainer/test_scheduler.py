@@ -135,6 +135,26 @@ def test_a_run_stuck_past_its_deadline_is_killed_and_recorded_by_the_scheduler(t
     assert any("killed by the scheduler" in line for line in lines)
 
 
+KILLED_RUN = """
+import os, signal, sys
+from modelops.store import ModelStore
+with ModelStore(sys.argv[1]).lock():
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+"""
+
+
+def test_a_run_killed_from_outside_is_recorded_as_failed_by_the_scheduler(tmp_path):
+    config = load_config(write_config(tmp_path))
+    lines = []
+    service = Scheduler(config.root / "config.json", echo=lines.append)
+    service.retrain_command = lambda: [sys.executable, "-c", KILLED_RUN, str(config.models_dir)]
+    assert service.run_once("test") == -signal.SIGKILL
+    [record] = history.read(config.history_path)
+    assert record["event"] == "failed" and "SIGKILL" in record["reasons"][0] and record["run_id"]
+    assert service.run_once("again") == -signal.SIGKILL
+    assert [r["event"] for r in history.read(config.history_path)] == ["failed", "failed"]  # one per run
+
+
 @pytest.mark.slow
 def test_stopping_the_trainer_under_honcho_leaves_no_run_holding_the_lock(tmp_path):
     """The Procfile's trainer under honcho (which kills after 5 s): SIGTERM mid-run ends the run,
