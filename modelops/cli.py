@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from modelops import data, history, pipeline, verify
+from modelops import data, history, pipeline, rollout_control, verify
 from modelops.config import load_config
 from modelops.errors import ConfigError, ModelopsError
 
@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rollback", help="retire the served version so the previous one serves again")
     p.add_argument("--to", type=_version, metavar="N", help="roll back to version N (retiring all above it)")
     p.add_argument("--reason", default="manual rollback", help="recorded in the history and notifications")
+    p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS")
+    p = sub.add_parser("rollout", help="the staged rollout in progress: status, step, advance or abort it")
+    p.add_argument("action", nargs="?", default="status", choices=("status", "step", "advance", "abort"),
+                   help="status (default); step: decide on the live evidence now, as the trainer service "
+                        "does; advance: take the next step whatever the evidence; abort: retire the candidate")
     p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS")
     p = sub.add_parser("history", help="the decision history")
     p.add_argument("--limit", type=_version, default=20, metavar="N", help="last N records (default 20)")
@@ -115,6 +120,8 @@ def _run(command: str, args: argparse.Namespace, config) -> int:
         retired, served = pipeline.rollback(config, args.to, args.reason, args.wait)
         print(f"retired v{', v'.join(map(str, retired))}; v{served} is the served version again")
         return 0
+    if command == "rollout":
+        return _rollout(args, config)
     if command == "history":
         records = history.read(config.history_path, limit=args.limit)
         if not records:
@@ -124,6 +131,21 @@ def _run(command: str, args: argparse.Namespace, config) -> int:
         return 0
     path = data.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")
+    return 0
+
+
+def _rollout(args: argparse.Namespace, config) -> int:
+    evidence = rollout_control.frontend_evidence()
+    if args.action == "status":
+        print("\n".join(rollout_control.status_lines(config, evidence)))
+        return 0
+    force = None if args.action == "step" else args.action
+    current, decision = rollout_control.tick(config, evidence, verify.serving_client(config, timeout=5.0),
+                                             force=force, wait_seconds=args.wait)
+    if current is None:
+        print("no rollout in progress", file=sys.stderr if force else sys.stdout)
+        return pipeline.EXIT_FAILED if force else 0
+    print(f"v{current.candidate} ({current.phase}): {decision.action}: {'; '.join(decision.reasons)}")
     return 0
 
 

@@ -1,9 +1,9 @@
 """The append-only, machine-readable record of every decision: ``runs/history.jsonl``.
 
 One JSON object per line; events are ``promote``, ``reject``, ``rollback``, ``verify-failed``,
-``unverified``, ``verified`` and ``failed``. Lines are appended with a single ``write`` on an ``O_APPEND``
-descriptor, so concurrent readers (the frontend) never see half a record. Free of numpy and
-TensorFlow: the frontend reads it.
+``unverified``, ``verified`` and ``failed``, and a staged rollout's ``rollout-*`` steps. Lines are
+appended with a single ``write`` on an ``O_APPEND`` descriptor, so concurrent readers (the frontend)
+never see half a record. Free of numpy and TensorFlow: the frontend reads it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import os
 import time
 from pathlib import Path
 
-EVENTS = ("promote", "reject", "rollback", "verify-failed", "unverified", "verified", "failed")
+EVENTS = ("promote", "reject", "rollback", "verify-failed", "unverified", "verified", "failed",
+          "rollout-start", "rollout-advance", "rollout-promote", "rollout-abort")
 
 
 def now_iso() -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelops import data, gate, history
+from modelops import data, gate, history, rollout_control
 from modelops.config import Config
 from modelops.errors import ModelopsError, ServableError, ServingTimeout, ServingUnavailable, StoreError, VerifyError
 from modelops.notify import notify
@@ -240,6 +240,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     promoted = RunResult("promoted", version, f"v{version} {accuracy:.2f}%")
     try:
         with _signals_held():
+            rollout_control.before_publish(config, store, version)  # shadow/canary: loads beside the champion
             store.publish(candidate.path, version, metrics)
             shutil.rmtree(candidate.path, ignore_errors=True)
             run.record("promote", f"v{version} {accuracy:.2f}%{versus}: {'; '.join(decision.reasons)}", **record)
@@ -398,6 +399,7 @@ def _retire(config: Config, store: ModelStore, versions: list[int], reason: str,
             fields = dict(version=v, to_version=served, reasons=[reason])
             message = f"retired v{v}; {again}: {reason}"
             run.record("rollback", message, **fields) if run else _record(config, "rollback", message, **fields)
+        rollout_control.sync(config, store)
     return served
 
 
