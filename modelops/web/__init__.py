@@ -19,7 +19,7 @@ from flask import Flask
 from modelops.config import load_config
 from modelops.errors import ConfigError
 from modelops.serving.client import ServingClient, base_url_of
-from modelops.web import errors, health, metrics, openapi, pages, predict
+from modelops.web import errors, health, metrics, openapi, pages, predict, traffic
 
 ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ live at the repo root
 
@@ -61,6 +61,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         timeout=app.config["TF_TIMEOUT_SECONDS"],
         observe=lambda operation, seconds: web_metrics.upstream_latency.labels(operation).observe(seconds),
     )
+    cfg = app.config["MODELOPS"]
+    mirror_client = ServingClient(  # its own client: mirrors stay out of the upstream latency metric
+        app.config["TF_HOST"], app.config["MODEL_NAME"], session=app.config["SERVING_SESSION"],
+        timeout=app.config["TF_TIMEOUT_SECONDS"],
+    )
+    app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
+                                                mirror_client, traffic.metrics_for(app.config["METRICS_REGISTRY"]))
     for module in (predict, pages, health, metrics, openapi):
         app.register_blueprint(module.bp)
     metrics.init_app(app)
