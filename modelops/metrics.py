@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelops import history
+from modelops import history, rollout
 from modelops.config import Config
 from modelops.store import ModelStore
 
@@ -73,7 +73,9 @@ class TrainerCollector(Collector):
         self.served_version, self.next_run, self.running = served_version, next_run, running
 
     def collect(self) -> Iterator[Metric]:
-        summaries = runs(history.read(self.config.history_path))
+        records = history.read(self.config.history_path)
+        yield from _rollout_gauges(self.config, rollout.state(records))
+        summaries = runs(records)
         store = ModelStore(self.config.models_dir)
 
         counts = CounterMetricFamily("modelops_trainer_runs", "Retrain runs by outcome.", labels=["outcome"])
@@ -121,6 +123,21 @@ class TrainerCollector(Collector):
         if self.running is not None:
             yield _gauge("modelops_trainer_run_in_progress", "1 while a scheduled run is in progress.",
                          1.0 if self.running() else 0.0)
+
+
+def _rollout_gauges(config: Config, current: rollout.Rollout | None) -> Iterator[Metric]:
+    """A rollout in progress: its candidate, and when its phase began (absent when none: nothing is stuck)."""
+    yield _gauge("modelops_trainer_rollout_in_progress", "1 while a staged rollout is in progress.",
+                 1.0 if current else 0.0)
+    if current is None:
+        return
+    yield _gauge("modelops_trainer_rollout_candidate_version", "The candidate of the rollout in progress.",
+                 current.candidate)
+    yield _gauge("modelops_trainer_rollout_phase_started_timestamp_seconds",
+                 "When the rollout's current phase began (epoch seconds).", current.since)
+    yield _gauge("modelops_trainer_rollout_max_seconds",
+                 "rollout.max_seconds: a phase should have ended by then (by evidence or rollout.on_timeout).",
+                 config.rollout.max_seconds)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -217,3 +217,19 @@ def test_cli_rollout_abort_by_hand(tmp_path):
     assert "no rollout in progress" in status.stdout
     assert json.loads(config.history_path.read_text().splitlines()[-1])["reasons"] == [
         "aborted by hand (retrain_pipeline.py rollout abort)"]
+
+
+def test_trainer_metrics_say_when_the_phase_began_for_the_stuck_alert(tmp_path):
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from modelops.metrics import TrainerCollector
+
+    config, store = _project(tmp_path)
+    registry = CollectorRegistry()
+    registry.register(TrainerCollector(config))
+    assert "modelops_trainer_rollout_in_progress 0.0" in generate_latest(registry).decode()
+    _publish(config, store, 2)
+    text = generate_latest(registry).decode()
+    assert "modelops_trainer_rollout_in_progress 1.0" in text
+    assert "modelops_trainer_rollout_candidate_version 2.0" in text
+    assert "modelops_trainer_rollout_phase_started_timestamp_seconds" in text
