@@ -61,8 +61,8 @@ def export(model: tf.keras.Model, path: Path) -> None:
 
 def load_signature(path: Path):
     """The ``serving_default`` signature of a SavedModel directory, loaded the way TF Serving
-    loads it (``modelops.serving.versions``), so the gate scores exactly what will be served."""
-    from modelops.serving.versions import load_servable
+    loads it (``modelops.savedmodel``), so the gate scores exactly what will be served."""
+    from modelops.savedmodel import load_servable
 
     return load_servable(0, Path(path)).signatures[SIGNATURE]
 

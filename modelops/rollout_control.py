@@ -25,9 +25,9 @@ from modelops.config import Config
 from modelops.errors import ServingError, StoreError
 from modelops.notify import notify
 from modelops.rollout import Decision, Evidence, Rollout
-from modelops.serving.client import ServingClient
 from modelops.store import ModelStore
 from modelops.store import _write_atomic as write_atomic
+from modelops.tfserving_client import ServingClient
 
 FRONTEND_METRICS_ENV = "FRONTEND_METRICS_URL"
 DEFAULT_FRONTEND_METRICS = "http://localhost:5002/metrics"

@@ -18,27 +18,20 @@ serving that has not answered by then is down, and a manual run without serving 
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
 from modelops.config import Config
 from modelops.errors import ConfigError, ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
-from modelops.serving.client import ServingClient
+from modelops.tfserving_client import ServingClient, from_env
 
-DEFAULT_TF_HOST = "http://localhost:8501"
 POLL_SECONDS = 0.5
 
 
 def serving_client(config: Config, timeout: float = 10.0) -> ServingClient:
     """A client for the model this project serves, from ``TF_HOST`` / ``MODEL_NAME``."""
-    return ServingClient(
-        os.environ.get("TF_HOST") or DEFAULT_TF_HOST,
-        os.environ.get("MODEL_NAME") or config.model_name,
-        timeout=timeout,
-        connect_timeout=min(2.0, timeout),
-    )
+    return from_env(config.model_name, timeout=timeout, connect_timeout=min(2.0, timeout))
 
 
 class ServingVerifier:

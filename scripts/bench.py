@@ -175,7 +175,7 @@ def run(quick: bool) -> dict:
     import tensorflow as tf
 
     from modelops import model
-    from modelops.serving.versions import load_servable
+    from modelops.savedmodel import load_servable
 
     seconds = 1.5 if quick else 5.0
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-"))

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from modelops import model
 from modelops.errors import ServableError
-from modelops.serving.versions import load_servable
+from modelops.savedmodel import load_servable
 from tests.conftest import export_unservable
 
 pytestmark = pytest.mark.slow

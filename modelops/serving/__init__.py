@@ -1,1 +1,1 @@
-"""TF Serving: the REST client and the project's TF-Serving-compatible local server."""
+"""The project's TF-Serving-compatible local server (``python -m modelops.serving``)."""

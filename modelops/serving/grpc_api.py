@@ -7,10 +7,12 @@ PredictResponse names the version that answered, which REST cannot.
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent import futures
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from google.protobuf import any_pb2
 from tensorflow_serving.apis import (
@@ -22,10 +24,10 @@ from tensorflow_serving.apis import (
     status_pb2,
 )
 
-from modelops.errors import ServableError
+from modelops.errors import ConfigError, ServableError
 from modelops.serving.monitoring import Metrics
-from modelops.serving.rest import DEFAULT_SIGNATURE
-from modelops.serving.versions import VersionManager
+from modelops.serving.registry import ModelRegistry
+from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES, DEFAULT_SIGNATURE
 
 _STATE = get_model_status_pb2.ModelVersionStatus.State
 _ERROR_CODE = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type.values_by_name
@@ -37,9 +39,31 @@ def _version_request(spec) -> tuple[int | None, str | None]:
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, manager: VersionManager, metrics: Metrics):
+    def __init__(self, manager: ModelRegistry, metrics: Metrics, max_tensor_bytes: int):
         self._manager = manager
         self._metrics = metrics
+        self._max_tensor_bytes = max_tensor_bytes
+
+    def _array(self, alias: str, proto) -> np.ndarray:
+        """The input as an array, its size checked before it is allocated: a TensorProto with one
+        value and a huge shape would otherwise be filled out to that shape."""
+        dims = [d.size for d in proto.tensor_shape.dim]
+        if proto.tensor_shape.unknown_rank or any(d < 0 for d in dims):
+            raise ServableError("INVALID_ARGUMENT", f"tensor parsing error: {alias}")
+        try:
+            item_bytes = max(tf.as_dtype(proto.dtype).size, 1)
+        except TypeError:
+            raise ServableError("INVALID_ARGUMENT", f"tensor parsing error: {alias}") from None
+        if math.prod(dims) * item_bytes > self._max_tensor_bytes:
+            raise ServableError(
+                "INVALID_ARGUMENT",
+                f"Input {alias} declares shape {dims}: {math.prod(dims)} elements, more than fit in "
+                f"{self._max_tensor_bytes} bytes (grpc.max_receive_message_length); send a smaller tensor",
+            )
+        try:
+            return tf.make_ndarray(proto)
+        except (ValueError, TypeError):
+            raise ServableError("INVALID_ARGUMENT", f"tensor parsing error: {alias}") from None
 
     def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:  # noqa: N802
         start = time.perf_counter()
@@ -50,7 +74,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             signature = servable.signatures.get(signature_name)
             if signature is None:
                 raise ServableError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
-            outputs = signature.run({alias: tf.make_ndarray(proto) for alias, proto in request.inputs.items()})
+            outputs = signature.run({alias: self._array(alias, proto) for alias, proto in request.inputs.items()})
         except ServableError as e:
             self._metrics.request(spec.name, e.code, "Predict", "GRPC", time.perf_counter() - start)
             context.abort(grpc.StatusCode[e.code], e.message)
@@ -91,7 +115,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: VersionManager):
+    def __init__(self, manager: ModelRegistry):
         self._manager = manager
 
     def GetModelStatus(self, request, context):  # noqa: N802
@@ -108,13 +132,31 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def start(manager: VersionManager, metrics: Metrics, port: int, threads: int) -> grpc.Server:
+def channel_options(text: str) -> dict[str, int | str]:
+    """``--grpc_channel_arguments`` (``k=v,k2=v2``) over this server's defaults: replies up to 2 GiB
+    like TF Serving, requests up to 64 MiB (TF Serving: 2 GiB)."""
+    options: dict[str, int | str] = {
+        "grpc.max_send_message_length": 2**31 - 1,
+        "grpc.max_receive_message_length": DEFAULT_MAX_BODY_BYTES,
+    }
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        value = value.strip()
+        options[key.strip()] = int(value) if value.lstrip("-").isdigit() else value
+    return options
+
+
+def start(manager: ModelRegistry, metrics: Metrics, port: int, threads: int, options: dict) -> grpc.Server:
     """Serve both services on ``0.0.0.0:port``; raises if the port cannot be bound."""
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-        options=[("grpc.max_send_message_length", 2**31 - 1), ("grpc.max_receive_message_length", 2**31 - 1)],
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"), options=list(options.items())
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(manager, metrics), server)
+    max_tensor_bytes = int(options["grpc.max_receive_message_length"])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(manager, metrics, max_tensor_bytes), server
+    )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     if server.add_insecure_port(f"0.0.0.0:{port}") == 0:
         raise OSError(f"cannot bind gRPC port {port}")

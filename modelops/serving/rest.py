@@ -10,13 +10,14 @@ decides which error a bad request gets. Every request is counted for the Prometh
 from __future__ import annotations
 
 import functools
-import gzip
 import html
 import itertools
 import json
 import logging
 import re
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
@@ -25,12 +26,15 @@ import numpy as np
 from google.protobuf import json_format
 
 from modelops.errors import ServableError
+from modelops.savedmodel import Signature
 from modelops.serving.monitoring import Metrics
-from modelops.serving.versions import Signature, VersionManager, VersionStatus
+from modelops.serving.registry import ModelRegistry
+from modelops.serving.versions import VersionStatus
 
 logger = logging.getLogger("modelops.serving")
 
 DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 _V1 = re.compile(r"/v1/", re.IGNORECASE)
 _POST = re.compile(
     r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
@@ -59,7 +63,9 @@ _HTTP_STATUS = {
     "UNIMPLEMENTED": 501,
     "UNAVAILABLE": 503,
 }
-_STATUS_LINES = {code: f"{code} {HTTPStatus(code).phrase}" for code in (*_HTTP_STATUS.values(), 500) if code != 499}
+_STATUS_LINES = {
+    code: f"{code} {HTTPStatus(code).phrase}" for code in (*_HTTP_STATUS.values(), 413, 500) if code != 499
+}
 _STATUS_LINES[499] = "499 Client Closed Request"
 _JSON_DECODER = json.JSONDecoder()
 _INT64_MAX = 2**63 - 1
@@ -81,15 +87,20 @@ class Route:
 class RestApp:
     """The WSGI callable served on ``--rest_api_port``."""
 
-    def __init__(self, manager: VersionManager, metrics: Metrics, metrics_path: str | None, timeout_ms: int):
+    def __init__(self, manager: ModelRegistry, metrics: Metrics, metrics_path: str | None, timeout_ms: int,
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, read_done: Callable[[], None] = lambda: None):
         self._manager = manager
         self._metrics = metrics
         self._metrics_path = metrics_path
         self._timeout = timeout_ms / 1000.0
+        self._max_body_bytes = max_body_bytes
+        self._read_done = read_done  # the request is in: its read deadline no longer applies
 
     def __call__(self, environ, start_response):
         start = time.perf_counter()
         method = environ["REQUEST_METHOD"]
+        if method != "POST":
+            self._read_done()
         path = (environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).split("?", 1)[0]
         if method == "GET" and path == self._metrics_path:
             return _send(start_response, 200, "text/plain", self._metrics.render().encode())
@@ -106,6 +117,10 @@ class RestApp:
             code = "OK"
         except ServableError as e:
             code, body = e.code, {"error": e.message}
+        except RequestTooLarge as e:
+            self._metrics.request(route.name if route else "", "RESOURCE_EXHAUSTED", route.verb if route else "",
+                                  "REST", time.perf_counter() - start)
+            return _send(start_response, 413, "application/json", json.dumps({"error": str(e)}).encode())
         except Exception as e:  # a server bug still answers JSON, and is logged
             logger.exception("%s %s failed", method, path)
             code, body = "INTERNAL", {"error": f"{type(e).__name__}: {e}"}
@@ -120,7 +135,7 @@ class RestApp:
             if route.metadata:
                 return self._metadata(route)
             return _status_json(self._manager.status(route.name, route.version))
-        request = _parse_json(environ)
+        request = _parse_json(self._read_body(environ))
         signature_name = request.get("signature_name", DEFAULT_SIGNATURE)
         if not isinstance(signature_name, str):
             raise ServableError(
@@ -148,6 +163,26 @@ class RestApp:
         if time.perf_counter() - start > self._timeout:
             raise ServableError("DEADLINE_EXCEEDED", "Deadline Exceeded")
         return {"predictions": _to_rows(outputs)} if rows else {"outputs": _to_columns(outputs)}
+
+    def _read_body(self, environ) -> str:
+        """The request body as text, at most ``max_body_bytes`` both as sent and once gunzipped."""
+        limit = self._max_body_bytes
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            raw = environ["wsgi.input"].read(limit + 1)
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > limit:
+                raise RequestTooLarge(f"Request body of {length} bytes is larger than {limit} bytes")
+            raw = environ["wsgi.input"].read(length)
+        self._read_done()
+        if len(raw) > limit:
+            raise RequestTooLarge(f"Request body is larger than {limit} bytes")
+        try:
+            if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+                raw = _gunzip(raw, limit)
+            return raw.decode("utf-8")
+        except (zlib.error, UnicodeDecodeError) as e:
+            raise ServableError("INVALID_ARGUMENT", f"JSON Parse error: {e}") from e
 
     def _metadata(self, route: Route) -> dict:
         servable = self._manager.servable(route.name, route.version, route.label)
@@ -185,22 +220,32 @@ def _route(method: str, path: str, environ) -> Route | None:
     return Route(unquote(match["name"]), version, label, verb, method == "GET" and bool(match["metadata"]))
 
 
-def _parse_json(environ) -> dict:
-    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        raw = environ["wsgi.input"].read()
-    else:
-        raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    try:
-        if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise ServableError("INVALID_ARGUMENT", f"JSON Parse error: {e}") from e
+class RequestTooLarge(Exception):
+    """A body over the limit: 413, with a message saying how to fit (not a TF Serving status)."""
+
+    def __init__(self, what: str):
+        super().__init__(f"{what} (--rest_api_max_request_bytes); send fewer instances per request")
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """Inflate a gzip body, stopping as soon as it exceeds ``limit``: a small bomb costs nothing."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(raw, limit + 1)
+    if len(out) > limit:
+        raise RequestTooLarge(f"Request body inflates to more than {limit} bytes")
+    if not inflater.eof:
+        raise ServableError("INVALID_ARGUMENT", "JSON Parse error: the gzip body is truncated")
+    return out
+
+
+def _parse_json(text: str) -> dict:
     stripped = text.lstrip(" \t\r\n")
     if not stripped:
         raise ServableError("INVALID_ARGUMENT", "JSON Parse error: The document is empty")
     try:
         document, _ = _JSON_DECODER.raw_decode(stripped)  # like rapidjson's stop-when-done: trailing bytes ignored
+    except RecursionError:
+        raise ServableError("INVALID_ARGUMENT", "JSON Parse error: nested too deeply") from None
     except json.JSONDecodeError as e:
         offset = e.pos + len(text) - len(stripped)
         raise ServableError("INVALID_ARGUMENT", f"JSON Parse error: {e.msg}. at offset: {offset}") from e

@@ -23,11 +23,13 @@ from pathlib import Path
 import tensorflow as tf
 from cheroot import wsgi
 
-from modelops.errors import ModelopsError
-from modelops.serving import grpc_api
+from modelops.errors import ConfigError, ModelopsError
+from modelops.serving import grpc_api, model_config
+from modelops.serving.model_config import ModelSpec
 from modelops.serving.monitoring import Metrics, prometheus_path
-from modelops.serving.rest import RestApp
-from modelops.serving.versions import VersionManager
+from modelops.serving.read_deadline import DeadlineConnection, ReadDeadline
+from modelops.serving.registry import ModelRegistry
+from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES, RestApp
 
 logger = logging.getLogger("modelops.serving")
 
@@ -38,10 +40,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8500, help="gRPC port; 0 disables gRPC")
     parser.add_argument("--rest_api_port", type=int, default=8501, help="REST port; 0 disables REST")
     parser.add_argument("--rest_api_num_threads", type=int, default=4 * (os.cpu_count() or 1))
-    parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000)
+    parser.add_argument("--rest_api_timeout_in_ms", type=int, default=30000,
+                        help="to read a request (line, headers, body) and to answer it")
+    parser.add_argument("--rest_api_max_request_bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
+                        help="largest REST body, as sent and once gunzipped (413 beyond)")
+    parser.add_argument("--grpc_channel_arguments", default="",
+                        help="comma-separated key=value gRPC server options, e.g. grpc.max_receive_message_length=N")
     parser.add_argument("--grpc_max_threads", type=int, default=4 * (os.cpu_count() or 1))
     parser.add_argument("--model_name", default="default")
-    parser.add_argument("--model_base_path", required=True, type=Path)
+    parser.add_argument("--model_base_path", type=Path, help="required unless --model_config_file is given")
+    parser.add_argument("--model_config_file", type=Path, help="ModelServerConfig text proto")
+    parser.add_argument("--model_config_file_poll_wait_seconds", type=float, default=0.0, help="0: read once")
+    parser.add_argument("--allow_version_labels_for_unavailable_models", type=_flag_bool, nargs="?", const=True,
+                        default=False)
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0)
     parser.add_argument("--max_num_load_retries", type=int, default=5)
     parser.add_argument("--load_retry_interval_micros", type=int, default=60_000_000)
@@ -51,51 +62,82 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.port and args.port == args.rest_api_port:
         parser.error("--port and --rest_api_port must differ")
+    try:
+        args.grpc_options = grpc_api.channel_options(args.grpc_channel_arguments)
+    except ConfigError as e:
+        parser.error(str(e))
+    if args.model_base_path is None and args.model_config_file is None:
+        parser.error("Both server_options.model_base_path and server_options.model_config_file are empty!")
     return args
+
+
+def _flag_bool(text: str) -> bool:
+    """TF Serving's boolean flag values: ``--flag``, ``--flag=true``, ``--flag=false``."""
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1")
+
+
+def initial_models(args: argparse.Namespace, registry: ModelRegistry) -> list[ModelSpec]:
+    """The models to start with: the config file's, else the one the flags name."""
+    if args.model_config_file is None:
+        return [ModelSpec(args.model_name, args.model_base_path)]
+    text, specs = model_config.read(args.model_config_file)
+    registry.remember_config_text(text)
+    return specs
+
+
+def start_rest(args: argparse.Namespace, registry: ModelRegistry, metrics: Metrics, metrics_path: str | None):
+    """cheroot bound to ``--rest_api_port`` (not serving yet), each request read under a deadline."""
+    deadline = ReadDeadline(args.rest_api_timeout_in_ms / 1000.0)
+    app = RestApp(registry, metrics, metrics_path, args.rest_api_timeout_in_ms, args.rest_api_max_request_bytes,
+                  read_done=deadline.done)
+    rest = wsgi.Server(
+        ("0.0.0.0", args.rest_api_port),
+        app,
+        numthreads=args.rest_api_num_threads,
+        server_name="modelops-serving",
+        timeout=60,
+        shutdown_timeout=1,
+    )
+    rest.ConnectionClass = DeadlineConnection
+    rest.read_deadline = deadline
+    rest.keep_alive_conn_limit = None  # cheroot's default (10) closes the 11th client's connection
+    rest.prepare()  # binds now, so the log line below means "listening"
+    logger.info("Exporting HTTP/REST API at:localhost:%d ...", args.rest_api_port)
+    return rest
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     metrics = Metrics()
+    registry = ModelRegistry(
+        args.allow_version_labels_for_unavailable_models,
+        metrics=metrics,
+        max_load_retries=max(args.max_num_load_retries, 0),
+        retry_interval=args.load_retry_interval_micros / 1e6,
+        session_config=tf.compat.v1.ConfigProto(
+            intra_op_parallelism_threads=args.tensorflow_intra_op_parallelism,
+            inter_op_parallelism_threads=args.tensorflow_inter_op_parallelism,
+        ),
+    )
     try:
         metrics_path = prometheus_path(args.monitoring_config_file) if args.monitoring_config_file else None
-        manager = VersionManager(
-            args.model_name,
-            args.model_base_path,
-            metrics,
-            max_load_retries=max(args.max_num_load_retries, 0),
-            retry_interval=args.load_retry_interval_micros / 1e6,
-            session_config=tf.compat.v1.ConfigProto(
-                intra_op_parallelism_threads=args.tensorflow_intra_op_parallelism,
-                inter_op_parallelism_threads=args.tensorflow_inter_op_parallelism,
-            ),
-        )
-        manager.wait_until_available(args.file_system_poll_wait_seconds)
+        registry.start(initial_models(args, registry), args.file_system_poll_wait_seconds)
     except ModelopsError as e:
         logger.error("Failed to start server. Error: %s", e)
         return 255
-    manager.start_polling(args.file_system_poll_wait_seconds)
+    registry.start_polling(
+        args.file_system_poll_wait_seconds, args.model_config_file, args.model_config_file_poll_wait_seconds
+    )
 
     stopped = threading.Event()
     grpc_server = None
     if args.port:
-        grpc_server = grpc_api.start(manager, metrics, args.port, args.grpc_max_threads)
+        grpc_server = grpc_api.start(registry, metrics, args.port, args.grpc_max_threads, args.grpc_options)
         logger.info("Running gRPC ModelServer at 0.0.0.0:%d ...", args.port)
-    rest = None
-    if args.rest_api_port:
-        app = RestApp(manager, metrics, metrics_path, args.rest_api_timeout_in_ms)
-        rest = wsgi.Server(
-            ("0.0.0.0", args.rest_api_port),
-            app,
-            numthreads=args.rest_api_num_threads,
-            server_name="modelops-serving",
-            timeout=60,
-            shutdown_timeout=1,
-        )
-        rest.keep_alive_conn_limit = None  # cheroot's default (10) closes the 11th client's connection
-        rest.prepare()  # binds now, so the log line below means "listening"
-        logger.info("Exporting HTTP/REST API at:localhost:%d ...", args.rest_api_port)
+    rest = start_rest(args, registry, metrics, metrics_path) if args.rest_api_port else None
 
     def stop(signum, _frame) -> None:
         logger.info("Received signal %d, shutting down", signum)
@@ -106,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     if rest is not None:
         threading.Thread(target=rest.serve, name="rest", daemon=True).start()
     stopped.wait()
-    manager.stop()
+    registry.stop()
     if rest is not None:
         rest.stop()
+        rest.read_deadline.stop()
     if grpc_server is not None:
         grpc_server.stop(grace=1).wait()
     return 0

@@ -12,16 +12,14 @@ the limits below); ``test_config`` overrides any of them and can inject the serv
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from flask import Flask
 
 from modelops.config import load_config
 from modelops.errors import ConfigError
-from modelops.serving.client import ServingClient, base_url_of
+from modelops.paths import ROOT
+from modelops.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.web import errors, health, metrics, openapi, pages, predict, traffic
-
-ROOT = Path(__file__).resolve().parents[2]  # templates/ and static/ live at the repo root
 
 
 def settings(test_config: dict | None = None) -> dict:
@@ -30,9 +28,10 @@ def settings(test_config: dict | None = None) -> dict:
     gunicorn's master calls this before starting workers, so a bad ``TF_HOST``, limit or
     config.json stops the server with the message instead of a worker traceback per boot.
     """
+    tf_host, model_name = env_target()
     values = dict(
-        TF_HOST=os.environ.get("TF_HOST", "http://localhost:8501"),
-        MODEL_NAME=os.environ.get("MODEL_NAME"),  # None: the model_name of config.json
+        TF_HOST=tf_host,
+        MODEL_NAME=model_name,  # None: the model_name of config.json
         MAX_INSTANCES=_env_number("MAX_INSTANCES", 1000, int),
         MAX_CONTENT_LENGTH=_env_number("MAX_CONTENT_LENGTH", 1024 * 1024, int),
         TF_TIMEOUT_SECONDS=_env_number("TF_TIMEOUT_SECONDS", 10.0, float),
@@ -49,6 +48,7 @@ def settings(test_config: dict | None = None) -> dict:
 
 
 def create_app(test_config: dict | None = None) -> Flask:
+    # templates/ and static/ live at the repository root
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     app.config.from_mapping(settings(test_config))
 

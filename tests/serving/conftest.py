@@ -14,7 +14,9 @@ model with this project's signature when these are set:
                           and delete versions (else they skip); start that server with
                           --max_num_load_retries=0, or a half-written version stays LOADING 5 min
 
-Tests of our own flags (monitoring on/off, REST timeout, startup) skip in that mode.
+Tests of our own flags (monitoring on/off, REST timeout, startup, limits) skip in that mode. The
+tests on TF Serving's own kind of test models (``saved_models.py``) run against a real TF Serving
+serving them when ``TF_SERVING_ZOO_URL`` (and ``TF_SERVING_ZOO_GRPC``) are set, else skip there.
 """
 
 from __future__ import annotations
@@ -158,3 +160,24 @@ def expected(served, models):
     if served.model_dir is None:
         return None
     return models.expected(served.model_dir / str(served.latest()))
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory):
+    """A server started with ``--model_config_file`` on ``saved_models.write_zoo``'s models; the
+    target's ``model`` is ``half_plus_n`` (versions 123 and 124, labels stable and canary)."""
+    from tests.serving.saved_models import write_zoo
+
+    zoo_url = os.environ.get("TF_SERVING_ZOO_URL")
+    if zoo_url:
+        yield Target(zoo_url.rstrip("/"), "half_plus_n", os.environ.get("TF_SERVING_ZOO_GRPC"))
+        return
+    if REMOTE_URL:
+        pytest.skip("TF_SERVING_URL is set but TF_SERVING_ZOO_URL is not (see tests/serving/saved_models.py)")
+    root = tmp_path_factory.mktemp("zoo")
+    server = Serving(root, "unused", "--model_config_file", str(write_zoo(root)), grpc=True)
+    try:
+        server.wait_listening()
+        yield Target(f"http://127.0.0.1:{server.rest_port}", "half_plus_n", f"127.0.0.1:{server.grpc_port}", root)
+    finally:
+        server.stop()

@@ -184,9 +184,9 @@ def test_dockerignore_allows_only_what_the_images_copy():
     for name in ("Dockerfile.trainer", "Dockerfile.frontend"):
         for sources in re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", (ROOT / name).read_text(), re.M):
             copied.update(s.rstrip("/") for s in sources.split())
-    assert copied == allowed
+    assert {source.split("/")[0] for source in copied} == allowed
     for path in copied:
-        assert (ROOT / path).exists(), path
+        assert any(ROOT.glob(path)), path
 
 
 # --- workflows, scripts, Procfile ------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from modelops.config import load_config
 from modelops.errors import ServingError
-from modelops.serving.client import ServingClient
+from modelops.tfserving_client import ServingClient
 from tests.support import Service, Serving, free_port
 
 

@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry
 
 from modelops import history
 from modelops.config import load_config
-from modelops.serving.client import Response
 from modelops.store import ModelStore
+from modelops.tfserving_client import Response
 from modelops.web import create_app
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
-from modelops.serving.client import ServingClient
+from modelops.tfserving_client import ServingClient
 from tests.support import free_port
 from tests.web.conftest import MODEL, probability
 

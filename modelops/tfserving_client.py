@@ -1,5 +1,7 @@
 """TF Serving REST client, shared by the frontend and the trainer's post-promotion check.
 
+``from_env`` builds one from ``TF_HOST`` / ``MODEL_NAME``, the only place their defaults live.
+
 REST predict does not say which version answered, so ``predict_latest`` first reads the highest
 AVAILABLE version from the status endpoint (cached for ``version_ttl`` seconds) and calls
 ``/versions/<N>:predict``; a 404 there means that version was unloaded, so the cache is
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +32,7 @@ from urllib.parse import quote, urlsplit
 
 from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
 
+DEFAULT_TF_HOST = "http://localhost:8501"
 JSON_HEADERS = {"Content-Type": "application/json"}
 # A kept-alive connection the server has meanwhile closed fails like this on reuse.
 _STALE = (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected, http.client.BadStatusLine)
@@ -52,6 +56,19 @@ def base_url_of(value: str) -> str:
             f"TF_HOST must be TF Serving's REST address, like http://tfserving:8501 or localhost:8501; got {value!r}"
         )
     return url.rstrip("/")
+
+
+def env_target(environ=None) -> tuple[str, str | None]:
+    """``(TF_HOST, MODEL_NAME)`` from the environment; unset or empty TF_HOST means
+    ``DEFAULT_TF_HOST``, unset or empty MODEL_NAME is None (the caller's config names the model)."""
+    environ = os.environ if environ is None else environ
+    return environ.get("TF_HOST") or DEFAULT_TF_HOST, environ.get("MODEL_NAME") or None
+
+
+def from_env(default_model: str, **options) -> ServingClient:
+    """A client for ``TF_HOST`` / ``MODEL_NAME`` (else ``default_model``); ``options`` as ServingClient's."""
+    base_url, model_name = env_target()
+    return ServingClient(base_url, model_name or default_model, **options)
 
 
 class Response:
@@ -113,7 +130,7 @@ class ServingClient:
 
     def __init__(
         self,
-        base_url: str = "http://localhost:8501",
+        base_url: str = DEFAULT_TF_HOST,
         model_name: str = "simple_classifier",
         *,
         session=None,
