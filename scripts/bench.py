@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Benchmarks, side by side in one run: the in-process SavedModel signature call (the floor),
 the local serving server directly, and the frontend (gunicorn) in front of it; each at 1 and 8
-keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time and
-the time from a promotion to the new version answering.
+keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time, the
+time from a promotion to the new version answering, and what shadow mirroring (staged rollout)
+adds to a user's request over ``direct``.
 
 Back-to-back clients keep every process hot. A paced case (one client sending 100 requests a
 second, as real callers do) shows the latency when each process wakes from idle per request,
@@ -46,6 +47,7 @@ CASES = [(1, 1, 0), (1, 8, 0), (100, 1, 0), (100, 8, 0), (1, 1, 100)]
 # TensorFlow threads as the Procfile and docker-compose.yml run serving; the floor uses the same.
 TF_THREADS = 1
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+SHADOW_FRACTIONS = (0.0, 0.1, 1.0)  # 0: rollout.mode direct, the baseline
 
 
 def _client(port: int, path: str, body: bytes, seconds: float, start_at: float, interval: float, out) -> None:
@@ -171,6 +173,34 @@ def promotion_seconds(models: Path, candidates: list[Path], frontend_url: str, f
     return times
 
 
+def shadow_overhead(work: Path, champion: Path, candidate: Path, seconds: float) -> list[dict]:
+    """p50 of a 1-row ``/predict`` (one client, 100 req/s) in ``direct`` and during a shadow phase
+    mirroring ``SHADOW_FRACTIONS`` of requests; serving runs from a model config file with both versions."""
+    from modelops import history, rollout
+
+    root = work / "shadow"
+    models = root / "models"
+    shutil.copytree(champion, models / "1")
+    shutil.copytree(candidate, models / "2")
+    (models / "models.config").write_text(rollout.serving_config(MODEL, str(models), [1, 2], {}))
+    for event, phase in (("rollout-start", "loading"), ("rollout-advance", "shadow")):
+        history.append(root / "runs" / "history.jsonl", event, version=2, stable_version=1, phase=phase)
+    serving = Serving(models, MODEL, f"--model_config_file={models / 'models.config'}",
+                      f"--tensorflow_intra_op_parallelism={TF_THREADS}",
+                      f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
+    rows = []
+    try:
+        for fraction in SHADOW_FRACTIONS:
+            mode = {"mode": "shadow", "shadow_fraction": fraction} if fraction else {"mode": "direct"}
+            config = write_config(root, rollout=mode)
+            with frontend(serving.url, MODEL, config, root, workers=2, threads=4) as front:
+                wait_until(lambda f=front: __import__("requests").get(f"{f}/readyz", timeout=5).ok, what="frontend")
+                rows.append({"shadow_fraction": fraction, **http_load(front, "/predict", 1, 1, seconds, 0.01)})
+    finally:
+        serving.stop()
+    return rows
+
+
 def run(quick: bool) -> dict:
     import tensorflow as tf
 
@@ -207,6 +237,7 @@ def run(quick: bool) -> dict:
                 promotion = promotion_seconds(models, exports[1:2] if quick else exports[1:], front, 2)
         finally:
             serving.stop()
+        shadow = shadow_overhead(work, exports[0], exports[1], seconds)
         retrain = retrain_seconds(work, 1 if quick else 3)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -217,6 +248,7 @@ def run(quick: bool) -> dict:
         "latency": rows,
         "retrain_seconds": [round(t, 2) for t in retrain],
         "promotion_to_answer_seconds": [round(t, 3) for t in promotion],
+        "shadow": shadow,
     }
 
 
@@ -245,10 +277,19 @@ def markdown(result: dict) -> str:
         f"median **{statistics.median(retrain):.1f} s** (runs: {', '.join(f'{t:.1f}' for t in retrain)}).",
         f"- Promotion (atomic rename) to the frontend answering with the new version, 1 s polling: "
         f"median **{statistics.median(promo):.2f} s** (runs: {', '.join(f'{t:.2f}' for t in promo)}).",
+        "- Shadow mirroring, 1-row `/predict`, one client at 100 req/s: p50 "
+        + ", ".join(_shadow_cell(row, result["shadow"][0]) for row in result["shadow"]) + " (goal: under +0.2 ms).",
         f"- Machine: {result['machine']}; {result['seconds_per_case']:g} s per case, one run"
         + (" (--quick)." if result["quick"] else "."),
     ]
     return "\n".join(lines)
+
+
+def _shadow_cell(row: dict, direct: dict) -> str:
+    if not row["shadow_fraction"]:
+        return f"direct **{row['p50_ms']:.2f} ms**"
+    return (f"mirroring {row['shadow_fraction']:.0%} **{row['p50_ms']:.2f} ms** "
+            f"({_vs(row['p50_ms'] - direct['p50_ms'], 'ms')})")
 
 
 def _vs(delta: float, unit: str) -> str:

@@ -28,4 +28,6 @@ def test_quick_bench_measures_every_path_batch_and_concurrency(tmp_path):
         assert row["requests"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] and row["rps"] > 0, row
     assert len(bench["retrain_seconds"]) == 1 and bench["retrain_seconds"][0] > 0
     assert bench["promotion_to_answer_seconds"] and all(0 < t < 30 for t in bench["promotion_to_answer_seconds"])
+    assert [r["shadow_fraction"] for r in bench["shadow"]] == [0.0, 0.1, 1.0]
+    assert all(r["requests"] > 0 and r["p50_ms"] > 0 for r in bench["shadow"])
     assert "| rows | clients | load | path |" in result.stdout and "p50 vs floor" in result.stdout
