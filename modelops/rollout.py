@@ -107,6 +107,21 @@ def state(records: list[dict]) -> Rollout | None:
     return current
 
 
+def settled(records: list[dict]) -> int | None:
+    """The version users stay on after the last rollout ended (the candidate if promoted, else the
+    champion), until a later publish or rollback; TF Serving may still list the other one for a poll."""
+    version = None
+    for r in records:
+        event = r.get("event")
+        if event == "rollout-promote":
+            version = r.get("version")
+        elif event == "rollout-abort":
+            version = r.get("stable_version")
+        elif event in ("promote", "rollback", "rollout-start"):
+            version = None
+    return version if isinstance(version, int) else None
+
+
 def phases(cfg: RolloutConfig) -> tuple[str, ...]:
     """The live phases a candidate goes through in ``cfg.mode`` (none in ``direct``)."""
     if cfg.mode == "shadow":

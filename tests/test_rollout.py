@@ -233,3 +233,11 @@ def test_trainer_metrics_say_when_the_phase_began_for_the_stuck_alert(tmp_path):
     assert "modelops_trainer_rollout_in_progress 1.0" in text
     assert "modelops_trainer_rollout_candidate_version 2.0" in text
     assert "modelops_trainer_rollout_phase_started_timestamp_seconds" in text
+
+
+def test_settled_version_after_a_rollout_until_the_next_publish_or_rollback():
+    end = {"time": "2026-01-01T00:00:00Z", "version": 2, "stable_version": 1}
+    assert rollout.settled([{**end, "event": "rollout-abort"}]) == 1
+    assert rollout.settled([{**end, "event": "rollout-promote"}]) == 2
+    assert rollout.settled([{**end, "event": "rollout-abort"}, {"event": "rollback", "version": 1}]) is None
+    assert rollout.settled([]) is None

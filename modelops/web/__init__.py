@@ -66,8 +66,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["TF_HOST"], app.config["MODEL_NAME"], session=app.config["SERVING_SESSION"],
         timeout=app.config["TF_TIMEOUT_SECONDS"],
     )
+    rollout_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"], traffic.RolloutMetrics)
     app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
-                                                mirror_client, traffic.metrics_for(app.config["METRICS_REGISTRY"]))
+                                                mirror_client, rollout_metrics)
     for module in (predict, pages, health, metrics, openapi):
         app.register_blueprint(module.bp)
     metrics.init_app(app)

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from modelops import history, rollout
 from modelops.config import RolloutConfig
@@ -57,16 +57,6 @@ class RolloutMetrics:
                                "Mirrors dropped because the mirror queue was full.", ["version"], registry=registry)
 
 
-_declared: dict[int, RolloutMetrics] = {}
-
-
-def metrics_for(registry: CollectorRegistry | None) -> RolloutMetrics:
-    registry = REGISTRY if registry is None else registry
-    if id(registry) not in _declared:
-        _declared[id(registry)] = RolloutMetrics(registry)
-    return _declared[id(registry)]
-
-
 class Router:
     """The rollout in progress, from the history file; re-read only when the file changed."""
 
@@ -76,6 +66,7 @@ class Router:
         self._checked = float("-inf")
         self._stamp: tuple | None = None
         self._state: Rollout | None = None
+        self.settled: int | None = None  # after a rollout: the version users stay on
 
     def current(self, fresh: bool = False) -> Rollout | None:
         if not fresh and time.monotonic() - self._checked < self.ttl:
@@ -87,7 +78,8 @@ class Router:
             except OSError:
                 stamp = None
             if stamp != self._stamp:
-                self._state = rollout.state(history.read(self.path)) if stamp else None
+                records = history.read(self.path) if stamp else []
+                self._state, self.settled = rollout.state(records), rollout.settled(records)
                 self._stamp = stamp
             self._checked = time.monotonic()
             return self._state
@@ -114,7 +106,7 @@ class Traffic:
     def answer(self, rows: list, client_key: str) -> tuple[int, list, str | None]:
         """``(version, predictions, label)``; label is None outside a rollout."""
         current = self.current()
-        if current is None:
+        if current is None and self.router.settled is None:
             return (*self.client.predict_latest(rows), None)
         try:
             return self._answer(current, rows, client_key)
@@ -126,7 +118,9 @@ class Traffic:
             return (*self.client.predict_latest(rows), None)
         return self._answer(current, rows, client_key)
 
-    def _answer(self, current: Rollout, rows: list, client_key: str) -> tuple[int, list, str]:
+    def _answer(self, current: Rollout | None, rows: list, client_key: str) -> tuple[int, list, str | None]:
+        if current is None:  # a rollout just ended: the other version may still be loaded for a poll
+            return self.router.settled, self.client.predict(rows, self.router.settled), None
         canary = (current.phase == "canary" and in_canary(client_key, current, self.cfg.canary_percent))
         label, version = ("canary", current.candidate) if canary else ("stable", current.stable)
         predictions = timed_predict(self.client, self.metrics, rows, version, label, "user")

@@ -10,6 +10,7 @@ frontend under gunicorn, the trainer service deciding, and a client predicting i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -115,6 +116,19 @@ class Stack:
         status = requests.get(f"{self.tf_host}/v1/models/{MODEL}", timeout=5).json()
         return {int(e["version"]) for e in status["model_version_status"] if e["state"] == "AVAILABLE"}
 
+    @contextlib.contextmanager
+    def predicting(self, rows: list):
+        """The frontend and the trainer service up, a client loop predicting ``rows``; yields (url, loop)."""
+        with frontend(self.tf_host, MODEL, self.config_path, self.workdir, workers=1) as url:
+            self.start_trainer(url)
+            loop = PredictLoop(f"{url}/predict", rows)
+            loop.start()
+            try:
+                yield url, loop
+            finally:
+                loop.stop.set()
+                loop.join(30)
+
     def stop(self) -> None:
         for service in (self.trainer, self.serving):
             if service is not None:
@@ -137,55 +151,41 @@ def stack(trained_project, tmp_path):
 
 
 def test_a_good_candidate_earns_stable_with_no_failed_request_and_survives_a_trainer_restart(stack):
-    with frontend(stack.tf_host, MODEL, stack.config_path, stack.workdir, workers=1) as url:
+    with stack.predicting(FAR_FROM_THE_BOUNDARY) as (url, loop):
+        stack.simulate("--rows", "500", "--seed", "7")
+        stack.retrain()
+        stack.wait_event("rollout-advance", "shadow")
+        stack.trainer.stop()  # the trainer goes away mid-rollout; a new one resumes from the records
         stack.start_trainer(url)
-        loop = PredictLoop(f"{url}/predict", FAR_FROM_THE_BOUNDARY)
-        loop.start()
-        try:
-            stack.simulate("--rows", "500", "--seed", "7")
-            stack.retrain()
-            stack.wait_event("rollout-advance", "shadow")
-            stack.trainer.stop()  # the trainer goes away mid-rollout; a new one resumes from the records
-            stack.start_trainer(url)
-            stack.wait_event("rollout-advance", "canary")
-            promoted = stack.wait_event("rollout-promote")
-            wait_until(lambda: stack.available() == {2}, what="v1 unloaded, v2 alone served")
-            time.sleep(2)  # keep predicting through the unload
-        finally:
-            loop.stop.set()
-            loop.join(30)
-        assert loop.failures == [], loop.failures[:5]
-        assert 1 in loop.versions and 2 in loop.versions
-        assert loop.versions[-1] == 2
-        assert stack.events() == [("rollout-start", "loading"), ("rollout-advance", "shadow"),
-                                  ("rollout-advance", "canary"), ("rollout-promote", None)]
-        assert promoted["version"] == 2 and promoted["stable_version"] == 1
+        stack.wait_event("rollout-advance", "canary")
+        promoted = stack.wait_event("rollout-promote")
+        wait_until(lambda: stack.available() == {2}, what="v1 unloaded, v2 alone served")
+        time.sleep(2)  # keep predicting through the unload
         page = requests.get(f"{url}/", headers={"Accept": "text/html"}, timeout=10).text
-        assert "Rollout promoted" in page and "Serving version 2" in page
+    assert loop.failures == [], loop.failures[:5]
+    assert 1 in loop.versions and 2 in loop.versions
+    assert loop.versions[-1] == 2
+    assert stack.events() == [("rollout-start", "loading"), ("rollout-advance", "shadow"),
+                              ("rollout-advance", "canary"), ("rollout-promote", None)]
+    assert promoted["version"] == 2 and promoted["stable_version"] == 1
+    assert "Rollout promoted" in page and "Serving version 2" in page
     assert "ROLLOUT-PROMOTE" in stack.config.notifications_path.read_text()
 
 
 def test_a_candidate_that_answers_live_traffic_differently_is_aborted_across_a_serving_restart(stack):
-    with frontend(stack.tf_host, MODEL, stack.config_path, stack.workdir, workers=1) as url:
-        stack.start_trainer(url)
-        loop = PredictLoop(f"{url}/predict", IN_THE_SHIFTED_BAND)
-        loop.start()
-        try:
-            stack.simulate("--rows", "20000", "--shift", "2.0", "--seed", "11")
-            stack.retrain()
-            shadow = stack.wait_event("rollout-advance", "shadow")
-            stack.serving.stop()  # serving restarts mid-rollout: both versions come back from the config file
-            restarted = history.now_iso()
-            stack.start_serving()
-            aborted = stack.wait_event("rollout-abort")
-            wait_until(lambda: stack.available() == {1}, what="the candidate unloaded")
-            seen = len(loop.versions)
-            wait_until(lambda: len(loop.versions) > seen + 20, what="more answers after the abort")
-        finally:
-            loop.stop.set()
-            loop.join(30)
-        assert any("rollout.min_agreement" in reason for reason in aborted["reasons"]), aborted["reasons"]
-        assert shadow["time"] <= restarted <= aborted["time"], "decided after serving came back, not before"
-        assert set(loop.versions) == {1}, "the candidate never answered a user"
-        assert ModelStore(stack.config.models_dir).retired() == [2]
-        assert ("rollout-advance", "canary") not in stack.events()
+    with stack.predicting(IN_THE_SHIFTED_BAND) as (_url, loop):
+        stack.simulate("--rows", "20000", "--shift", "2.0", "--seed", "11")
+        stack.retrain()
+        shadow = stack.wait_event("rollout-advance", "shadow")
+        stack.serving.stop()  # serving restarts mid-rollout: both versions come back from the config file
+        restarted = history.now_iso()
+        stack.start_serving()
+        aborted = stack.wait_event("rollout-abort")
+        wait_until(lambda: stack.available() == {1}, what="the candidate unloaded")
+        seen = len(loop.versions)
+        wait_until(lambda: len(loop.versions) > seen + 20, what="more answers after the abort")
+    assert any("rollout.min_agreement" in reason for reason in aborted["reasons"]), aborted["reasons"]
+    assert shadow["time"] <= restarted <= aborted["time"], "decided after serving came back, not before"
+    assert set(loop.versions) == {1}, "the candidate never answered a user"
+    assert ModelStore(stack.config.models_dir).retired() == [2]
+    assert ("rollout-advance", "canary") not in stack.events()

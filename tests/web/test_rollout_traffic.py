@@ -148,3 +148,11 @@ def test_model_page_shows_the_rollout_and_its_live_comparison(project, make_app)
     assert "Rollout in progress: version 2" in page
     assert "Serving version 1" in page
     assert "candidate requests" in page
+
+
+def test_after_an_abort_users_stay_on_stable_while_serving_still_lists_the_candidate(project, make_app):
+    _mode(project, mode="canary", canary_percent=100.0)
+    _phase(project, "canary")
+    history.append(project.cfg.history_path, "rollout-abort", version=2, stable_version=1)
+    response = make_app().test_client().post("/predict", json=ROWS)  # v2 is still AVAILABLE (not unloaded yet)
+    assert response.headers["X-Model-Version"] == "1"
