@@ -115,6 +115,8 @@ def _run(command: str, args: argparse.Namespace, config) -> int:
         return 0
     if command == "status":
         print("\n".join(pipeline.status_lines(config)))
+        if rollout_control.active(config) is not None:  # the highest version is the candidate, not served
+            print("\n".join(rollout_control.status_lines(config, rollout_control.frontend_evidence(timeout=2.0))))
         return 0
     if command == "rollback":
         retired, served = pipeline.rollback(config, args.to, args.reason, args.wait)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import pytest
 from google.protobuf import text_format
@@ -241,3 +242,12 @@ def test_settled_version_after_a_rollout_until_the_next_publish_or_rollback():
     assert rollout.settled([{**end, "event": "rollout-promote"}]) == 2
     assert rollout.settled([{**end, "event": "rollout-abort"}, {"event": "rollback", "version": 1}]) is None
     assert rollout.settled([]) is None
+
+
+def test_status_says_which_version_is_a_candidate(tmp_path):
+    config, store = _project(tmp_path)
+    _publish(config, store, 2)
+    result = run_cli("--config", str(config.root / "config.json"), "status", timeout=60,
+                     env={**os.environ, "FRONTEND_METRICS_URL": "http://127.0.0.1:9/metrics"})
+    assert result.returncode == 0, result.stderr
+    assert "v2 in loading since" in result.stdout and "v1 is stable" in result.stdout
