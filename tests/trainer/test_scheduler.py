@@ -81,3 +81,16 @@ def test_sigterm_mid_run_leaves_no_partial_version_and_exits_0(tmp_path):
     assert record["event"] == "failed" and "interrupted" in record["reasons"][0]
     with ModelStore(config.models_dir).lock():  # released
         pass
+
+
+def test_a_due_run_waits_for_the_rollout_in_progress(tmp_path, monkeypatch):
+    from modelops import scheduler as service
+
+    monkeypatch.setattr(service, "ROLLOUT_POLL_SECONDS", 0.01)
+    s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None)
+    s.next_at = datetime.now().astimezone() - timedelta(seconds=1)  # the run is due already
+    steps = iter([True, True, True, False])  # the rollout ends at the 4th look
+    looks = []
+    monkeypatch.setattr(s, "rollout_tick", lambda: looks.append(1) or next(steps))
+    s._wait_for_next_run()
+    assert len(looks) == 4
