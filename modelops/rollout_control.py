@@ -44,11 +44,13 @@ def sync(config: Config, store: ModelStore) -> None:
     """Write the serving config file the records imply (nothing in ``direct`` mode)."""
     if config.rollout.mode == "direct":
         return
-    current = active(config)
+    records = history.read(config.history_path)
+    current = rollout.state(records)
     if current is None:
-        latest = store.latest()
-        if latest is not None:
-            _write(config, [latest], {})
+        settled = rollout.settled(records)  # not the highest version if an abort was cut short
+        version = settled if settled in store.versions() else store.latest()
+        if version is not None:
+            _write(config, [version], {})
         return
     labels = {"stable": current.stable}
     if current.phase != "loading":  # TF Serving labels only a version that is already AVAILABLE
@@ -106,6 +108,7 @@ def tick(config: Config, evidence_source: EvidenceSource, client: ServingClient,
     with store.lock(wait_seconds):
         current = active(config)
         if current is None:
+            _finish_abort(config, store)
             sync(config, store)
             return None, None
         decision = _decision(config, store, current, evidence_source, client, force)
@@ -150,6 +153,13 @@ def _apply(config: Config, store: ModelStore, current: Rollout, decision: Decisi
         if c in store.versions():
             store.retire(c)
     sync(config, store)  # on every step, waits included: a restarted trainer rewrites a lost file
+
+
+def _finish_abort(config: Config, store: ModelStore) -> None:
+    """An abort recorded but interrupted before its candidate was retired: retire it now."""
+    ends = [r for r in history.read(config.history_path) if r.get("event") in ("rollout-promote", "rollout-abort")]
+    if ends and ends[-1]["event"] == "rollout-abort" and ends[-1].get("version") in store.versions():
+        store.retire(ends[-1]["version"])
 
 
 def _available(client: ServingClient, version: int) -> bool:

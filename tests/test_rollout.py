@@ -251,3 +251,13 @@ def test_status_says_which_version_is_a_candidate(tmp_path):
                      env={**os.environ, "FRONTEND_METRICS_URL": "http://127.0.0.1:9/metrics"})
     assert result.returncode == 0, result.stderr
     assert "v2 in loading since" in result.stdout and "v1 is stable" in result.stdout
+
+
+def test_an_abort_cut_short_before_the_retire_is_finished_and_never_serves_the_candidate(tmp_path):
+    config, store = _project(tmp_path)
+    _publish(config, store, 2)
+    history.append(config.history_path, "rollout-abort", version=2, stable_version=1)  # then the process died
+    rollout_control.sync(config, store)
+    assert _labels(config) == ([1], {}), "the aborted candidate is the highest version but must not be served"
+    rollout_control.tick(config, lambda _r: GOOD, FakeServing({1, 2}))
+    assert store.versions() == [1] and store.retired() == [2]
