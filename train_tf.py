@@ -3,7 +3,7 @@
 
 import sys
 
-from modelops.cli import main
+from modelops.cli import train_main
 
 if __name__ == "__main__":
-    sys.exit(main(default_command="train"))
+    sys.exit(train_main())

@@ -1,1 +1,1 @@
-"""Train, gate, serve and monitor a small TensorFlow classifier (see DESIGN.md)."""
+"""Train, gate, serve and monitor a small TensorFlow classifier (design notes: docs/design.md)."""

@@ -3,7 +3,8 @@
 Exit codes: 0 promoted (or command succeeded), 3 rejected by the gate, 2 usage or config error,
 1 failure (a step failed, the promoted version failed verification and was rolled back, or
 another run holds the lock). SIGTERM is handled like Ctrl-C: the run aborts, records why, and
-nothing half-done is left in ``models/``.
+nothing half-done is left in ``models/``. The presentation of the store and the history
+(``status``, ``history``) lives here too: only the command line shows them as text.
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from modelops import data, history, pipeline, rollout_control, verify
-from modelops.config import load_config
-from modelops.errors import ConfigError, ModelopsError
+from modelops import compare, data, history, pipeline, rollout_control, signals, verify
+from modelops.config import Config, load_config
+from modelops.errors import ConfigError, ModelopsError, UsageError
+from modelops.exit_codes import ExitCode
+from modelops.store import ModelStore
 
 EPILOG = """exit codes:
   0  promoted (or the command succeeded); a promotion serving could not confirm is
      reported as UNVERIFIED (verify.on_unreachable=warn)
   3  the candidate was rejected by the gate; the served version is unchanged
-  2  usage or config.json error (the message names the key)
+     (compare: the two versions are further apart than --max-diff/--min-agreement allow)
+  2  usage or config.json error (the message names the key or the input that is wrong)
   1  a step failed (nothing was published), the promoted version did not answer like
      the gated model on TF Serving and was rolled back, or another run holds the lock
 
@@ -45,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("train", help="train and evaluate a candidate into runs/ without publishing")
     sub.add_parser("status", help="published versions, which one is served, recent decisions")
     p = sub.add_parser("rollback", help="retire the served version so the previous one serves again")
-    p.add_argument("--to", type=_version, metavar="N", help="roll back to version N (retiring all above it)")
+    p.add_argument("--to", type=_positive_int, metavar="N", help="roll back to version N (retiring all above it)")
     p.add_argument("--reason", default="manual rollback", help="recorded in the history and notifications")
     p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS")
     p = sub.add_parser("rollout", help="the staged rollout in progress: status, step, advance or abort it")
@@ -54,15 +59,39 @@ def build_parser() -> argparse.ArgumentParser:
                         "does; advance: take the next step whatever the evidence; abort: retire the candidate")
     p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS")
     p = sub.add_parser("history", help="the decision history")
-    p.add_argument("--limit", type=_version, default=20, metavar="N", help="last N records (default 20)")
+    p.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="last N records (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p = sub.add_parser("simulate", help="write a synthetic data batch into data/incoming/")
-    p.add_argument("--rows", type=_version, default=500, metavar="N", help="rows to write (default 500)")
+    p.add_argument("--rows", type=_positive_int, default=500, metavar="N", help="rows to write (default 500)")
     p.add_argument("--noise", type=_fraction, default=0.0, metavar="P",
                    help="extra fraction of flipped labels, 0..1 (e.g. 0.3 makes the gate reject)")
     p.add_argument("--shift", type=float, default=0.0, metavar="D", help="move the decision boundary by D")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: time based)")
+    _add_compare(sub)
     return parser
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="send the same rows to two served versions; how far apart are they?",
+                       description="Send the same rows to versions A and B on TF Serving ($TF_HOST) and report "
+                                   "class agreement, probability differences, accuracy and latency of each.")
+    for name, default in (("a", "served"), ("b", "previous")):
+        p.add_argument(name, nargs="?", default=default, type=_version_spec, metavar=name.upper(),
+                       help=f"a version number, 'served' or 'previous' (default {default})")
+    rows = p.add_mutually_exclusive_group()
+    rows.add_argument("--rows", type=_positive_int, default=compare.DEFAULT_ROWS, metavar="N",
+                      help=f"the first N held-out rows of the current dataset (default {compare.DEFAULT_ROWS})")
+    rows.add_argument("--input", type=Path, metavar="FILE.csv",
+                      help="rows from a CSV with columns x1,x2 and, to measure accuracy, label")
+    p.add_argument("--show", type=_count, default=compare.DEFAULT_SHOW, metavar="K",
+                   help=f"list the K rows where they disagree most (default {compare.DEFAULT_SHOW})")
+    p.add_argument("--max-diff", type=_fraction, metavar="D",
+                   help="exit 3 when the mean absolute probability difference is above D")
+    p.add_argument("--min-agreement", type=_fraction, metavar="F",
+                   help="exit 3 when the versions predict the same class on less than this fraction of rows")
+    p.add_argument("--load", action="store_true",
+                   help="load a version serving has not loaded (needs serving run from a model config file)")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
 
 def _seconds(text: str) -> float:
@@ -72,11 +101,24 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _version(text: str) -> int:
+def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be a positive integer")
     return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _version_spec(text: str) -> str:
+    if text in ("served", "previous") or (text.isdigit() and int(text) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a version: give a number, 'served' or 'previous'")
 
 
 def _fraction(text: str) -> float:
@@ -91,37 +133,45 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
     command = args.command or default_command
     try:
         config = load_config(args.config)
-        with pipeline.interrupts():
+        with signals.interrupts():
             return _run(command, args, config)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return pipeline.EXIT_FAILED
+        return ExitCode.FAILED
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
-        return pipeline.EXIT_USAGE
+        return ExitCode.USAGE
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
     except ModelopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return pipeline.EXIT_FAILED
+        return ExitCode.FAILED
 
 
-def _run(command: str, args: argparse.Namespace, config) -> int:
+def train_main() -> int:
+    """``train_tf.py``: train a candidate into ``runs/`` unless another command is given."""
+    return main(default_command="train")
+
+
+def _run(command: str, args: argparse.Namespace, config: Config) -> int:
     if command == "retrain":
         result = pipeline.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier())
-        print(f"{result.outcome}: {result.message}", file=sys.stdout if result.exit_code == 0 else sys.stderr)
+        print(f"{result.outcome}: {result.message}", file=sys.stdout if result.exit_code == ExitCode.OK else sys.stderr)
         return result.exit_code
     if command == "train":
         path = pipeline.train_only(config)
         print(f"candidate written to {path} (not published; run 'python retrain_pipeline.py' to gate it)")
-        return 0
+        return ExitCode.OK
     if command == "status":
-        print("\n".join(pipeline.status_lines(config)))
+        print("\n".join(status_lines(config)))
         if rollout_control.active(config) is not None:  # the highest version is the candidate, not served
             print("\n".join(rollout_control.status_lines(config, rollout_control.frontend_evidence(timeout=2.0))))
-        return 0
+        return ExitCode.OK
     if command == "rollback":
         retired, served = pipeline.rollback(config, args.to, args.reason, args.wait)
         print(f"retired v{', v'.join(map(str, retired))}; v{served} is the served version again")
-        return 0
+        return ExitCode.OK
     if command == "rollout":
         return _rollout(args, config)
     if command == "history":
@@ -129,26 +179,78 @@ def _run(command: str, args: argparse.Namespace, config) -> int:
         if not records:
             print(f"no decisions recorded yet in {config.history_path}")
         for r in records:
-            print(json.dumps(r) if args.json else pipeline.format_record(r))
-        return 0
+            print(json.dumps(r) if args.json else format_record(r))
+        return ExitCode.OK
+    if command == "compare":
+        return _compare(args, config)
     path = data.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")
-    return 0
+    return ExitCode.OK
 
 
-def _rollout(args: argparse.Namespace, config) -> int:
+def status_lines(config: Config, recent: int = 5) -> list[str]:
+    """What is published, what TF Serving will serve, and the last decisions."""
+    store = ModelStore(config.models_dir)
+    versions = store.versions()
+    lines = [f"model {config.model_name} in {store.root}"]
+    if not versions:
+        lines.append("no published version yet: run 'python retrain_pipeline.py'")
+    for v in reversed(versions):
+        m = store.metrics(v) or {}
+        served = "  <- served (highest version)" if v == versions[-1] else ""
+        acc = m.get("test_accuracy_percent")
+        acc_text = f"{acc:.2f}%" if isinstance(acc, (int, float)) else "accuracy unknown"
+        lines.append(f"  v{v}: {acc_text}, promoted {m.get('promoted_at', '?')}{served}")
+    retired = store.retired()
+    if retired:
+        lines.append(f"retired: {', '.join(f'v{v}' for v in retired)}")
+    records = history.read(config.history_path, limit=recent)
+    if records:
+        lines.append("recent decisions:")
+        lines.extend(f"  {format_record(r)}" for r in reversed(records))
+    return lines
+
+
+def format_record(r: dict) -> str:
+    """One history record as a line: time, event, version, accuracy, reasons."""
+    version = f" v{r['version']}" if r.get("version") is not None else ""
+    acc = f" {r['accuracy_percent']:.2f}%" if isinstance(r.get("accuracy_percent"), (int, float)) else ""
+    reasons = "; ".join(r.get("reasons") or [])
+    return f"{r.get('time', '?')} {r.get('event', '?'):<13}{version}{acc} {reasons}".rstrip()
+
+
+def _compare(args: argparse.Namespace, config: Config) -> int:
+    if args.input is not None:  # a bad file is reported before serving is asked anything
+        rows = compare.read_csv(args.input, config.data.max_abs_feature, config.data.max_batch_rows)
+    else:
+        rows = compare.held_out_rows(config, args.rows)
+    result = compare.compare_served(config, verify.serving_client(config), (args.a, args.b), rows, args.load,
+                                    args.show)
+    result["bounds"] = {"max_diff": args.max_diff, "min_agreement": args.min_agreement,
+                        "crossed": compare.crossed(result, args.max_diff, args.min_agreement)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print("\n".join(compare.format_text(result)))
+        for reason in result["bounds"]["crossed"]:
+            print(f"BOUND CROSSED: {reason}", file=sys.stderr)
+    return ExitCode.REJECTED if result["bounds"]["crossed"] else ExitCode.OK
+
+
+def _rollout(args: argparse.Namespace, config: Config) -> int:
     evidence = rollout_control.frontend_evidence()
     if args.action == "status":
         print("\n".join(rollout_control.status_lines(config, evidence)))
-        return 0
+        return ExitCode.OK
     force = None if args.action == "step" else args.action
-    current, decision = rollout_control.tick(config, evidence, verify.serving_client(config, timeout=5.0),
-                                             force=force, wait_seconds=args.wait)
-    if current is None:
+    step = rollout_control.tick(config, evidence, verify.serving_client(config, timeout=5.0),
+                                force=force, wait_seconds=args.wait)
+    if step is None:
         print("no rollout in progress", file=sys.stderr if force else sys.stdout)
-        return pipeline.EXIT_FAILED if force else 0
+        return ExitCode.FAILED if force else ExitCode.OK
+    current, decision = step
     print(f"v{current.candidate} ({current.phase}): {decision.action}: {'; '.join(decision.reasons)}")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

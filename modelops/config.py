@@ -18,6 +18,7 @@ from pathlib import Path
 from croniter import croniter
 
 from modelops.errors import ConfigError
+from modelops.paths import REPO_ROOT
 
 CONFIG_ENV = "MODELOPS_CONFIG"
 
@@ -42,18 +43,31 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class WindowConfig:
+    """Which accepted batches a retrain uses: the newest ones, up to both limits (docs/data.md)."""
+
+    max_batches: int = field(default=52, metadata=_range(1))
+    max_rows: int = field(default=100_000, metadata=_range(1))
+
+
+@dataclass(frozen=True)
 class DataConfig:
     eval_percent: float = field(default=20.0, metadata=_range(1.0, 90.0))
     bootstrap_rows: int = field(default=2000, metadata=_range(10, 10_000_000))
     min_batch_rows: int = field(default=1, metadata=_range(1))
     max_batch_rows: int = field(default=100_000, metadata=_range(1))
     max_abs_feature: float = field(default=1000.0, metadata=_range(1e-9))
+    max_batch_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(1))
+    settle_seconds: float = field(default=5.0, metadata=_range(0.0, 3600.0))
+    window: WindowConfig = WindowConfig()
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
     cron: str = "0 2 * * 0"
     bootstrap_on_start: bool = True
+    # A run (manual, cron or scheduled) that lasts longer ends as failed (timed out).
+    max_run_seconds: float = field(default=14400.0, metadata=_range(1.0, 7 * 86400.0))
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,10 @@ class Config:
         return self.root / self.rollout.serving_config_file
 
     @property
+    def split_key_path(self) -> Path:
+        return self.runs_dir / "split.key"
+
+    @property
     def notifications_path(self) -> Path:
         return self.root / "notifications.log"
 
@@ -127,7 +145,7 @@ class Config:
 def default_config_path() -> Path:
     """``$MODELOPS_CONFIG`` if set, else ``config.json`` in the project root."""
     env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "config.json"
+    return Path(env) if env else REPO_ROOT / "config.json"
 
 
 def load_config(path: str | os.PathLike | None = None) -> Config:
@@ -194,6 +212,9 @@ def _check_cross_fields(config: Config, source: Path) -> None:
         raise ConfigError(f"{source}: 'schedule.cron' is not a valid cron expression: {config.schedule.cron!r}")
     if config.data.min_batch_rows > config.data.max_batch_rows:
         raise ConfigError(f"{source}: 'data.min_batch_rows' must not exceed 'data.max_batch_rows'")
+    if config.data.window.max_rows < config.data.max_batch_rows:
+        raise ConfigError(f"{source}: 'data.window.max_rows' must be at least 'data.max_batch_rows' "
+                          f"({config.data.max_batch_rows}), so the newest batch always fits the window")
     rollout = config.rollout
     if rollout.min_seconds >= rollout.max_seconds:
         raise ConfigError(f"{source}: 'rollout.min_seconds' must be less than 'rollout.max_seconds'")

@@ -1,42 +1,60 @@
-"""Ingest, validate, split and fingerprint the training data.
+"""Ingest, validate, window, de-duplicate and split the training data (docs/data.md).
 
-CSV batches (``x1,x2,label``) dropped into ``data/incoming/`` are checked one file at a time.
-A good batch moves to ``data/accepted/`` and stays part of the dataset for good; a bad one moves
-to ``data/quarantine/`` next to a ``.reason.txt`` saying what was wrong, and the run goes on with
-the good data. With no data at all a seeded synthetic bootstrap batch is written, so the demo
-works on a fresh clone.
+CSV batches (``x1,x2,label``) dropped into ``data/incoming/`` are checked one file at a time,
+streamed, so memory stays bounded whatever the file. A good batch moves to ``data/accepted/``
+(with a compact ``.npy`` copy in ``data/cache/`` so later runs need not parse it again); anything
+else, whatever went wrong reading it, moves to ``data/quarantine/`` next to a ``.reason.txt``
+saying what is wrong and how to fix it, and the run goes on with the good data: one bad file
+never blocks the loop. Entries that are not regular files (symlinks, FIFOs, directories) are
+never followed or opened. Hand-off names (``*.partial``, ``*.tmp``, dot files) are ignored, and a
+file that changes while ingest looks at it is left for the next run. With no data at all a seeded
+synthetic bootstrap batch is written, so the demo works on a fresh clone.
 
-The train/eval split hashes each row's values, so a row's side never changes between runs and
-the champion is never evaluated on rows the candidate trained on.
+A retrain uses the newest accepted batches only (``data.window``), so its cost stays bounded as
+data accumulates. Rows are de-duplicated, then split by a keyed hash of their values: a row's
+side never changes between runs, the champion is never evaluated on rows the candidate trained
+on, and without the per-installation key (``runs/split.key``) no batch can choose its side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import glob
 import hashlib
 import io
 import math
 import os
+import secrets
+import stat
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from modelops.config import Config, DataConfig
 from modelops.errors import DataError
+from modelops.timestamps import local_compact
 
 COLUMNS = ("x1", "x2", "label")
 BOUNDARY = 1.0  # ground truth of the synthetic task: label = 1 when x1 + x2 > BOUNDARY
 MAX_REASONS = 5
+HANDOFF_SUFFIXES = (".partial", ".tmp")  # names still being written: never judged
+RETRY = "fix it and move it back into data/incoming/ (the next run picks it up), or delete it"
+KEY_BYTES = 32
 
 
 @dataclass(frozen=True)
 class Dataset:
-    x: np.ndarray  # float32, shape [n, 2]
+    x: np.ndarray  # float32, shape [n, 2], no two rows (with their label) alike
     y: np.ndarray  # float32, shape [n], values 0.0 / 1.0
     fingerprint: str
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # the batches in the window
+    left_out: tuple[str, ...] = ()  # accepted batches outside the window
+    duplicates: int = 0  # rows dropped as copies of another row
 
     def __len__(self) -> int:
         return len(self.y)
@@ -56,6 +74,7 @@ class IngestReport:
     quarantined: tuple[tuple[str, str], ...]  # (file name, reason)
     rows_accepted: int
     bootstrapped: bool
+    waiting: tuple[str, ...] = ()  # still changing: left for the next run
 
 
 def incoming_dir(config: Config) -> Path:
@@ -70,41 +89,99 @@ def quarantine_dir(config: Config) -> Path:
     return config.data_dir / "quarantine"
 
 
+def cache_dir(config: Config) -> Path:
+    return config.data_dir / "cache"
+
+
 def parse_batch(content: bytes, limits: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Parse one CSV batch; raise DataError listing what is wrong (first few rows)."""
+    """Parse one CSV batch held in memory; raise DataError listing what is wrong."""
+    rows = read_rows(io.BytesIO(content), limits)
+    return rows[:, :2], rows[:, 2]
+
+
+def read_rows(raw: BinaryIO, limits: DataConfig) -> np.ndarray:
+    """Stream one CSV batch into a float32 ``[n, 3]`` array (x1, x2, label), whatever the column order.
+
+    Raise DataError naming the line and what is wrong: the first few bad rows, or the first line
+    that is not UTF-8 text or not CSV.
+    """
+    lines = _TextLines(raw, limits.max_batch_bytes)
+    reader = csv.reader(lines)
+    values: list[float] = []
+    problems: list[str] = []
+    bad, start = 0, 1
     try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError("not UTF-8 text (binary file?)") from None
-    if "\x00" in text:
-        raise DataError("contains NUL bytes (binary file?)")
-    rows = list(csv.reader(io.StringIO(text)))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
+        order = None
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if order is None:
+                order = _column_order(row)
+                continue
+            if len(values) >= 3 * limits.max_batch_rows:
+                raise DataError(f"more than {limits.max_batch_rows} data rows (data.max_batch_rows): "
+                                "split it into several batches")
+            try:
+                values.extend(_parse_row(row, order, limits.max_abs_feature, line, reader.line_num))
+            except ValueError as exc:
+                bad += 1
+                if len(problems) < MAX_REASONS:
+                    problems.append(f"line {line}: {exc}")
+    except csv.Error as exc:
+        raise DataError(_csv_problem(exc, start, reader.line_num)) from None
+    if order is None:
         raise DataError("empty file: expected a header 'x1,x2,label' and at least one row")
-    header = tuple(cell.strip().lower() for cell in rows[0])
-    if sorted(header) != sorted(COLUMNS) or len(header) != len(COLUMNS):
-        raise DataError(f"header must be the columns x1,x2,label (any order), got {','.join(header) or 'nothing'}")
-    order = [header.index(c) for c in COLUMNS]
-    body = rows[1:]
-    if not limits.min_batch_rows <= len(body) <= limits.max_batch_rows:
-        raise DataError(
-            f"{len(body)} data rows; a batch needs between {limits.min_batch_rows} and {limits.max_batch_rows}"
-        )
-    values, problems = [], []
-    for line, row in enumerate(body, start=2):
-        try:
-            values.append(_parse_row(row, order, limits.max_abs_feature))
-        except ValueError as exc:
-            problems.append(f"line {line}: {exc}")
     if problems:
-        more = f" (and {len(problems) - MAX_REASONS} more)" if len(problems) > MAX_REASONS else ""
-        raise DataError("; ".join(problems[:MAX_REASONS]) + more)
-    arr = np.asarray(values, dtype=np.float64)
-    return arr[:, :2].astype(np.float32), arr[:, 2].astype(np.float32)
+        more = f" (and {bad - MAX_REASONS} more)" if bad > MAX_REASONS else ""
+        raise DataError("; ".join(problems) + more)
+    rows = len(values) // 3
+    if not limits.min_batch_rows <= rows <= limits.max_batch_rows:
+        raise DataError(f"{rows} data rows; a batch needs between {limits.min_batch_rows} and {limits.max_batch_rows}")
+    return np.asarray(values, dtype=np.float64).reshape(rows, 3).astype(np.float32)
 
 
-def _parse_row(row: list[str], order: list[int], max_abs: float) -> tuple[float, float, float]:
+class _TextLines:
+    """The lines of a byte stream as text, for csv: each checked for UTF-8, NUL bytes and the size cap."""
+
+    def __init__(self, raw: BinaryIO, max_bytes: int):
+        self.raw, self.max_bytes, self.line, self.size = raw, max_bytes, 0, 0
+
+    def __iter__(self) -> Iterator[str]:
+        while chunk := self.raw.readline(self.max_bytes + 1 - self.size):  # never reads past the cap
+            self.line += 1
+            self.size += len(chunk)
+            if self.size > self.max_bytes:
+                raise DataError(f"over data.max_batch_bytes ({self.max_bytes} bytes) at line {self.line}: "
+                                "split it into smaller batches")
+            try:
+                text = chunk.decode("utf-8-sig" if self.line == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"line {self.line}: not UTF-8 text (binary file?): byte 0x{chunk[exc.start]:02x} "
+                                "cannot be decoded; save it as UTF-8 CSV") from None
+            if "\x00" in text:
+                raise DataError(f"line {self.line}: contains NUL bytes (binary file?)")
+            yield text
+
+
+def _csv_problem(exc: csv.Error, start: int, line: int) -> str:
+    if "field limit" in str(exc):
+        return (f"line {start}: a field runs on for more than {csv.field_size_limit()} characters (to line {line}): "
+                f"most likely a stray or unclosed '\"' on line {start} swallows the rows after it; "
+                "remove the quote (numbers need none)")
+    return f"line {line}: not valid CSV ({exc})"
+
+
+def _column_order(header_row: list[str]) -> list[int]:
+    header = tuple(cell.strip().lower() for cell in header_row)
+    if sorted(header) != sorted(COLUMNS) or len(header) != len(COLUMNS):
+        raise DataError(f"header must be the columns x1,x2,label (any order), got {','.join(header)[:80]}")
+    return [header.index(c) for c in COLUMNS]
+
+
+def _parse_row(row: list[str], order: list[int], max_abs: float, first: int, last: int) -> tuple[float, float, float]:
+    if first != last:
+        raise ValueError(f"a quoted field runs over lines {first}-{last}: a stray '\"'? (numbers need no quotes)")
     if len(row) != len(COLUMNS):
         raise ValueError(f"expected 3 fields, got {len(row)}")
     x1, x2, label = (row[i].strip() for i in order)
@@ -115,7 +192,7 @@ def _parse_row(row: list[str], order: list[int], max_abs: float) -> tuple[float,
         except ValueError:
             raise ValueError(f"{name} is not a number: {cell[:40]!r}") from None
         if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {cell!r}")
+            raise ValueError(f"{name} must be finite, got {cell[:40]!r}")
         if abs(value) > max_abs:
             raise ValueError(f"{name}={value} is outside [-{max_abs}, {max_abs}] (data.max_abs_feature)")
         features.append(value)
@@ -125,74 +202,277 @@ def _parse_row(row: list[str], order: list[int], max_abs: float) -> tuple[float,
 
 
 def ingest(config: Config) -> IngestReport:
-    """Validate every batch in ``incoming/``: accept or quarantine it; bootstrap if no data."""
+    """Judge every settled entry in ``incoming/``: accept or quarantine it; bootstrap if no data."""
     inbox, accepted, quarantine = incoming_dir(config), accepted_dir(config), quarantine_dir(config)
     for d in (inbox, accepted, quarantine):
         d.mkdir(parents=True, exist_ok=True)
+    entries = _inbox_entries(inbox)
+    waiting = _still_changing(entries, config.data.settle_seconds)
     good, bad, rows = [], [], 0
-    for path in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")):
-        try:
-            if path.suffix.lower() != ".csv":
-                raise DataError("not a .csv file")
-            _, y = parse_batch(path.read_bytes(), config.data)
-        except DataError as exc:
-            target = _free_name(quarantine, path.name)
-            os.replace(path, target)
-            target.with_name(target.name + ".reason.txt").write_text(f"{exc}\n", encoding="utf-8")
-            bad.append((path.name, str(exc)))
+    for path, st in entries:
+        if path.name in waiting:
             continue
-        os.replace(path, _free_name(accepted, path.name))
+        try:
+            batch = _read_batch(path, st, config.data)
+        except FileNotFoundError:
+            continue  # taken away since the listing: nothing to judge
+        except DataError as exc:
+            bad.append((path.name, _quarantine(path, quarantine, str(exc))))
+            continue
+        try:
+            _accept(config, path, batch)
+        except OSError as exc:
+            bad.append((path.name, _quarantine(path, quarantine, _os_problem("moving it to data/accepted/", exc))))
+            continue
         good.append(path.name)
-        rows += len(y)
+        rows += len(batch)
     bootstrapped = False
     if not any(accepted.glob("*.csv")):
         write_batch(accepted / "bootstrap.csv", *synthetic(config.data.bootstrap_rows, seed=config.train.seed))
         bootstrapped = True
-    return IngestReport(tuple(good), tuple(bad), rows, bootstrapped)
+    return IngestReport(tuple(good), tuple(bad), rows, bootstrapped, tuple(sorted(waiting)))
+
+
+def _accept(config: Config, path: Path, rows: np.ndarray) -> None:
+    target = _free_name(accepted_dir(config), path.name)
+    os.replace(path, target)
+    with contextlib.suppress(OSError):
+        os.utime(target)  # the acceptance time: the window takes the newest batches
+    _cache_store(config, target, rows)
+
+
+def _inbox_entries(inbox: Path) -> list[tuple[Path, os.stat_result]]:
+    """Every entry to judge, with its lstat (links are not followed); hand-off names are skipped."""
+    entries = []
+    for path in sorted(inbox.iterdir()):
+        if path.name.startswith(".") or path.name.lower().endswith(HANDOFF_SUFFIXES):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            entries.append((path, os.lstat(path)))
+    return entries
+
+
+def _still_changing(entries: list[tuple[Path, os.stat_result]], settle: float) -> set[str]:
+    """Names of the files modified in the last ``settle`` seconds that change while we wait that long.
+
+    One wait covers every fresh file (at most ``settle`` seconds); a file left here is judged by the
+    next run, once its copy has finished.
+    """
+    now = time.time()
+    fresh = [(p, st) for p, st in entries if stat.S_ISREG(st.st_mode) and now - st.st_mtime < settle]
+    if not fresh:
+        return set()
+    time.sleep(min(settle, max(st.st_mtime for _, st in fresh) + settle - now))
+    changing = set()
+    for path, st in fresh:
+        try:
+            again = os.lstat(path)
+        except FileNotFoundError:
+            again = None
+        if again is None or (again.st_ino, again.st_size, again.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
+            changing.add(path.name)
+    return changing
+
+
+def _read_batch(path: Path, st: os.stat_result, limits: DataConfig) -> np.ndarray:
+    """Check the entry by its lstat, then open it without following links and parse it streaming."""
+    _check_entry(path, st, limits)
+    if path.suffix.lower() != ".csv":
+        raise DataError("not a .csv file: batches are CSV files named *.csv")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise DataError(_os_problem("cannot open it", exc)) from None
+    with open(fd, "rb") as raw:
+        _check_entry(path, os.fstat(raw.fileno()), limits)  # swapped for something else since the listing?
+        try:
+            return read_rows(raw, limits)
+        except OSError as exc:
+            raise DataError(_os_problem("reading it failed", exc)) from None
+
+
+def _check_entry(path: Path, st: os.stat_result, limits: DataConfig) -> None:
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = f" to {os.readlink(path)}"
+        except OSError:
+            target = ""
+        raise DataError(f"a symbolic link{target}, not a file: links are never followed; "
+                        "copy the file itself into data/incoming/")
+    if stat.S_ISDIR(st.st_mode):
+        raise DataError("a directory: put the CSV files themselves into data/incoming/")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a socket or device"
+        raise DataError(f"{kind}, not a regular file: never opened; write the batch to a file")
+    if st.st_size > limits.max_batch_bytes:
+        raise DataError(f"{st.st_size} bytes, over data.max_batch_bytes ({limits.max_batch_bytes}): "
+                        "split it into smaller batches (or raise the limit)")
+
+
+def _os_problem(what: str, exc: OSError) -> str:
+    hint = " (make it readable by the user the trainer runs as)" if isinstance(exc, PermissionError) else ""
+    return f"{what}: {exc.strerror or exc}{hint}"
+
+
+def _quarantine(path: Path, quarantine: Path, reason: str) -> str:
+    """Move an entry (never following it) into quarantine next to its reason; return the reason."""
+    target = _free_name(quarantine, path.name)
+    try:
+        os.replace(path, target)
+    except OSError as exc:
+        return f"{reason} (could not move it to {quarantine}: {exc.strerror or exc}; it stays in data/incoming/)"
+    with contextlib.suppress(OSError):  # the reason is also in the run log and the notification
+        target.with_name(target.name + ".reason.txt").write_text(
+            f"{path.name}: {reason}\nTo use it: {RETRY}.\n", encoding="utf-8")
+    return reason
 
 
 def _free_name(directory: Path, name: str) -> Path:
-    """A path in ``directory`` for ``name`` that does not overwrite an earlier batch."""
+    """A path in ``directory`` for ``name`` that does not overwrite an earlier batch (or a link)."""
     target = directory / name
     stem, suffix = os.path.splitext(name)
     n = 1
-    while target.exists():
+    while os.path.lexists(target):
         target = directory / f"{stem}.{n}{suffix}"
         n += 1
     return target
 
 
+def _cache_path(config: Config, batch: Path) -> Path:
+    """The cached copy's name carries the batch's size and mtime: an edited batch is parsed again."""
+    st = batch.stat()
+    return cache_dir(config) / f"{batch.name}.{st.st_size}-{st.st_mtime_ns}.npy"
+
+
+def _cache_store(config: Config, batch: Path, rows: np.ndarray) -> None:
+    """Best effort: without its cached copy (disk full?) a batch is parsed again when loaded."""
+    path = _cache_path(config, batch)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f"{glob.escape(batch.name)}.*.npy"):
+            stale.unlink(missing_ok=True)
+        with tmp.open("wb") as fh:
+            np.save(fh, rows)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _batch_rows(config: Config, batch: Path) -> np.ndarray:
+    """An accepted batch as a float32 ``[n, 3]`` array: from its cached copy, else parsed (and cached)."""
+    path = _cache_path(config, batch)
+    with contextlib.suppress(OSError, ValueError):
+        rows = np.load(path, mmap_mode="r", allow_pickle=False)
+        if rows.dtype == np.float32 and rows.ndim == 2 and rows.shape[1] == 3:
+            return rows
+    try:
+        with batch.open("rb") as raw:
+            rows = read_rows(raw, config.data)
+    except (DataError, OSError) as exc:
+        raise DataError(f"accepted batch {batch.name} no longer validates: {exc}; "
+                        "move it out of data/accepted/ and fix it") from None
+    _cache_store(config, batch, rows)
+    return rows
+
+
 def load_dataset(config: Config) -> Dataset:
-    """All accepted batches, in file-name order, with a fingerprint of their content."""
-    files = sorted(accepted_dir(config).glob("*.csv"))
+    """The newest accepted batches within ``data.window``, de-duplicated, with a fingerprint of their content.
+
+    The window counts distinct rows, so a batch of copies cannot push the older data out.
+    """
+    files = sorted(accepted_dir(config).glob("*.csv"), key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
     if not files:
         raise DataError(f"no accepted data in {accepted_dir(config)}")
-    xs, ys, digest = [], [], hashlib.sha256()
-    for path in files:
-        content = path.read_bytes()
-        try:
-            x, y = parse_batch(content, config.data)
-        except DataError as exc:
-            raise DataError(f"accepted batch {path.name} no longer validates: {exc}") from None
-        xs.append(x)
-        ys.append(y)
-        digest.update(hashlib.sha256(content).digest())
-    return Dataset(np.concatenate(xs), np.concatenate(ys), digest.hexdigest()[:16], tuple(p.name for p in files))
+    window, used = config.data.window, dict[str, np.ndarray]()
+    raw_rows = distinct_rows = 0
+    for path in files[:window.max_batches]:
+        rows = _batch_rows(config, path)
+        distinct = _distinct(rows)
+        if used and distinct_rows + len(distinct) > window.max_rows:
+            break
+        used[path.name] = distinct
+        raw_rows, distinct_rows = raw_rows + len(rows), distinct_rows + len(distinct)
+    names = sorted(used)
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(hashlib.sha256(used[name].tobytes()).digest())
+    unique = _distinct(np.concatenate([used[name] for name in names]))
+    left_out = tuple(sorted(p.name for p in files if p.name not in used))
+    return Dataset(np.ascontiguousarray(unique[:, :2]), np.ascontiguousarray(unique[:, 2]), digest.hexdigest()[:16],
+                   tuple(names), left_out, raw_rows - len(unique))
 
 
-def split(dataset: Dataset, eval_percent: float) -> Split:
-    """Hash each row's values: the same row lands on the same side in every run."""
-    mask = np.fromiter(
-        (_row_bucket(x, y) < eval_percent * 100 for x, y in zip(dataset.x, dataset.y, strict=True)),
-        dtype=bool,
-        count=len(dataset),
-    )
+def _distinct(rows: np.ndarray) -> np.ndarray:
+    """The rows without copies, first occurrences in their order (training is seeded on the row order)."""
+    _, first = np.unique(rows, axis=0, return_index=True)
+    return rows[np.sort(first)]
+
+
+def split(dataset: Dataset, eval_percent: float, key: bytes) -> Split:
+    """A keyed hash of each row's values decides its side: the same in every run, unknowable without the key."""
+    rows = np.ascontiguousarray(np.column_stack([dataset.x, dataset.y]), dtype=np.float32).tobytes()
+    width, cut = 3 * 4, eval_percent * 100
+    keyed = hashlib.blake2b(key=key, digest_size=8)
+
+    def bucket(i: int) -> int:
+        h = keyed.copy()
+        h.update(rows[i * width:(i + 1) * width])
+        return int.from_bytes(h.digest(), "big") % 10_000
+
+    mask = np.fromiter((bucket(i) < cut for i in range(len(dataset))), dtype=bool, count=len(dataset))
     return Split(dataset.x[~mask], dataset.y[~mask], dataset.x[mask], dataset.y[mask])
 
 
-def _row_bucket(x: np.ndarray, y: float) -> int:
-    key = np.asarray([x[0], x[1], y], dtype=np.float32).tobytes()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") % 10_000
+def split_key(config: Config) -> bytes:
+    """This installation's split key, from ``runs/split.key``; drawn once (mode 0600) when absent."""
+    path = config.split_key_path
+    key = _read_split_key(path)
+    if key is None:
+        _new_split_key(path)
+        key = _read_split_key(path)
+    if key is None:
+        raise DataError(f"the split key {path} vanished right after it was written; check what else writes runs/")
+    return key
+
+
+def _read_split_key(path: Path) -> bytes | None:
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the split key {path}: {exc}; make it readable by the trainer, or restore it "
+                        "from your backup (it decides which rows grade every model)") from None
+    try:
+        key = bytes.fromhex(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise DataError(f"the split key {path} is damaged (expected {2 * KEY_BYTES} hex digits): restore it from "
+                        "your backup, or delete it to draw a new one (rows then change sides once)")
+    return key
+
+
+def _new_split_key(path: Path) -> None:
+    """Write a fresh key under a temp name, then link it into place: a crash never leaves half a key,
+    and a key that another process linked first is kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with open(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_bytes(KEY_BYTES).hex() + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def synthetic(rows: int, seed: int, noise: float = 0.0, shift: float = 0.0, base_noise: float = 0.005):
@@ -223,6 +503,6 @@ def write_batch(path: Path, x: np.ndarray, y: np.ndarray) -> None:
 def simulate(config: Config, rows: int, noise: float, shift: float, seed: int | None) -> Path:
     """Write a new synthetic batch into ``incoming/`` for the next retrain to pick up."""
     seed = seed if seed is not None else time.time_ns() % 2**31
-    path = _free_name(incoming_dir(config), f"sim-{time.strftime('%Y%m%dT%H%M%S')}-seed{seed}.csv")
+    path = _free_name(incoming_dir(config), f"sim-{local_compact()}-seed{seed}.csv")
     write_batch(path, *synthetic(rows, seed=seed, noise=noise, shift=shift))
     return path

@@ -2,6 +2,7 @@
 
     ModelopsError
     ├── ConfigError          bad config.json: names the key            -> exit 2
+    ├── UsageError           a command's argument or input file cannot be used  -> exit 2
     ├── DataError            no usable training data                   -> exit 1
     ├── StoreError           model store could not be read or written  -> exit 1
     │   └── LockBusyError    another retrain holds the pipeline lock   -> exit 1
@@ -24,6 +25,10 @@ class ModelopsError(Exception):
 
 class ConfigError(ModelopsError):
     """config.json is unreadable or a key is unknown, mistyped or out of range."""
+
+
+class UsageError(ModelopsError):
+    """A command's argument or input file cannot be used; the message says what and how to fix it."""
 
 
 class DataError(ModelopsError):

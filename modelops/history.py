@@ -1,31 +1,50 @@
 """The append-only, machine-readable record of every decision: ``runs/history.jsonl``.
 
-One JSON object per line; events are ``promote``, ``reject``, ``rollback``, ``verify-failed``,
-``unverified``, ``verified`` and ``failed``, and a staged rollout's ``rollout-*`` steps. Lines are
-appended with a single ``write`` on an ``O_APPEND`` descriptor, so concurrent readers (the frontend)
-never see half a record. Free of numpy and TensorFlow: the frontend reads it.
+One JSON object per line; its ``event`` is one of ``Event`` (the strings stay as they are:
+readers parse them). Lines are appended with a single ``write`` on an ``O_APPEND``
+descriptor, so concurrent readers (the frontend) never see half a record. Free of numpy and
+TensorFlow: the frontend reads it.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import os
-import time
 from pathlib import Path
 
-EVENTS = ("promote", "reject", "rollback", "verify-failed", "unverified", "verified", "failed",
-          "rollout-start", "rollout-advance", "rollout-promote", "rollout-abort")
+from modelops.timestamps import now_iso
 
 
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+class Event(enum.StrEnum):
+    """What a history record says happened."""
+
+    PROMOTE = "promote"  # a run's decision: the candidate was published
+    REJECT = "reject"  # a run's decision: the gate refused the candidate
+    FAILED = "failed"  # a run's decision: a step failed, nothing was published
+    VERIFIED = "verified"  # a run's follow-up: serving answers like the gated model
+    UNVERIFIED = "unverified"  # a run's follow-up: serving could not be asked
+    VERIFY_FAILED = "verify-failed"  # a run's follow-up: serving disagreed, a rollback follows
+    ROLLBACK = "rollback"  # a version was retired (by a run, or by hand)
+    ROLLOUT_START = "rollout-start"  # a staged rollout: the candidate loads beside the champion
+    ROLLOUT_ADVANCE = "rollout-advance"  # a staged rollout: shadow -> canary
+    ROLLOUT_PROMOTE = "rollout-promote"  # a staged rollout: the candidate is stable now
+    ROLLOUT_ABORT = "rollout-abort"  # a staged rollout: the candidate is retired
 
 
-def append(path: Path, event: str, **fields) -> dict:
+class Outcome(enum.StrEnum):
+    """How a retrain ended, derived from its records (``modelops_trainer_runs{outcome}``)."""
+
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+def append(path: Path, event: Event, **fields) -> dict:
     """Append one record (``time`` and ``event`` first) and return it."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown history event {event!r}")
-    record = {"time": now_iso(), "event": event, **fields}
+    event = Event(event)  # ValueError for an unknown event
+    record = {"time": now_iso(), "event": event.value, **fields}
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, sort_keys=False) + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -17,7 +17,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-SIGNATURE = "serving_default"
+from modelops.savedmodel import WARMUP_FILE, load_servable  # noqa: E402
+from modelops.signature import SERVING_SIGNATURE  # noqa: E402
+
 INPUT_NAME = "x"
 OUTPUT_NAME = "probability"
 N_FEATURES = 2
@@ -41,8 +43,9 @@ def build(learning_rate: float, seed: int) -> tf.keras.Model:
     return model
 
 
-def export(model: tf.keras.Model, path: Path) -> None:
-    """Write a SavedModel with the serving signature to ``path`` (which must not exist).
+def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | None = None) -> None:
+    """Write a SavedModel with the serving signature to ``path`` (which must not exist), with TF
+    Serving warmup records of ``warmup_rows`` when given (see ``write_warmup``).
 
     Keras's ExportArchive, not ``tf.saved_model.save`` of a module holding the model: that one
     stores Keras 3 weights apart from the variables the signature reads, which
@@ -52,19 +55,38 @@ def export(model: tf.keras.Model, path: Path) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        SIGNATURE,  # named so: the archive adds no second, aliased signature
+        SERVING_SIGNATURE,  # named so: the archive adds no second, aliased signature
         lambda x: {OUTPUT_NAME: model(x, training=False)},
         input_signature=[tf.TensorSpec([None, N_FEATURES], tf.float32, name=INPUT_NAME)],
     )
     archive.write_out(str(path), verbose=False)
+    if warmup_rows is not None:
+        write_warmup(Path(path), warmup_rows)
+
+
+def write_warmup(path: Path, rows: np.ndarray) -> None:
+    """``assets.extra/tf_serving_warmup_requests``: predict requests TF Serving (and the local
+    server) replay before the version is AVAILABLE, so the first user request is not the slow one.
+    One record per batch size a caller sends most (1 row, then up to 8), with real rows.
+    """
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    rows = np.asarray(rows, dtype=np.float32)
+    target = path / WARMUP_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(target)) as writer:
+        for batch in (rows[:1], rows[:8]):
+            request = predict_pb2.PredictRequest()
+            request.model_spec.signature_name = SERVING_SIGNATURE
+            request.inputs[INPUT_NAME].CopyFrom(tf.make_tensor_proto(batch))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
 
 
 def load_signature(path: Path):
     """The ``serving_default`` signature of a SavedModel directory, loaded the way TF Serving
-    loads it (``modelops.savedmodel``), so the gate scores exactly what will be served."""
-    from modelops.savedmodel import load_servable
-
-    return load_servable(0, Path(path)).signatures[SIGNATURE]
+    loads it (``modelops.savedmodel``, warmup included), so the gate scores exactly what will be served."""
+    return load_servable(0, Path(path)).signatures[SERVING_SIGNATURE]
 
 
 def predict(signature, x: np.ndarray) -> np.ndarray:

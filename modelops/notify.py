@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from modelops.history import now_iso
+from modelops.timestamps import now_iso
 
 WEBHOOK_ENV = "NOTIFY_WEBHOOK_URL"
 WEBHOOK_TIMEOUT_SECONDS = 3.0

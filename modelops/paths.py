@@ -1,5 +1,8 @@
-"""Where the repository's own files are: one answer for every module that needs it."""
+"""Where the checkout is: ``config.json``, ``templates/``, ``static/`` and the entry scripts live
+at the repository root, next to the ``modelops`` package."""
+
+from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -18,14 +18,14 @@ by ``on_timeout``.
 
 from __future__ import annotations
 
-import calendar
 import math
-import time
 from dataclasses import dataclass, replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.config import RolloutConfig
+from modelops.history import Event
+from modelops.timestamps import parse_iso
 
 # The frontend's rollout metrics (declared in web/traffic.py); the trainer reads them back.
 REQUESTS = "modelops_frontend_rollout_requests_total"  # {label, version, path=user|shadow, outcome=ok|error}
@@ -83,24 +83,19 @@ class Decision:
     phase: str | None = None  # the next phase, when advancing
 
 
-def epoch(iso: str) -> float:
-    """A history ``time`` (``2026-01-01T00:00:00Z``) as epoch seconds."""
-    return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
-
-
 def state(records: list[dict]) -> Rollout | None:
     """The rollout in progress after ``records`` (oldest first), or None."""
     current: Rollout | None = None
     for r in records:
         event = r.get("event")
         try:
-            if event == "rollout-start":
-                at = epoch(r["time"])
+            if event == Event.ROLLOUT_START:
+                at = parse_iso(r["time"])
                 current = Rollout(int(r["stable_version"]), int(r["version"]), str(r["phase"]), at, at)
-            elif event == "rollout-advance" and current is not None and r.get("version") == current.candidate:
-                current = replace(current, phase=str(r["phase"]), since=epoch(r["time"]))
-            elif event in ("rollout-promote", "rollout-abort") or (
-                    event == "rollback" and current is not None and r.get("version") == current.candidate):
+            elif event == Event.ROLLOUT_ADVANCE and current is not None and r.get("version") == current.candidate:
+                current = replace(current, phase=str(r["phase"]), since=parse_iso(r["time"]))
+            elif event in (Event.ROLLOUT_PROMOTE, Event.ROLLOUT_ABORT) or (
+                    event == Event.ROLLBACK and current is not None and r.get("version") == current.candidate):
                 current = None
         except (KeyError, TypeError, ValueError):
             continue  # a damaged record: skip it, as history.read skips damaged lines
@@ -113,11 +108,11 @@ def settled(records: list[dict]) -> int | None:
     version = None
     for r in records:
         event = r.get("event")
-        if event == "rollout-promote":
+        if event == Event.ROLLOUT_PROMOTE:
             version = r.get("version")
-        elif event == "rollout-abort":
+        elif event == Event.ROLLOUT_ABORT:
             version = r.get("stable_version")
-        elif event in ("promote", "rollback", "rollout-start"):
+        elif event in (Event.PROMOTE, Event.ROLLBACK, Event.ROLLOUT_START):
             version = None
     return version if isinstance(version, int) else None
 
@@ -158,7 +153,8 @@ def decide(cfg: RolloutConfig, rollout: Rollout, evidence: Evidence, now: float)
 
 def _bounds(cfg: RolloutConfig, phase: str, e: Evidence) -> tuple[list[str], list[str]]:
     """(failed bounds, met bounds), each worded with its numbers and the config key."""
-    failures, passes = [], []
+    failures: list[str] = []
+    passes: list[str] = []
 
     def check(ok: bool, text: str) -> None:
         (passes if ok else failures).append(f"{phase}: {text}")
@@ -175,7 +171,7 @@ def _bounds(cfg: RolloutConfig, phase: str, e: Evidence) -> tuple[list[str], lis
           f"error rate {e.error_rate:.4f} vs champion {e.baseline_error_rate:.4f} "
           f"(rollout.max_error_rate_increase {cfg.max_error_rate_increase:g})")
     ratio = e.p99_ratio
-    if ratio is not None:
+    if ratio is not None and e.p99_seconds is not None and e.baseline_p99_seconds is not None:
         check(ratio <= cfg.max_p99_latency_ratio, f"p99 latency {e.p99_seconds * 1000:.2f} ms vs champion "
               f"{e.baseline_p99_seconds * 1000:.2f} ms (rollout.max_p99_latency_ratio {cfg.max_p99_latency_ratio:g})")
     return failures, passes
@@ -217,7 +213,7 @@ def evidence(texts: list[str], rollout: Rollout) -> Evidence:
                 else:
                     counts[key] = counts.get(key, 0.0) + sample.value
 
-    def count(version: int, path: str, outcome: str, name: str = REQUESTS) -> int:
+    def count(version: int, path: str | None, outcome: str, name: str = REQUESTS) -> int:
         return int(counts.get((name, str(version), path, outcome), 0))
 
     def p99(version: int, path: str) -> float | None:

@@ -23,10 +23,10 @@ import requests
 from modelops import history, rollout
 from modelops.config import Config
 from modelops.errors import ServingError, StoreError
+from modelops.history import Event
 from modelops.notify import notify
 from modelops.rollout import Decision, Evidence, Rollout
-from modelops.store import ModelStore
-from modelops.store import _write_atomic as write_atomic
+from modelops.store import ModelStore, write_text_atomic
 from modelops.tfserving_client import ServingClient
 
 FRONTEND_METRICS_ENV = "FRONTEND_METRICS_URL"
@@ -44,18 +44,23 @@ def sync(config: Config, store: ModelStore) -> None:
     """Write the serving config file the records imply (nothing in ``direct`` mode)."""
     if config.rollout.mode == "direct":
         return
+    versions, labels = _implied(config, store)
+    if versions:
+        _write(config, versions, labels)
+
+
+def _implied(config: Config, store: ModelStore) -> tuple[list[int], dict[str, int]]:
+    """The versions serving should hold and their labels, from the records (none before a first publish)."""
     records = history.read(config.history_path)
     current = rollout.state(records)
     if current is None:
         settled = rollout.settled(records)  # not the highest version if an abort was cut short
         version = settled if settled in store.versions() else store.latest()
-        if version is not None:
-            _write(config, [version], {})
-        return
+        return ([] if version is None else [version]), {}
     labels = {"stable": current.stable}
     if current.phase != "loading":  # TF Serving labels only a version that is already AVAILABLE
         labels["canary"] = current.candidate
-    _write(config, [current.stable, current.candidate], labels)
+    return [current.stable, current.candidate], labels
 
 
 def _write(config: Config, versions: list[int], labels: dict[str, int]) -> None:
@@ -65,7 +70,7 @@ def _write(config: Config, versions: list[int], labels: dict[str, int]) -> None:
     try:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, text)
+            write_text_atomic(path, text)
     except OSError as exc:
         raise StoreError(f"could not write the serving config file {path}: {exc}") from exc
 
@@ -86,21 +91,22 @@ def before_publish(config: Config, store: ModelStore, version: int) -> None:
     if champion is None:
         _write(config, [version], {})
         return
-    _step(config, "rollout-start", f"v{version} loads beside v{champion}; users stay on v{champion}",
+    _step(config, Event.ROLLOUT_START, f"v{version} loads beside v{champion}; users stay on v{champion}",
           version=version, stable_version=champion, phase="loading",
           reasons=[f"rollout.mode {config.rollout.mode}: phases {', '.join(rollout.phases(config.rollout))}"])
     sync(config, store)
 
 
-def _step(config: Config, event: str, message: str, **fields) -> dict:
+def _step(config: Config, event: Event, message: str, **fields) -> dict:
     record = history.append(config.history_path, event, model_name=config.model_name, **fields)
     notify(config.notifications_path, event, f"{config.model_name} {message}", record)
     return record
 
 
 def tick(config: Config, evidence_source: EvidenceSource, client: ServingClient, force: str | None = None,
-         wait_seconds: float = 0.0) -> tuple[Rollout | None, Decision | None]:
-    """Take the next step of the rollout in progress, if its evidence allows; returns (rollout, decision).
+         wait_seconds: float = 0.0) -> tuple[Rollout, Decision] | None:
+    """Take the next step of the rollout in progress, if its evidence allows; returns (rollout, decision),
+    or None when no rollout is in progress.
 
     ``force`` is ``advance`` or ``abort`` (by hand): the step is taken whatever the evidence says.
     """
@@ -110,7 +116,7 @@ def tick(config: Config, evidence_source: EvidenceSource, client: ServingClient,
         if current is None:
             _finish_abort(config, store)
             sync(config, store)
-            return None, None
+            return None
         decision = _decision(config, store, current, evidence_source, client, force)
         _apply(config, store, current, decision)
         return current, decision
@@ -143,13 +149,13 @@ def _apply(config: Config, store: ModelStore, current: Rollout, decision: Decisi
     c, s = current.candidate, current.stable
     fields = dict(version=c, stable_version=s, reasons=list(decision.reasons))
     if decision.action == "advance":
-        _step(config, "rollout-advance", f"v{c} enters {decision.phase} (v{s} stays stable): "
+        _step(config, Event.ROLLOUT_ADVANCE, f"v{c} enters {decision.phase} (v{s} stays stable): "
               f"{'; '.join(decision.reasons)}", phase=decision.phase, **fields)
     elif decision.action == "promote":
-        _step(config, "rollout-promote", f"v{c} is stable now, v{s} unloaded: {'; '.join(decision.reasons)}",
+        _step(config, Event.ROLLOUT_PROMOTE, f"v{c} is stable now, v{s} unloaded: {'; '.join(decision.reasons)}",
               **fields)
     elif decision.action == "abort":
-        _step(config, "rollout-abort", f"v{c} retired, v{s} stays stable: {'; '.join(decision.reasons)}", **fields)
+        _step(config, Event.ROLLOUT_ABORT, f"v{c} retired, v{s} stays stable: {'; '.join(decision.reasons)}", **fields)
         if c in store.versions():
             store.retire(c)
     sync(config, store)  # on every step, waits included: a restarted trainer rewrites a lost file
@@ -157,8 +163,9 @@ def _apply(config: Config, store: ModelStore, current: Rollout, decision: Decisi
 
 def _finish_abort(config: Config, store: ModelStore) -> None:
     """An abort recorded but interrupted before its candidate was retired: retire it now."""
-    ends = [r for r in history.read(config.history_path) if r.get("event") in ("rollout-promote", "rollout-abort")]
-    if ends and ends[-1]["event"] == "rollout-abort" and ends[-1].get("version") in store.versions():
+    ends = [r for r in history.read(config.history_path)
+            if r.get("event") in (Event.ROLLOUT_PROMOTE, Event.ROLLOUT_ABORT)]
+    if ends and ends[-1]["event"] == Event.ROLLOUT_ABORT and ends[-1].get("version") in store.versions():
         store.retire(ends[-1]["version"])
 
 

@@ -1,5 +1,9 @@
 """SavedModels opened the way ``tensorflow_model_server`` opens them, and run the way it runs them.
 
+Loading includes TF Serving's warmup: the ``PredictionLog`` records in
+``assets.extra/tf_serving_warmup_requests`` (at most 1,000) are replayed before the version counts
+as loaded, so its first real request is not the slow one; a record that fails fails the load.
+
 Used by the local server for every version it loads and by the gate (through ``model.py``), so an
 export is scored exactly as TF Serving will serve it, and one TF Serving could not run fails here.
 """
@@ -14,6 +18,10 @@ import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
 from modelops.errors import ServableError
+from modelops.signature import SERVING_SIGNATURE
+
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+MAX_WARMUP_RECORDS = 1000
 
 _TF_CODE_NAMES = {
     getattr(tf.errors, name): name
@@ -96,6 +104,7 @@ class Servable:
     def __init__(self, version: int, path: Path, session_config: tf.compat.v1.ConfigProto | None = None):
         self.version = version
         self.path = path
+        self.warmup_records = 0  # replayed at load (see warm_up)
         graph = tf.Graph()
         self._session = tf.compat.v1.Session(graph=graph, config=session_config)
         tf_logger = tf.get_logger()  # the TF1 loader logs a deprecation pointing at the very loader not wanted here
@@ -122,13 +131,42 @@ def load_servable(version: int, path: Path, session_config: tf.compat.v1.ConfigP
             "NOT_FOUND", f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {path}"
         )
     try:
-        return Servable(version, path, session_config)
+        servable = Servable(version, path, session_config)
+        servable.warmup_records = warm_up(servable)
+        return servable
+    except ServableError:
+        raise
     except tf.errors.OpError as e:
         raise ServableError(_TF_CODE_NAMES.get(e.error_code, "UNKNOWN"), e.message) from e
     except FileNotFoundError as e:
         raise ServableError("NOT_FOUND", str(e)) from e
     except Exception as e:  # a broken export can fail in any way: it must end as END, not kill the poller
         raise ServableError("UNKNOWN", f"{type(e).__name__}: {e}") from e
+
+
+def warm_up(servable: Servable) -> int:
+    """Replay the version's warmup records (predict logs) through its signatures; how many ran."""
+    path = servable.path / WARMUP_FILE
+    if not path.is_file():
+        return 0
+    from tensorflow_serving.apis import prediction_log_pb2  # only exports with warmup records need it
+
+    count = 0
+    for record in tf.compat.v1.io.tf_record_iterator(str(path)):
+        count += 1
+        if count > MAX_WARMUP_RECORDS:
+            raise ServableError(
+                "INVALID_ARGUMENT", f"Number of warmup records exceeds the maximum ({MAX_WARMUP_RECORDS}) at {path}"
+            )
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        if log.WhichOneof("log_type") != "predict_log":
+            raise ServableError("UNIMPLEMENTED", f"Unsupported log_type for warmup: {log.WhichOneof('log_type')}")
+        request = log.predict_log.request
+        name = request.model_spec.signature_name or SERVING_SIGNATURE
+        if name not in servable.signatures:
+            raise ServableError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
+        servable.signatures[name].run({alias: tf.make_ndarray(t) for alias, t in request.inputs.items()})
+    return count
 
 
 def _names(names: set[str]) -> str:

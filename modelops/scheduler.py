@@ -3,7 +3,8 @@
 Runs the gated retrain on ``schedule.cron`` (local time, as cron does; read at start, so a new
 expression needs a restart), once at start when no model is published yet
 (``schedule.bootstrap_on_start``), and serves the trainer metrics on ``:9102/metrics``
-(``TRAINER_METRICS_PORT``). Missed fire times are not caught up, as with cron.
+(``TRAINER_METRICS_PORT``). Missed fire times are not caught up, as with cron. With
+``--metrics-only`` it only serves the metrics (on Kubernetes a CronJob runs the retrains).
 
 Choices:
 
@@ -25,8 +26,14 @@ Choices:
   retiring a version together with its history record holds the signal back, and publish is
   an atomic rename, so no numeric directory is ever half-written and no served version is
   left unrecorded. Aborting, rather than finishing the run, keeps the stop within a few
-  seconds (Docker's default grace is 10 s); if the child has not exited after
-  ``STOP_GRACE_SECONDS`` it is killed, which the atomic publish makes safe too. Exit 0.
+  seconds; if the child has not exited after ``STOP_GRACE_SECONDS`` it is killed, which the
+  atomic publish makes safe too (the writer lock is an ``flock``: the kernel frees it). Exit 0.
+  The grace fits inside the supervisors' own: honcho kills after 5 s (fixed in honcho 2.0),
+  compose's ``stop_grace_period`` for the trainer is 30 s. Were the scheduler killed first,
+  its child would run on, in its own session, holding the lock until its deadline.
+- Deadline: every run ends itself once it has held the lock for ``schedule.max_run_seconds``
+  and records ``failed`` (timed out). A run stuck where the signal cannot reach Python (inside
+  native code) is killed by the scheduler ``STOP_GRACE_SECONDS`` later, which records it.
 """
 
 from __future__ import annotations
@@ -43,21 +50,20 @@ from pathlib import Path
 
 from croniter import croniter
 
-from modelops import metrics, rollout_control
+from modelops import rollout_control, trainer_metrics
 from modelops.config import default_config_path, load_config
 from modelops.errors import ConfigError, LockBusyError, ModelopsError, ServingError
-from modelops.history import now_iso
-from modelops.pipeline import EXIT_FAILED, EXIT_USAGE
+from modelops.exit_codes import MEANINGS, ExitCode
+from modelops.paths import REPO_ROOT
+from modelops.pipeline import record_killed_run
 from modelops.store import ModelStore
+from modelops.timestamps import now_iso
 from modelops.verify import serving_client
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 LOCK_WAIT_SECONDS = 86400
-STOP_GRACE_SECONDS = 10.0
+STOP_GRACE_SECONDS = 3.0
 MAX_SLEEP_SECONDS = 60.0  # re-read the clock at least this often (suspend, clock changes)
 ROLLOUT_POLL_SECONDS = 2.0  # how often a rollout in progress is looked at
-EXIT_MEANINGS = {0: "promoted", 3: "rejected by the gate", 2: "config error",
-                 1: "failed or rolled back (see last_train_log.txt)"}
 
 
 def next_fire(cron: str, after: datetime) -> datetime:
@@ -70,13 +76,16 @@ def _now() -> datetime:
 
 
 class Scheduler:
-    def __init__(self, config_path: Path, echo=print):
+    def __init__(self, config_path: Path, echo=print, retrain: bool = True):
         self.config_path = Path(config_path).resolve()
+        self.retrain = retrain  # False: metrics only, runs happen elsewhere (a Kubernetes CronJob)
         self.config = load_config(self.config_path)
         self.echo = echo
         self.stop = threading.Event()
         self.next_at: datetime | None = None
         self.running = False
+        self.stop_grace = STOP_GRACE_SECONDS
+        self.store = ModelStore(self.config.models_dir)
         self._client = serving_client(self.config, timeout=2.0)
         self._evidence = rollout_control.frontend_evidence()
 
@@ -90,24 +99,25 @@ class Scheduler:
 
     def serve_forever(self) -> int:
         cron = self.config.schedule.cron
-        if self.config.schedule.bootstrap_on_start and ModelStore(self.config.models_dir).latest() is None:
+        bootstrap = self.retrain and self.config.schedule.bootstrap_on_start
+        if bootstrap and self.store.latest() is None:
             self.run_once("no model published yet (schedule.bootstrap_on_start)")
         while not self.stop.is_set():
             self.next_at = next_fire(cron, _now())
             self.log(f"next run at {self.next_at.isoformat()} (schedule.cron {cron!r})")
-            self._wait_for_next_run()
-            if not self.stop.is_set():
+            self._wait_for_next_run(self.next_at)
+            if self.retrain and not self.stop.is_set():
                 self.run_once("scheduled run")
         self.next_at = None
         self.log("stopped")
-        return 0
+        return ExitCode.OK
 
-    def _wait_for_next_run(self) -> None:
+    def _wait_for_next_run(self, next_at: datetime) -> None:
         """Sleep until ``next_at`` (or a stop), stepping any rollout; a due run waits for the rollout to end."""
-        staged = self.config.rollout.mode != "direct"
+        staged = self.retrain and self.config.rollout.mode != "direct"  # metrics only: runs happen elsewhere
         postponed = False
         while not self.stop.is_set():
-            remaining = (self.next_at - _now()).total_seconds()
+            remaining = (next_at - _now()).total_seconds()
             in_rollout = staged and self.rollout_tick()
             if remaining <= 0 and not in_rollout:
                 return
@@ -122,12 +132,10 @@ class Scheduler:
         if self.stop.is_set():
             return None
         self.log(f"{reason}: starting a retrain")
-        command = [sys.executable, "-m", "modelops.cli", "--config", str(self.config_path),
-                   "retrain", "--wait", str(LOCK_WAIT_SECONDS)]
         self.running = True
         # Own session: a terminal's Ctrl-C reaches the scheduler only, which forwards one SIGTERM.
-        child = subprocess.Popen(command, cwd=PROJECT_DIR, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                 start_new_session=True)
+        child = subprocess.Popen(self.retrain_command(), cwd=REPO_ROOT,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         stopping_since = None
         try:
             while True:
@@ -140,12 +148,14 @@ class Scheduler:
                     stopping_since = time.monotonic()
                     self.log("aborting the current run (nothing half-written is left behind)")
                     child.send_signal(signal.SIGTERM)
-                elif stopping_since is not None and time.monotonic() - stopping_since > STOP_GRACE_SECONDS:
-                    self.log(f"the run did not stop within {STOP_GRACE_SECONDS:g}s: killing it")
+                elif stopping_since is not None and time.monotonic() - stopping_since > self.stop_grace:
+                    self.log(f"the run did not stop within {self.stop_grace:g}s: killing it")
                     child.kill()
+                elif stopping_since is None and (started := self._overdue(child.pid)) is not None:
+                    self._kill_overdue(child, started)
         finally:
             self.running = False
-        self.log(f"retrain finished: exit {code} ({EXIT_MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")
+        self.log(f"retrain finished: exit {code} ({MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")
         if self.config.rollout.mode != "direct":
             self.rollout_tick()  # a published candidate starts its live phases without waiting a poll
         return code
@@ -153,18 +163,41 @@ class Scheduler:
     def rollout_tick(self) -> bool:
         """Take the next rollout step the evidence allows; True while a rollout is in progress."""
         try:
-            current, decision = rollout_control.tick(self.config, self._evidence, self._client)
+            step = rollout_control.tick(self.config, self._evidence, self._client)
         except LockBusyError:
             return True  # a retrain or a hand-run rollout command holds the lock: look again later
         except ModelopsError as exc:
             self.log(f"rollout: {exc}")
             return True
-        if current is None:
+        if step is None:
             return False
+        current, decision = step
         if decision.action != "wait":
             self.log(f"rollout of v{current.candidate} ({current.phase}): {decision.action}: "
                      f"{'; '.join(decision.reasons)}")
         return decision.action in ("wait", "advance")
+
+    def retrain_command(self) -> list[str]:
+        return [sys.executable, "-m", "modelops.cli", "--config", str(self.config_path),
+                "retrain", "--wait", str(LOCK_WAIT_SECONDS)]
+
+    def _overdue(self, pid: int) -> float | None:
+        """When the child took the writer lock, if it has held it past its deadline and grace."""
+        holder = self.store.lock_holder()
+        if holder is None or holder[0] != pid:
+            return None
+        limit = self.config.schedule.max_run_seconds + self.stop_grace
+        return holder[1] if time.time() - holder[1] > limit else None
+
+    def _kill_overdue(self, child: subprocess.Popen, started: float) -> None:
+        """The run ignored its own deadline (stuck in native code): kill it and record it as timed out."""
+        child.kill()
+        child.wait()
+        run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+        message = (f"retrain {run_id}: timed out (the run passed schedule.max_run_seconds="
+                   f"{self.config.schedule.max_run_seconds:g} and did not stop); killed by the scheduler")
+        self.log(message)
+        record_killed_run(self.config, run_id, message)
 
     def served_version(self) -> int | None:
         try:
@@ -172,10 +205,11 @@ class Scheduler:
         except ServingError:
             return None
 
-    def collector(self) -> metrics.TrainerCollector:
-        return metrics.TrainerCollector(
+    def collector(self) -> trainer_metrics.TrainerCollector:
+        return trainer_metrics.TrainerCollector(
             self.config, served_version=self.served_version,
-            next_run=lambda: self.next_at.timestamp() if self.next_at else None, running=lambda: self.running,
+            next_run=lambda: self.next_at.timestamp() if self.next_at else None,
+            running=(lambda: self.running) if self.retrain else None,
         )
 
 
@@ -186,21 +220,24 @@ def main(argv: list[str] | None = None) -> int:
                     "metrics on :$TRAINER_METRICS_PORT/metrics (default 9102). SIGTERM stops it cleanly.",
     )
     parser.add_argument("--config", help="path to config.json (default: $MODELOPS_CONFIG or ./config.json)")
+    parser.add_argument("--metrics-only", action="store_true",
+                        help="serve the metrics but never retrain: runs happen elsewhere, on schedule.cron "
+                             "(the Kubernetes CronJob)")
     args = parser.parse_args(argv)
     try:
         scheduler = Scheduler(Path(args.config) if args.config else default_config_path(),
-                              echo=lambda line: print(line, flush=True))
+                              echo=lambda line: print(line, flush=True), retrain=not args.metrics_only)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, scheduler.request_stop)
     try:
-        server = metrics.serve(scheduler.collector())
+        server = trainer_metrics.serve(scheduler.collector())
     except OSError as exc:
-        print(f"error: cannot serve metrics on port {os.environ.get(metrics.PORT_ENV, metrics.DEFAULT_PORT)}: {exc}",
-              file=sys.stderr)
-        return EXIT_FAILED
+        port = os.environ.get(trainer_metrics.PORT_ENV, trainer_metrics.DEFAULT_PORT)
+        print(f"error: cannot serve metrics on port {port}: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
     scheduler.log(f"metrics on :{server.server_port}/metrics; models in {scheduler.config.models_dir}")
     try:
         return scheduler.serve_forever()

@@ -7,9 +7,12 @@ opens no port before a version exists). It waits until the frontend's ``/readyz`
 the URLs, and on Ctrl-C or SIGTERM stops everything it started.
 
 Ports come from env vars with the README's defaults (``FRONTEND_PORT`` ...), so tests and users
-can move them. ``monitoring/prometheus.yml`` is written for compose (targets are service names);
-local mode derives ``.stack/prometheus.yml`` from it by rewriting the targets, so it stays the
-only copy.
+can move them. Local mode listens on ``BIND_ADDRESS`` only (default 127.0.0.1; 0.0.0.0 opens
+every service to the network). ``monitoring/prometheus.yml`` is written for compose (targets
+are service names); local mode derives ``.stack/prometheus.yml`` from it by rewriting the
+targets, so it stays the only copy. Alertmanager runs where its binary exists (Debian package
+``prometheus-alertmanager``); ``monitoring/alertmanager.sh`` renders its config at start in
+both modes.
 
 ``probe`` is the containers' healthcheck: stdlib only, since it runs in both images.
 """
@@ -17,6 +20,7 @@ only copy.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shutil
 import signal
@@ -29,9 +33,10 @@ import urllib.request
 from pathlib import Path
 
 from modelops.errors import ModelopsError
+from modelops.exit_codes import ExitCode
+from modelops.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-STACK_DIR = ROOT / ".stack"
+STACK_DIR = REPO_ROOT / ".stack"
 
 DEFAULT_PORTS = {
     "FRONTEND_PORT": 5002,
@@ -39,16 +44,19 @@ DEFAULT_PORTS = {
     "TF_GRPC_PORT": 8500,
     "PROMETHEUS_PORT": 9090,
     "TRAINER_METRICS_PORT": 9102,
+    "ALERTMANAGER_PORT": 9093,
 }
+DEFAULT_BIND = "127.0.0.1"
 # Scrape target in monitoring/prometheus.yml -> the port variable it listens on locally.
 COMPOSE_TARGETS = {
     "prometheus:9090": "PROMETHEUS_PORT",
     "trainer:9102": "TRAINER_METRICS_PORT",
     "tfserving:8501": "TF_REST_PORT",
     "frontend:5002": "FRONTEND_PORT",
+    "alertmanager:9093": "ALERTMANAGER_PORT",
 }
+ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")  # Debian's name, upstream's
 LOCAL_SERVICES = ("trainer", "tfserving", "frontend")
-EXIT_GATE_REJECTED = 3  # retrain_pipeline.py's documented code
 
 
 class StackError(Exception):
@@ -68,17 +76,34 @@ def ports_from_env(env: dict[str, str]) -> dict[str, int]:
     return ports
 
 
-def local_prometheus_config(text: str, ports: dict[str, int], rules_dir: Path) -> str:
+def bind_address(env: dict[str, str]) -> str:
+    """``BIND_ADDRESS`` (default 127.0.0.1): the IPv4 address every local-mode service listens on."""
+    raw = env.get("BIND_ADDRESS") or DEFAULT_BIND
+    try:
+        ipaddress.IPv4Address(raw)
+    except ValueError:
+        raise StackError(f"BIND_ADDRESS must be an IPv4 address such as 127.0.0.1 (this machine only) "
+                         f"or 0.0.0.0 (every interface), got {raw!r}") from None
+    return raw
+
+
+def connect_host(bind: str) -> str:
+    """Where the services reach each other: the bound address, or loopback when bound to all."""
+    return "127.0.0.1" if bind == "0.0.0.0" else bind
+
+
+def local_prometheus_config(text: str, ports: dict[str, int], rules_dir: Path, host: str = DEFAULT_BIND) -> str:
     """Rewrite the compose-side Prometheus config for local mode.
 
-    Targets become 127.0.0.1 and the local ports; rule files become absolute, because Prometheus
-    resolves them against the config file's directory, which is ``.stack/`` here.
+    Targets (scrape and Alertmanager) become ``host`` and the local ports; rule files become
+    absolute, because Prometheus resolves them against the config file's directory, which is
+    ``.stack/`` here.
     """
     for target, port_var in COMPOSE_TARGETS.items():
         quoted = f'"{target}"'
         if quoted not in text:
             raise StackError(f"monitoring/prometheus.yml has no target {quoted}: update modelops/stack.py")
-        text = text.replace(quoted, f'"127.0.0.1:{ports[port_var]}"')
+        text = text.replace(quoted, f'"{host}:{ports[port_var]}"')
     lines, in_rules = [], False
     for line in text.splitlines():
         stripped = line.strip()
@@ -141,16 +166,21 @@ def local_env(base: dict[str, str], ports: dict[str, int], model_name: str, mode
     """The environment the Procfile's processes get: the same variables compose sets."""
     env = dict(base)
     env.update({name: str(port) for name, port in ports.items()})
+    env["BIND_ADDRESS"] = bind_address(base)
     # The venv's python, gunicorn and honcho first (not resolved: the venv's bin may be a symlink).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["TF_HOST"] = f"http://127.0.0.1:{ports['TF_REST_PORT']}"
+    host = connect_host(env["BIND_ADDRESS"])
+    env["TF_HOST"] = f"http://{host}:{ports['TF_REST_PORT']}"
     env["MODEL_NAME"] = model_name
     env["MODELS_DIR"] = str(models_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(STACK_DIR / "frontend-metrics")
-    env["FRONTEND_METRICS_URL"] = f"http://127.0.0.1:{ports['FRONTEND_PORT']}/metrics"  # rollout evidence
+    env["FRONTEND_METRICS_URL"] = f"http://{host}:{ports['FRONTEND_PORT']}/metrics"  # rollout evidence
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if shutil.which("tensorflow_model_server", path=env["PATH"]):
         env["TF_SERVING_BIN"] = "tensorflow_model_server"
+    alertmanager = next((b for b in ALERTMANAGER_BINARIES if shutil.which(b, path=env["PATH"])), None)
+    if alertmanager:
+        env["ALERTMANAGER_BIN"] = alertmanager
     return env
 
 
@@ -171,10 +201,10 @@ def bootstrap(env: dict[str, str], models_dir: Path) -> None:
     if has_model(models_dir):
         return
     print("stack: no model yet; training the first one (python retrain_pipeline.py)", flush=True)
-    code = subprocess.run([sys.executable, "retrain_pipeline.py"], cwd=ROOT, env=env).returncode
-    if code == EXIT_GATE_REJECTED:
+    code = subprocess.run([sys.executable, "retrain_pipeline.py"], cwd=REPO_ROOT, env=env).returncode
+    if code == ExitCode.REJECTED:
         raise StackError("the gate rejected the bootstrap model; see notifications.log and last_train_log.txt")
-    if code != 0 or not has_model(models_dir):
+    if code != ExitCode.OK or not has_model(models_dir):
         raise StackError(f"bootstrapping the first model failed (exit {code}); see last_train_log.txt")
 
 
@@ -189,17 +219,18 @@ def wait_ready(url: str, timeout: float, alive) -> None:
         time.sleep(1.0)
 
 
-def print_urls(ports: dict[str, int], model_name: str, local: bool) -> None:
-    rest = f"http://localhost:{ports['TF_REST_PORT']}"
+def print_urls(ports: dict[str, int], model_name: str, local: bool, host: str = "localhost") -> None:
+    rest = f"http://{host}:{ports['TF_REST_PORT']}"
     lines = [
-        f"Frontend web UI:     http://localhost:{ports['FRONTEND_PORT']}",
+        f"Frontend web UI:     http://{host}:{ports['FRONTEND_PORT']}",
         f"TF Serving REST:     {rest}/v1/models/{model_name}",
-        f"TF Serving gRPC:     localhost:{ports['TF_GRPC_PORT']}",
+        f"TF Serving gRPC:     {host}:{ports['TF_GRPC_PORT']}",
         f"TF Serving metrics:  {rest}/monitoring/prometheus/metrics",
-        f"Prometheus:          http://localhost:{ports['PROMETHEUS_PORT']}",
+        f"Prometheus:          http://{host}:{ports['PROMETHEUS_PORT']}",
+        f"Alertmanager:        http://{host}:{ports['ALERTMANAGER_PORT']}",
     ]
     if local:
-        lines.append(f"Trainer metrics:     http://localhost:{ports['TRAINER_METRICS_PORT']}/metrics")
+        lines.append(f"Trainer metrics:     http://{host}:{ports['TRAINER_METRICS_PORT']}/metrics")
     print("stack: ready (Ctrl-C stops everything)\n  " + "\n  ".join(lines), flush=True)
 
 
@@ -218,24 +249,30 @@ def run_local(ports: dict[str, int], timeout: float) -> int:
     bootstrap(env, config.models_dir)
     env.update(serving_config_env(config))
 
+    host = connect_host(env["BIND_ADDRESS"])
     STACK_DIR.mkdir(exist_ok=True)
-    monitoring = ROOT / "monitoring"
-    derived = local_prometheus_config((monitoring / "prometheus.yml").read_text(), ports, monitoring)
+    monitoring = REPO_ROOT / "monitoring"
+    derived = local_prometheus_config((monitoring / "prometheus.yml").read_text(), ports, monitoring, host)
     (STACK_DIR / "prometheus.yml").write_text(derived)
     services = list(LOCAL_SERVICES)
     if shutil.which("prometheus", path=env["PATH"]):
         services.append("prometheus")
     else:
         print("stack: no prometheus binary; starting without monitoring", flush=True)
+    if "ALERTMANAGER_BIN" in env:
+        services.append("alertmanager")
+    else:
+        print("stack: no prometheus-alertmanager binary; alerts reach nobody (scripts/setup.sh installs it)",
+              flush=True)
 
     honcho = subprocess.Popen(
-        [str(Path(sys.executable).parent / "honcho"), "-f", str(ROOT / "Procfile"), "start", *services],
-        cwd=ROOT,
+        [str(Path(sys.executable).parent / "honcho"), "-f", str(REPO_ROOT / "Procfile"), "start", *services],
+        cwd=REPO_ROOT,
         env=env,
     )
     try:
-        wait_ready(f"http://127.0.0.1:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: honcho.poll() is None)
-        print_urls(ports, env["MODEL_NAME"], local=True)
+        wait_ready(f"http://{host}:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: honcho.poll() is None)
+        print_urls(ports, env["MODEL_NAME"], local=True, host="localhost" if host == "127.0.0.1" else host)
         return honcho.wait()
     except KeyboardInterrupt:
         return 0
@@ -257,10 +294,10 @@ def _stop(honcho: subprocess.Popen) -> None:
 def run_docker(ports: dict[str, int], timeout: float) -> int:
     compose = compose_command()
     try:
-        subprocess.run([*compose, "up", "-d", "--build"], cwd=ROOT, check=True)
+        subprocess.run([*compose, "up", "-d", "--build"], cwd=REPO_ROOT, check=True)
         wait_ready(f"http://127.0.0.1:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: True)
         print_urls(ports, os.environ.get("MODEL_NAME", "simple_classifier"), local=False)
-        subprocess.run([*compose, "logs", "--follow"], cwd=ROOT)
+        subprocess.run([*compose, "logs", "--follow"], cwd=REPO_ROOT)
         return 0
     except KeyboardInterrupt:
         return 0
@@ -268,7 +305,7 @@ def run_docker(ports: dict[str, int], timeout: float) -> int:
         raise StackError(f"{' '.join(compose)} up failed (exit {exc.returncode})") from None
     finally:
         # Stops and removes the containers; the named volumes (models, history) stay.
-        subprocess.run([*compose, "down"], cwd=ROOT)
+        subprocess.run([*compose, "down"], cwd=REPO_ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,17 +13,20 @@ This module stays free of TensorFlow and numpy: the frontend reads versions thro
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from modelops.errors import LockBusyError, StoreError
+from modelops.timestamps import now_iso
 
 METRICS_FILE = "metrics.json"
 TMP_PREFIX = ".tmp-"
@@ -98,7 +101,7 @@ class ModelStore:
                     time.sleep(0.2)
             fh.seek(0)
             fh.truncate()
-            fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+            fh.write(f"pid {os.getpid()} since {now_iso()}")
             fh.flush()
             try:
                 yield
@@ -107,6 +110,28 @@ class ModelStore:
                 fh.truncate()
                 fh.flush()
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def lock_holder(self) -> tuple[int, float] | None:
+        """``(pid, epoch seconds it took the lock)`` of the live writer, or None; never takes the lock.
+
+        Reads what ``lock()`` writes into the lock file; a holder that was killed leaves its line
+        behind, so the pid must still exist.
+        """
+        try:
+            text = (self.root / LOCK_FILE).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        match = re.fullmatch(r"pid (\d+) since (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", text)
+        if match is None:
+            return None
+        pid = int(match[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by another user
+        return pid, float(calendar.timegm(time.strptime(match[2], "%Y-%m-%dT%H:%M:%SZ")))
 
     def clean_stale(self) -> list[str]:
         """Remove temp directories left by a crashed publish (only the lock holder may call)."""
@@ -127,7 +152,7 @@ class ModelStore:
         except ValueError:
             raise StoreError(f"{counter} is corrupt; it must hold the last version number") from None
         version = max([last, *self.versions(), *self.retired()]) + 1
-        _write_atomic(counter, f"{version}\n")
+        write_text_atomic(counter, f"{version}\n")
         return version
 
     def publish(self, candidate: Path, version: int, metrics: dict) -> Path:
@@ -139,13 +164,23 @@ class ModelStore:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             _copy_durably(candidate, tmp)
-            _write_atomic(tmp / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+            write_json_atomic(tmp / METRICS_FILE, metrics)
             os.rename(tmp, target)
             _fsync_dir(self.root)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise StoreError(f"could not publish version {version} to {self.root}: {_describe(exc)}") from exc
         return target
+
+    def annotate(self, version: int, key: str, value) -> None:
+        """Set one key of a served version's ``metrics.json`` (replaced atomically; the model is untouched)."""
+        metrics = self.metrics(version)
+        if metrics is None:
+            raise StoreError(f"version {version} has no readable {METRICS_FILE} in {self.root}")
+        try:
+            write_text_atomic(self.path(version) / METRICS_FILE, json.dumps({**metrics, key: value}, indent=2) + "\n")
+        except OSError as exc:
+            raise StoreError(f"could not update {METRICS_FILE} of version {version}: {_describe(exc)}") from exc
 
     def retire(self, version: int) -> Path:
         """Move a served version out of the served path (TF Serving falls back to the next)."""
@@ -173,7 +208,15 @@ def _describe(exc: OSError) -> str:
     return str(exc)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """``payload`` as indented JSON at ``path``, replaced in one rename: a reader or a crash never
+    meets half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` at ``path`` (its directory must exist), replaced in one rename."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -4,8 +4,9 @@
 
 REST predict does not say which version answered, so ``predict_latest`` first reads the highest
 AVAILABLE version from the status endpoint (cached for ``version_ttl`` seconds) and calls
-``/versions/<N>:predict``; a 404 there means that version was unloaded, so the cache is
-refreshed once and the call retried. Every call has a connect and a read timeout.
+``/versions/<N>:predict``; a 404 there means the replica that answered does not have that version
+(unloaded, or not loaded yet behind a load balancer), so the version is looked up again and the
+call retried, at most twice. Every call has a connect and a read timeout.
 
 The transport is ``http.client`` with one kept-alive connection per thread: on this hop (a
 few hundred bytes each way) ``requests`` cost more than the model call itself (about 2 ms per
@@ -190,8 +191,7 @@ class ServingClient:
                     self._cached = None
                     raise ModelNotLoaded(self._not_loaded(exc.message)) from None
                 raise
-            available = [_as_int(e.get("version")) for e in entries if _is_available(e)]
-            available = [v for v in available if v is not None]
+            available = [v for e in entries if _is_available(e) and (v := _as_int(e.get("version"))) is not None]
             if not available:
                 self._cached = None
                 raise ModelNotLoaded(self._not_loaded("no version is AVAILABLE yet"))
@@ -199,14 +199,20 @@ class ServingClient:
             return self._cached[0]
 
     def predict_latest(self, rows: Sequence) -> tuple[int, list]:
-        """``(version, predictions)`` from the highest AVAILABLE version."""
+        """``(version, predictions)`` from the highest AVAILABLE version.
+
+        A 404 means the replica that answered does not have that version (any more, or, behind a
+        load balancer, not yet): look again and retry. Twice more, as a replica can unload the
+        version it just named before the predict reaches it (it swaps right after loading).
+        """
         version = self.latest_version()
-        try:
-            return version, self.predict(rows, version)
-        except ServingHTTPError as exc:
-            if exc.status != 404:
-                raise
-        version = self.latest_version(max_age=0)  # that version was unloaded: look again
+        for _retry in range(2):
+            try:
+                return version, self.predict(rows, version)
+            except ServingHTTPError as exc:
+                if exc.status != 404:
+                    raise
+            version = self.latest_version(max_age=0)
         return version, self.predict(rows, version)
 
     # --- plumbing ---

@@ -26,7 +26,7 @@ def train_candidate(train: TrainConfig, split: Split, out_dir: Path) -> Candidat
     fit = keras_model.fit(
         split.x_train, split.y_train, epochs=train.epochs, batch_size=train.batch_size, shuffle=True, verbose=0
     )
-    model.export(keras_model, out_dir)
+    model.export(keras_model, out_dir, warmup_rows=split.x_train[:8])
     return Candidate(
         path=out_dir,
         training_loss=float(fit.history["loss"][-1]),

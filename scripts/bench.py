@@ -2,24 +2,31 @@
 """Benchmarks, side by side in one run: the in-process SavedModel signature call (the floor),
 the local serving server directly, and the frontend (gunicorn) in front of it; each at 1 and 8
 keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time, the
-time from a promotion to the new version answering, and what shadow mirroring (staged rollout)
-adds to a user's request over ``direct``.
+time from a promotion to the new version answering, the first 100 requests' latency after a
+promotion with and without TF Serving warmup records in the export, and what shadow mirroring
+(staged rollout) adds to a user's request over ``direct``.
 
 Back-to-back clients keep every process hot. A paced case (one client sending 100 requests a
 second, as real callers do) shows the latency when each process wakes from idle per request,
 which on a small VM costs more than the work itself.
 
-    .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-readme]
+    .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-docs]
+    .venv/bin/python scripts/bench.py --data-window [--batches 52] [--batch-rows 100000] [--json FILE]
+
+``--data-window`` measures only the weekly data cost instead: loading, de-duplication, split and
+training at the default config, with one batch accepted and with ``--batches`` accepted (the
+default window keeps the second within 2x the first), plus load + split of every batch at once.
 
 Each HTTP client is its own process holding one keep-alive connection, so the load generator's
 GIL does not cap the figures (it still shares the 2 cores with the servers, as clients would).
 Latencies are p50/p99 over all requests of a run; ratios compare with the floor and with direct
-serving. ``--write-readme`` replaces the README's performance section with the table.
+serving. ``--write-docs`` replaces the table in docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import multiprocessing
@@ -46,7 +53,8 @@ ROWS = {1: [[1.5, 2.3]], 100: [[i / 50.0, -i / 25.0] for i in range(100)]}
 CASES = [(1, 1, 0), (1, 8, 0), (100, 1, 0), (100, 8, 0), (1, 1, 100)]
 # TensorFlow threads as the Procfile and docker-compose.yml run serving; the floor uses the same.
 TF_THREADS = 1
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+PERFORMANCE_DOC = REPO / "docs" / "performance.md"
+TABLE_START, TABLE_END = "<!-- bench:start -->", "<!-- bench:end -->"
 SHADOW_FRACTIONS = (0.0, 0.1, 1.0)  # 0: rollout.mode direct, the baseline
 
 
@@ -183,7 +191,7 @@ def shadow_overhead(work: Path, champion: Path, candidate: Path, seconds: float)
     shutil.copytree(champion, models / "1")
     shutil.copytree(candidate, models / "2")
     (models / "models.config").write_text(rollout.serving_config(MODEL, str(models), [1, 2], {}))
-    for event, phase in (("rollout-start", "loading"), ("rollout-advance", "shadow")):
+    for event, phase in ((history.Event.ROLLOUT_START, "loading"), (history.Event.ROLLOUT_ADVANCE, "shadow")):
         history.append(root / "runs" / "history.jsonl", event, version=2, stable_version=1, phase=phase)
     serving = Serving(models, MODEL, f"--model_config_file={models / 'models.config'}",
                       f"--tensorflow_intra_op_parallelism={TF_THREADS}",
@@ -201,11 +209,55 @@ def shadow_overhead(work: Path, champion: Path, candidate: Path, seconds: float)
     return rows
 
 
+def first_requests_after_promotion(work: Path, plain: Path, rounds: int) -> dict:
+    """p99 and first latency of the first 100 one-row requests to a version just reported AVAILABLE,
+    exported without and with warmup records (alternating, ``rounds`` each, medians reported)."""
+    from modelops import model
+
+    warm = work / "export-warm"
+    shutil.copytree(plain, warm)
+    model.write_warmup(warm, ROWS[100][:8])
+    base = work / "warmup-models"
+    shutil.copytree(plain, base / "1")
+    serving = Serving(base, MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
+                      f"--tensorflow_inter_op_parallelism={TF_THREADS}", poll_seconds="0.2").wait_listening()
+    port, body = serving.rest_port, json.dumps({"instances": ROWS[1]})
+    figures: dict[str, list[tuple[float, float]]] = {"without warmup": [], "with warmup": []}
+    try:
+        for version in range(2, 2 + 2 * rounds):
+            variant = "with warmup" if version % 2 else "without warmup"
+            shutil.copytree(warm if version % 2 else plain, base / f".staging-{version}")
+            (base / f".staging-{version}").rename(base / str(version))
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            wait_until(lambda v=version, c=conn: _available(c, v), seconds=60, what=f"v{version}", interval=0.002)
+            latencies = []
+            for _ in range(100):
+                start = time.perf_counter()
+                conn.request("POST", f"/v1/models/{MODEL}/versions/{version}:predict", body,
+                             {"Content-Type": "application/json"})
+                conn.getresponse().read()
+                latencies.append(time.perf_counter() - start)
+            conn.close()
+            figures[variant].append((latencies[0], summarise(latencies, 1.0)["p99_ms"] / 1e3))
+    finally:
+        serving.stop()
+    return {variant: {"first_ms": round(statistics.median(f for f, _ in runs) * 1e3, 2),
+                      "p99_ms": round(statistics.median(p for _, p in runs) * 1e3, 2), "rounds": len(runs)}
+            for variant, runs in figures.items()}
+
+
+def _available(conn: http.client.HTTPConnection, version: int) -> bool:
+    conn.request("GET", f"/v1/models/{MODEL}/versions/{version}")
+    reply = json.loads(conn.getresponse().read())
+    return reply.get("model_version_status", [{}])[0].get("state") == "AVAILABLE"
+
+
 def run(quick: bool) -> dict:
     import tensorflow as tf
 
     from modelops import model
     from modelops.savedmodel import load_servable
+    from modelops.signature import SERVING_SIGNATURE
 
     seconds = 1.5 if quick else 5.0
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
@@ -218,7 +270,7 @@ def run(quick: bool) -> dict:
         shutil.copytree(exports[0], models / "1")
         threads = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=TF_THREADS,
                                            inter_op_parallelism_threads=TF_THREADS)
-        signature = load_servable(1, exports[0], threads).signatures[model.SIGNATURE]
+        signature = load_servable(1, exports[0], threads).signatures[SERVING_SIGNATURE]
         config = write_config(work)
         serving = Serving(models, MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
                           f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
@@ -237,6 +289,7 @@ def run(quick: bool) -> dict:
                 promotion = promotion_seconds(models, exports[1:2] if quick else exports[1:], front, 2)
         finally:
             serving.stop()
+        warmup = first_requests_after_promotion(work, exports[0], 1 if quick else 5)
         shadow = shadow_overhead(work, exports[0], exports[1], seconds)
         retrain = retrain_seconds(work, 1 if quick else 3)
     finally:
@@ -248,8 +301,63 @@ def run(quick: bool) -> dict:
         "latency": rows,
         "retrain_seconds": [round(t, 2) for t in retrain],
         "promotion_to_answer_seconds": [round(t, 3) for t in promotion],
+        "first_100_after_promotion": warmup,
         "shadow": shadow,
     }
+
+
+def data_window(batches: int, batch_rows: int) -> dict:
+    """Seconds for load + de-dup + split + training at the default config: one batch vs ``batches``."""
+    import numpy as np
+
+    from modelops import data, model, train
+    from modelops.config import load_config
+
+    work = Path(tempfile.mkdtemp(prefix="modelops-bench-data-"))
+    try:
+        roots = {"one": work / "one", "all": work / "all"}
+        for n, root in zip((1, batches), roots.values(), strict=True):
+            root.mkdir()
+            config = load_config(_default_config(root))
+            for i in range(batches - n, batches):  # the same newest batch in both
+                data.write_batch(data.incoming_dir(config) / f"week-{i:03d}.csv", *data.synthetic(batch_rows, seed=i))
+            data.ingest(config)  # week by week in real life: not part of a retrain
+        model.build(0.01, 0).fit(np.zeros((64, 2)), np.zeros(64), epochs=1, verbose=0)  # TF warm-up
+        result = {"batches": batches, "batch_rows": batch_rows}
+        for name, root in roots.items():
+            result[name] = _timed_retrain_data(load_config(root / "config.json"), train, data)
+        every = load_config(root / "config.json")
+        window = dataclasses.replace(every.data.window, max_batches=batches, max_rows=batches * batch_rows)
+        every = dataclasses.replace(every, data=dataclasses.replace(every.data, window=window))
+        start = time.perf_counter()
+        data.split(data.load_dataset(every), every.data.eval_percent, data.split_key(every))
+        result["load_and_split_every_batch_seconds"] = round(time.perf_counter() - start, 2)
+        result["ratio"] = round(result["all"]["total_seconds"] / result["one"]["total_seconds"], 2)
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _default_config(root: Path) -> Path:
+    """The repo's config.json as shipped, with no settle wait (the batches here are complete)."""
+    raw = json.loads((REPO / "config.json").read_text())
+    raw["data"]["settle_seconds"] = 0
+    path = root / "config.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def _timed_retrain_data(config, train, data) -> dict:
+    start = time.perf_counter()
+    dataset = data.load_dataset(config)
+    loaded = time.perf_counter()
+    split = data.split(dataset, config.data.eval_percent, data.split_key(config))
+    split_done = time.perf_counter()
+    train.train_candidate(config.train, split, config.runs_dir / "candidate")
+    end = time.perf_counter()
+    return {"rows": len(dataset), "batches_used": len(dataset.files), "left_out": len(dataset.left_out),
+            "load_dedup_seconds": round(loaded - start, 2), "split_seconds": round(split_done - loaded, 2),
+            "train_seconds": round(end - split_done, 2), "total_seconds": round(end - start, 2)}
 
 
 def markdown(result: dict) -> str:
@@ -277,6 +385,10 @@ def markdown(result: dict) -> str:
         f"median **{statistics.median(retrain):.1f} s** (runs: {', '.join(f'{t:.1f}' for t in retrain)}).",
         f"- Promotion (atomic rename) to the frontend answering with the new version, 1 s polling: "
         f"median **{statistics.median(promo):.2f} s** (runs: {', '.join(f'{t:.2f}' for t in promo)}).",
+        "- First 100 one-row requests to a just-promoted version (serving, direct REST): "
+        + "; ".join(f"{variant}: first {f['first_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms"
+                    for variant, f in result["first_100_after_promotion"].items())
+        + f" (median of {result['first_100_after_promotion']['with warmup']['rounds']} promotions each).",
         "- Shadow mirroring, 1-row `/predict`, one client at 100 req/s: p50 "
         + ", ".join(_shadow_cell(row, result["shadow"][0]) for row in result["shadow"]) + " (goal: under +0.2 ms).",
         f"- Machine: {result['machine']}; {result['seconds_per_case']:g} s per case, one run"
@@ -296,29 +408,39 @@ def _vs(delta: float, unit: str) -> str:
     return "—" if abs(delta) < 1e-9 else f"{delta:+.2f} {unit}"
 
 
-def write_readme(table: str) -> None:
-    readme = REPO / "README.md"
-    text = readme.read_text()
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    body = f"{README_START}\nMeasured by `.venv/bin/python scripts/bench.py --write-readme`:\n\n{table}\n{README_END}"
-    readme.write_text(head + body + tail)
+def write_docs(table: str, doc: Path = PERFORMANCE_DOC) -> None:
+    """Replace the block between the bench markers in ``doc`` with ``table``; keep the rest."""
+    text = doc.read_text()
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    body = f"{TABLE_START}\nMeasured by `.venv/bin/python scripts/bench.py --write-docs`:\n\n{table}\n{TABLE_END}"
+    doc.write_text(head + body + tail)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (CI): 1.5 s per case, one retrain")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
-    parser.add_argument("--write-readme", action="store_true", help="replace the README's performance section")
+    parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
+    parser.add_argument("--data-window", action="store_true",
+                        help="only the weekly data cost: one accepted batch vs --batches of them")
+    parser.add_argument("--batches", type=int, default=52)
+    parser.add_argument("--batch-rows", type=int, default=100_000)
     args = parser.parse_args()
+    if args.data_window:
+        result = data_window(args.batches, args.batch_rows)
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     result = run(args.quick)
     table = markdown(result)
     print(table)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    if args.write_readme:
-        write_readme(table)
+    if args.write_docs:
+        write_docs(table)
     return 0
 
 

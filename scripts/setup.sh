@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Idempotent setup for a fresh machine: Debian packages (Prometheus, Chromium), the .venv with
-# every pinned requirement, and the TF Serving protos. Re-running skips what is already there.
+# Idempotent setup for a fresh machine: Debian packages (Prometheus, Alertmanager, Chromium, haproxy),
+# the .venv with every pinned requirement, and the TF Serving protos. Re-running skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
   if [ "$sudo" = none ]; then
@@ -17,12 +19,21 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # Debian starts the packaged Prometheus and Alertmanager as system services, on the ports
+    # local mode uses: local mode runs its own, so stop and disable the ones just installed.
+    if [ -d /run/systemd/system ]; then
+      for unit in prometheus prometheus-alertmanager; do
+        case " ${need_apt[*]} " in
+          *" $unit "*) $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true ;;
+        esac
+      done
+    fi
   fi
 fi
 
 # The interpreter: $PYTHON, else the distribution's python3.11 (Debian's is built with PGO and
 # LTO, like the official Docker images: a frontend request takes ~0.8x the time it takes on an
-# unoptimised pyenv build; README, Performance), else python3.
+# unoptimised pyenv build; docs/performance.md), else python3.
 python=${PYTHON:-}
 if [ -z "$python" ]; then
   for candidate in /usr/bin/python3.11 python3; do

@@ -1,6 +1,9 @@
-"""``scripts/bench.py --quick`` (as CI runs it) measures every case it promises, in one run."""
+"""``scripts/bench.py --quick`` (as CI runs it) measures every case it promises, in one run;
+``--write-docs`` puts its table into docs/performance.md."""
 
+import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 
@@ -8,9 +11,29 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench", REPO / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
+def test_write_docs_replaces_only_the_table_in_the_performance_doc(tmp_path):
+    bench = _bench_module()
+    assert bench.PERFORMANCE_DOC == REPO / "docs" / "performance.md"
+    doc = shutil.copy(bench.PERFORMANCE_DOC, tmp_path / "performance.md")
+    before = doc.read_text()
+    bench.write_docs("| rows | clients |\n|---:|---:|\n| 1 | 1 |", doc)
+    after = doc.read_text()
+    head, tail = before.split(bench.TABLE_START)[0], before.split(bench.TABLE_END)[1]
+    assert after.startswith(head) and after.endswith(tail), "text around the table is kept"
+    assert "| 1 | 1 |" in after and "scripts/bench.py --write-docs" in after
+    bench.write_docs("| 2 | 8 |", doc)
+    assert "| 1 | 1 |" not in doc.read_text() and "| 2 | 8 |" in doc.read_text()
+
+
+@pytest.mark.slow
 def test_quick_bench_measures_every_path_batch_and_concurrency(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--quick", "--json", str(out)],
@@ -28,6 +51,21 @@ def test_quick_bench_measures_every_path_batch_and_concurrency(tmp_path):
         assert row["requests"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] and row["rps"] > 0, row
     assert len(bench["retrain_seconds"]) == 1 and bench["retrain_seconds"][0] > 0
     assert bench["promotion_to_answer_seconds"] and all(0 < t < 30 for t in bench["promotion_to_answer_seconds"])
+    warmup = bench["first_100_after_promotion"]
+    assert set(warmup) == {"with warmup", "without warmup"}
+    assert all(f["first_ms"] > 0 and f["p99_ms"] > 0 for f in warmup.values()), warmup
     assert [r["shadow_fraction"] for r in bench["shadow"]] == [0.0, 0.1, 1.0]
     assert all(r["requests"] > 0 and r["p50_ms"] > 0 for r in bench["shadow"])
     assert "| rows | clients | load | path |" in result.stdout and "p50 vs floor" in result.stdout
+
+
+def test_data_window_bench_times_one_batch_against_many(tmp_path):
+    out = tmp_path / "window.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--data-window", "--batches", "3",
+                             "--batch-rows", "1000", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    bench = json.loads(out.read_text())
+    assert (bench["one"]["batches_used"], bench["all"]["batches_used"]) == (1, 3)
+    for case in ("one", "all"):
+        assert bench[case]["train_seconds"] > 0 and bench[case]["total_seconds"] >= bench[case]["train_seconds"]
+    assert bench["ratio"] > 0 and bench["load_and_split_every_batch_seconds"] >= 0

@@ -15,6 +15,7 @@ def test_repo_config_keeps_the_product_keys():
     assert config.gate.min_accuracy_percent == 97.0
     assert (config.train.epochs, config.train.batch_size, config.train.learning_rate) == (20, 32, 0.01)
     assert config.schedule.cron == "0 2 * * 0"
+    assert config.schedule.max_run_seconds == 14400  # 4 h: a weekly run takes minutes
     assert config.rollout.mode == "direct", "direct stays the default: the product README holds"
 
 
@@ -28,8 +29,16 @@ def test_repo_config_keeps_the_product_keys():
         ({"train": {"epochs": True}}, "'train.epochs' must be an integer"),
         ({"schedule": {"cron": "every sunday"}}, "'schedule.cron' is not a valid cron expression"),
         ({"verify": {"on_unreachable": "ignore"}}, "'verify.on_unreachable' must be one of warn, fail"),
+        ({"schedule": {"max_run_seconds": 0}}, "'schedule.max_run_seconds' must be between 1.0 and 604800.0"),
+        ({"schedule": {"max_run_seconds": "4h"}}, "'schedule.max_run_seconds' must be a number"),
         ({"gate": 97}, "'gate' must be a JSON object"),
         ({"model_name": "a/b"}, "'model_name' must be non-empty"),
+        ({"data": {"window": {"max_batch": 4}}}, "unknown key 'data.window.max_batch' (did you mean 'data.window.max_batches'?)"),
+        ({"data": {"window": {"max_rows": 10}}}, "'data.window.max_rows' must be at least 'data.max_batch_rows'"),
+        ({"data": {"window": {"max_batches": 0}}}, "'data.window.max_batches' must be at least 1"),
+        ({"data": {"max_batch_bytes": 0}}, "'data.max_batch_bytes' must be at least 1"),
+        ({"data": {"settle_seconds": -1}}, "'data.settle_seconds' must be between 0.0 and 3600.0"),
+        ({"data": {"window": 52}}, "'data.window' must be a JSON object"),
         ({"rollout": {"mode": "blue-green"}}, "'rollout.mode' must be one of direct, shadow, canary"),
         ({"rollout": {"canary_pct": 5}}, "unknown key 'rollout.canary_pct' (did you mean 'rollout.canary_percent'?)"),
         ({"rollout": {"shadow_fraction": 1.5}}, "'rollout.shadow_fraction' must be between 0.0 and 1.0"),

@@ -16,6 +16,7 @@ from modelops import model
 from modelops.errors import ServableError
 from modelops.savedmodel import load_servable
 from tests.conftest import export_unservable
+from tests.serving.saved_models import write_unrunnable_warmup
 
 pytestmark = pytest.mark.slow
 
@@ -63,3 +64,22 @@ def test_an_export_tf_serving_could_not_run_fails_here_too(trained, tmp_path):
         load_servable(1, tmp_path / "1").signatures["serving_default"].run({"x": ROWS})
     assert refused.value.code == "FAILED_PRECONDITION"
     assert refused.value.message.startswith("Could not find variable ")  # TF Serving's text
+
+
+def test_the_export_carries_warmup_records_tf_serving_replays(trained, tmp_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    model.export(trained, tmp_path / "1", warmup_rows=ROWS)
+    records = list(tf.compat.v1.io.tf_record_iterator(str(tmp_path / "1" / "assets.extra" / "tf_serving_warmup_requests")))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
+    assert [tf.make_ndarray(log.predict_log.request.inputs["x"]).shape for log in logs] == [(1, 2), (3, 2)]
+    assert all(log.predict_log.request.model_spec.signature_name == "serving_default" for log in logs)
+    assert load_servable(1, tmp_path / "1").warmup_records == 2
+
+
+def test_a_warmup_record_the_model_cannot_run_fails_the_load(trained, tmp_path):
+    model.export(trained, tmp_path / "1")
+    write_unrunnable_warmup(tmp_path / "1")
+    with pytest.raises(ServableError) as raised:
+        load_servable(1, tmp_path / "1")
+    assert raised.value.code == "INVALID_ARGUMENT"

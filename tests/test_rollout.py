@@ -223,7 +223,7 @@ def test_cli_rollout_abort_by_hand(tmp_path):
 def test_trainer_metrics_say_when_the_phase_began_for_the_stuck_alert(tmp_path):
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from modelops.metrics import TrainerCollector
+    from modelops.trainer_metrics import TrainerCollector
 
     config, store = _project(tmp_path)
     registry = CollectorRegistry()

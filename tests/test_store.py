@@ -1,6 +1,8 @@
 """Model store: atomic publish, retire, versions never reused, one writer at a time."""
 
+import os
 import threading
+import time
 
 import pytest
 
@@ -87,6 +89,17 @@ def test_lock_excludes_a_second_writer_and_names_the_holder(tmp_path):
     store = ModelStore(tmp_path / "models")
     with store.lock(), pytest.raises(LockBusyError, match=r"another retrain or rollback is running \(pid"):
         ModelStore(tmp_path / "models").lock().__enter__()
+
+
+def test_lock_holder_names_a_live_writer_only(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    assert store.lock_holder() is None
+    with store.lock():
+        pid, since = store.lock_holder()
+        assert pid == os.getpid() and abs(since - time.time()) < 5
+    assert store.lock_holder() is None
+    (tmp_path / "models/.lock").write_text("pid 999999999 since 2026-01-04T02:00:00Z")  # killed holder's line
+    assert store.lock_holder() is None
 
 
 def test_lock_waits_for_the_holder_when_asked(tmp_path):

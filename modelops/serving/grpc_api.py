@@ -15,9 +15,11 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import any_pb2
+from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -25,10 +27,17 @@ from tensorflow_serving.apis import (
 )
 
 from modelops.errors import ConfigError, ServableError
+from modelops.serving import model_config
 from modelops.serving.monitoring import Metrics
 from modelops.serving.registry import ModelRegistry
-from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES, DEFAULT_SIGNATURE
+from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES
+from modelops.signature import SERVING_SIGNATURE
 
+_TYPED_FIELDS = {
+    tf.float32: "float_val", tf.float64: "double_val", tf.int64: "int64_val", tf.bool: "bool_val",
+    tf.string: "string_val", tf.uint32: "uint32_val", tf.uint64: "uint64_val",
+    **dict.fromkeys((tf.int32, tf.int16, tf.int8, tf.uint8, tf.uint16), "int_val"),
+}
 _STATE = get_model_status_pb2.ModelVersionStatus.State
 _ERROR_CODE = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type.values_by_name
 
@@ -70,7 +79,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         spec = request.model_spec
         try:
             servable = self._manager.servable(spec.name, *_version_request(spec))
-            signature_name = spec.signature_name or DEFAULT_SIGNATURE
+            signature_name = spec.signature_name or SERVING_SIGNATURE
             signature = servable.signatures.get(signature_name)
             if signature is None:
                 raise ServableError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
@@ -81,7 +90,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         for alias, value in outputs.items():
             if not request.output_filter or alias in request.output_filter:
-                response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+                response.outputs[alias].CopyFrom(_as_proto_field(value))
         response.model_spec.name = spec.name
         response.model_spec.version.value = servable.version
         response.model_spec.signature_name = signature_name
@@ -118,6 +127,16 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, manager: ModelRegistry):
         self._manager = manager
 
+    def HandleReloadConfigRequest(self, request, context):  # noqa: N802
+        """Realise the request's ModelServerConfig now, as a config file reload would."""
+        try:
+            self._manager.reload(model_config.specs_of(request.config, "ReloadConfigRequest"))
+        except ConfigError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        except ServableError as e:
+            context.abort(grpc.StatusCode[e.code], e.message)
+        return model_management_pb2.ReloadConfigResponse(status=status_pb2.StatusProto(error_code=0))
+
     def GetModelStatus(self, request, context):  # noqa: N802
         spec = request.model_spec
         try:
@@ -130,6 +149,18 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
             entry.status.error_code = _ERROR_CODE[s.error_code].number
             entry.status.error_message = s.error_message
         return response
+
+
+def _as_proto_field(value: np.ndarray) -> tensor_pb2.TensorProto:
+    """The tensor in its typed repeated field (``float_val``...), as TF Serving writes outputs unless
+    ``--enable_serialization_as_tensor_content``; other dtypes as ``tensor_content``."""
+    dtype = tf.as_dtype(value.dtype)
+    field = _TYPED_FIELDS.get(dtype)
+    if field is None:
+        return tf.make_tensor_proto(value)
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum, tensor_shape=tf.TensorShape(value.shape).as_proto())
+    getattr(proto, field).extend(value.ravel().tolist())
+    return proto
 
 
 def channel_options(text: str) -> dict[str, int | str]:
@@ -148,8 +179,9 @@ def channel_options(text: str) -> dict[str, int | str]:
     return options
 
 
-def start(manager: ModelRegistry, metrics: Metrics, port: int, threads: int, options: dict) -> grpc.Server:
-    """Serve both services on ``0.0.0.0:port``; raises if the port cannot be bound."""
+def start(manager: ModelRegistry, metrics: Metrics, host: str, port: int, threads: int, options: dict
+          ) -> grpc.Server:
+    """Serve both services on ``host:port``; raises if the port cannot be bound."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"), options=list(options.items())
     )
@@ -158,7 +190,7 @@ def start(manager: ModelRegistry, metrics: Metrics, port: int, threads: int, opt
         PredictionService(manager, metrics, max_tensor_bytes), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
-    if server.add_insecure_port(f"0.0.0.0:{port}") == 0:
+    if server.add_insecure_port(f"{host}:{port}") == 0:
         raise OSError(f"cannot bind gRPC port {port}")
     server.start()
     return server

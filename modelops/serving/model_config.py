@@ -50,6 +50,11 @@ def parse(text: str, source: str) -> list[ModelSpec]:
         config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     except text_format.ParseError as e:
         raise ConfigError(f"{source}: not a ModelServerConfig text proto: {e}") from None
+    return specs_of(config, source)
+
+
+def specs_of(config: model_server_config_pb2.ModelServerConfig, source: str) -> list[ModelSpec]:
+    """The models a parsed ``ModelServerConfig`` lists (from the file, or a gRPC ReloadConfigRequest)."""
     if config.WhichOneof("config") == "custom_model_config":
         raise ConfigError(f"{source}: custom_model_config is not supported; use model_config_list")
     specs: list[ModelSpec] = []

@@ -88,8 +88,8 @@ class Metrics:
                 lines.append(f"# TYPE {REQUEST_LATENCY} histogram")
                 for (model, api, entrypoint), series in sorted(self._latency.items()):
                     labels = {"model_name": model, "API": api, "entrypoint": entrypoint}
-                    for bound, n in zip(LATENCY_BUCKETS_US, series, strict=False):
-                        lines.append(f"{REQUEST_LATENCY}_bucket{_labels(**labels, le=f'{bound:g}')} {n}")
+                    for bound, count in zip(LATENCY_BUCKETS_US, series, strict=False):
+                        lines.append(f"{REQUEST_LATENCY}_bucket{_labels(**labels, le=f'{bound:g}')} {count}")
                     lines.append(f"{REQUEST_LATENCY}_bucket{_labels(**labels, le='+Inf')} {series[-1]:g}")
                     lines.append(f"{REQUEST_LATENCY}_sum{_labels(**labels)} {series[-2]:g}")
                     lines.append(f"{REQUEST_LATENCY}_count{_labels(**labels)} {series[-1]:g}")

@@ -3,8 +3,9 @@
 cheroot's ``timeout`` applies to each read, so a client sending one byte every few seconds keeps
 a worker thread forever; with ``--rest_api_num_threads`` of them, the server stops answering.
 Here each request (line, headers and body) must be read within the deadline
-(``--rest_api_timeout_in_ms``): a watcher thread answers 408 to the ones that are not and shuts
-their socket, which frees the worker blocked on it.
+(``--rest_api_timeout_in_ms``, at least ``MIN_SECONDS``: a shorter one would cut off honest clients
+on a busy machine and protect nothing more): a watcher thread answers 408 to the ones that are not
+and shuts their socket, which frees the worker blocked on it.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import threading
 import time
 
 from cheroot import server as cheroot_server
+from cheroot import wsgi
 
 logger = logging.getLogger("modelops.serving")
+MIN_SECONDS = 1.0
 
 
 class ReadDeadline:
     """Watches the request being read on each worker thread; ``done()`` once its body is in."""
 
     def __init__(self, seconds: float):
-        self.seconds = seconds
+        self.seconds = max(seconds, MIN_SECONDS)
         self._reading: dict[int, tuple[float, socket.socket]] = {}  # worker thread -> (deadline, socket)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -43,7 +46,7 @@ class ReadDeadline:
         self._stop.set()
 
     def _watch(self) -> None:
-        while not self._stop.wait(min(self.seconds / 4, 0.5)):
+        while not self._stop.wait(min(self.seconds / 4, 0.5)):  # so a late client is cut within 25%
             now = time.monotonic()
             with self._lock:
                 late = [key for key, (deadline, _) in self._reading.items() if deadline < now]
@@ -75,3 +78,17 @@ class DeadlineConnection(cheroot_server.HTTPConnection):
             return super().communicate()
         finally:
             deadline.done()
+
+
+class DeadlineServer(wsgi.Server):
+    """cheroot's WSGI server whose connections read each request under ``read_deadline``."""
+
+    ConnectionClass = DeadlineConnection
+
+    def __init__(self, *args, read_deadline: ReadDeadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read_deadline = read_deadline
+
+    def stop(self) -> None:
+        super().stop()
+        self.read_deadline.stop()

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from modelops.errors import ConfigError, ServableError
 from modelops.savedmodel import Servable
@@ -29,8 +30,8 @@ logger = logging.getLogger("modelops.serving")
 class ModelRegistry:
     """Lookups by model name, version or label; ``manager_options`` go to each VersionManager."""
 
-    def __init__(self, allow_unavailable_labels: bool = False, **manager_options):
-        self._new_manager = functools.partial(VersionManager, **manager_options)
+    def __init__(self, allow_unavailable_labels: bool = False, **manager_options: Any):
+        self._manager_options = manager_options
         self._models: dict[str, VersionManager] = {}
         self._retired: dict[str, VersionManager] = {}  # left the config: answers status only
         self._labels: dict[str, dict[str, int]] = {}
@@ -133,7 +134,7 @@ class ModelRegistry:
                     manager.unload_all()
                     manager = None
                 if manager is None:
-                    manager = self._new_manager(spec.name, spec.base_path)
+                    manager = VersionManager(spec.name, spec.base_path, **self._manager_options)
                 manager.policy = spec.policy
                 models[spec.name] = manager
             for name, manager in self._models.items():

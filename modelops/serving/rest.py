@@ -30,10 +30,10 @@ from modelops.savedmodel import Signature
 from modelops.serving.monitoring import Metrics
 from modelops.serving.registry import ModelRegistry
 from modelops.serving.versions import VersionStatus
+from modelops.signature import SERVING_SIGNATURE
 
 logger = logging.getLogger("modelops.serving")
 
-DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 _V1 = re.compile(r"/v1/", re.IGNORECASE)
 _POST = re.compile(
@@ -110,17 +110,13 @@ class RestApp:
                 f"The requested URL {html.escape(path)} was not found on this server.<P>\n</BODY></HTML>\n"
             )
             return _send(start_response, 404, "text/html", page.encode())
-        route = None
+        route, too_large = None, False
         try:
             route = _route(method, path, environ)
             body = self._handle(route, environ, start) if route else b""
             code = "OK"
         except ServableError as e:
-            code, body = e.code, {"error": e.message}
-        except RequestTooLarge as e:
-            self._metrics.request(route.name if route else "", "RESOURCE_EXHAUSTED", route.verb if route else "",
-                                  "REST", time.perf_counter() - start)
-            return _send(start_response, 413, "application/json", json.dumps({"error": str(e)}).encode())
+            code, body, too_large = e.code, {"error": e.message}, isinstance(e, RequestTooLarge)
         except Exception as e:  # a server bug still answers JSON, and is logged
             logger.exception("%s %s failed", method, path)
             code, body = "INTERNAL", {"error": f"{type(e).__name__}: {e}"}
@@ -128,7 +124,8 @@ class RestApp:
             route.name if route else "", code, route.verb if route else "", "REST", time.perf_counter() - start
         )
         payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return _send(start_response, _HTTP_STATUS.get(code, 500), "application/json", payload)
+        status = 413 if too_large else _HTTP_STATUS.get(code, 500)
+        return _send(start_response, status, "application/json", payload)
 
     def _handle(self, route: Route, environ, start: float) -> dict:
         if not route.verb:
@@ -136,7 +133,7 @@ class RestApp:
                 return self._metadata(route)
             return _status_json(self._manager.status(route.name, route.version))
         request = _parse_json(self._read_body(environ))
-        signature_name = request.get("signature_name", DEFAULT_SIGNATURE)
+        signature_name = request.get("signature_name", SERVING_SIGNATURE)
         if not isinstance(signature_name, str):
             raise ServableError(
                 "INVALID_ARGUMENT", f"JSON Value: {_dump(signature_name)} 'signature_name' key must be a string value."
@@ -220,11 +217,13 @@ def _route(method: str, path: str, environ) -> Route | None:
     return Route(unquote(match["name"]), version, label, verb, method == "GET" and bool(match["metadata"]))
 
 
-class RequestTooLarge(Exception):
-    """A body over the limit: 413, with a message saying how to fit (not a TF Serving status)."""
+class RequestTooLarge(ServableError):
+    """A body over the limit: 413 (not a TF Serving status: it has no limit), saying how to fit."""
 
     def __init__(self, what: str):
-        super().__init__(f"{what} (--rest_api_max_request_bytes); send fewer instances per request")
+        super().__init__(
+            "RESOURCE_EXHAUSTED", f"{what} (--rest_api_max_request_bytes); send fewer instances per request"
+        )
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:
@@ -408,7 +407,7 @@ def _to_rows(outputs: dict[str, np.ndarray]):
     if len(outputs) == 1:
         return next(iter(outputs.values())).tolist()
     lists = {alias: tensor.tolist() for alias, tensor in outputs.items()}
-    return [{alias: values[i] for alias, values in lists.items()} for i in range(batch)]
+    return [{alias: values[i] for alias, values in lists.items()} for i in range(batch or 0)]
 
 
 def _to_columns(outputs: dict[str, np.ndarray]):
@@ -459,4 +458,5 @@ def _json_type(value) -> str:
         return "Null"
     if value is True or value is False:
         return str(value)
-    return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
+    names: dict[type, str] = {dict: "Object", list: "Array", str: "String"}
+    return names.get(type(value), "Number")

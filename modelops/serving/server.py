@@ -21,13 +21,12 @@ import threading
 from pathlib import Path
 
 import tensorflow as tf
-from cheroot import wsgi
 
 from modelops.errors import ConfigError, ModelopsError
 from modelops.serving import grpc_api, model_config
 from modelops.serving.model_config import ModelSpec
 from modelops.serving.monitoring import Metrics, prometheus_path
-from modelops.serving.read_deadline import DeadlineConnection, ReadDeadline
+from modelops.serving.read_deadline import DeadlineServer, ReadDeadline
 from modelops.serving.registry import ModelRegistry
 from modelops.serving.rest import DEFAULT_MAX_BODY_BYTES, RestApp
 
@@ -87,22 +86,23 @@ def initial_models(args: argparse.Namespace, registry: ModelRegistry) -> list[Mo
     return specs
 
 
-def start_rest(args: argparse.Namespace, registry: ModelRegistry, metrics: Metrics, metrics_path: str | None):
+def start_rest(args: argparse.Namespace, host: str, registry: ModelRegistry, metrics: Metrics,
+               metrics_path: str | None) -> DeadlineServer:
     """cheroot bound to ``--rest_api_port`` (not serving yet), each request read under a deadline."""
     deadline = ReadDeadline(args.rest_api_timeout_in_ms / 1000.0)
     app = RestApp(registry, metrics, metrics_path, args.rest_api_timeout_in_ms, args.rest_api_max_request_bytes,
                   read_done=deadline.done)
-    rest = wsgi.Server(
-        ("0.0.0.0", args.rest_api_port),
+    rest = DeadlineServer(
+        (host, args.rest_api_port),
         app,
         numthreads=args.rest_api_num_threads,
         server_name="modelops-serving",
         timeout=60,
         shutdown_timeout=1,
+        read_deadline=deadline,
     )
-    rest.ConnectionClass = DeadlineConnection
-    rest.read_deadline = deadline
-    rest.keep_alive_conn_limit = None  # cheroot's default (10) closes the 11th client's connection
+    # cheroot's default (10) closes the 11th client's connection; None: no limit
+    rest.keep_alive_conn_limit = None  # type: ignore[assignment]  # cheroot's stub says int, code allows None
     rest.prepare()  # binds now, so the log line below means "listening"
     logger.info("Exporting HTTP/REST API at:localhost:%d ...", args.rest_api_port)
     return rest
@@ -133,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     stopped = threading.Event()
+    # Unlike tensorflow_model_server (always 0.0.0.0), local mode listens on $BIND_ADDRESS only.
+    host = os.environ.get("BIND_ADDRESS") or "127.0.0.1"
     grpc_server = None
     if args.port:
-        grpc_server = grpc_api.start(registry, metrics, args.port, args.grpc_max_threads, args.grpc_options)
-        logger.info("Running gRPC ModelServer at 0.0.0.0:%d ...", args.port)
-    rest = start_rest(args, registry, metrics, metrics_path) if args.rest_api_port else None
+        grpc_server = grpc_api.start(registry, metrics, host, args.port, args.grpc_max_threads, args.grpc_options)
+        logger.info("Running gRPC ModelServer at %s:%d ...", host, args.port)
+    rest = start_rest(args, host, registry, metrics, metrics_path) if args.rest_api_port else None
 
     def stop(signum, _frame) -> None:
         logger.info("Received signal %d, shutting down", signum)
@@ -151,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     registry.stop()
     if rest is not None:
         rest.stop()
-        rest.read_deadline.stop()
     if grpc_server is not None:
         grpc_server.stop(grace=1).wait()
     return 0

@@ -160,6 +160,9 @@ class VersionManager:
                 )
             return
         self._metrics.load_attempt(str(path), success=True)
+        if servable.warmup_records:
+            logger.info("Finished reading warmup data for model at %s. Number of warmup records read: %d.",
+                        path, servable.warmup_records)
         self._retries.pop(version, None)
         by_version = {**self._serving[0], version: servable}
         self._serving = (by_version, by_version[max(by_version)])

@@ -17,7 +17,7 @@ from flask import Flask
 
 from modelops.config import load_config
 from modelops.errors import ConfigError
-from modelops.paths import ROOT
+from modelops.paths import REPO_ROOT
 from modelops.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.web import errors, health, metrics, openapi, pages, predict, traffic
 
@@ -48,8 +48,7 @@ def settings(test_config: dict | None = None) -> dict:
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    # templates/ and static/ live at the repository root
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"), static_folder=str(REPO_ROOT / "static"))
     app.config.from_mapping(settings(test_config))
 
     web_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"])

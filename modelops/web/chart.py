@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
+from modelops.history import Event
 from modelops.store import ModelStore
 
 # Drawing area, in SVG user units; the SVG scales to the page width.
@@ -39,9 +40,9 @@ def accuracy_points(store: ModelStore, records: list[dict], served: int | None) 
         if not isinstance(version, int):
             continue
         accuracy = _number(r.get("accuracy_percent"))
-        if r.get("event") in ("promote", "reject"):
-            points[version] = (accuracy, "promoted" if r["event"] == "promote" else "rejected")
-        elif r.get("event") == "rollback" and version in points:
+        if r.get("event") in (Event.PROMOTE, Event.REJECT):
+            points[version] = (accuracy, "promoted" if r["event"] == Event.PROMOTE else "rejected")
+        elif r.get("event") == Event.ROLLBACK and version in points:
             points[version] = (points[version][0], "rolled back")
     for version, retired in [(v, False) for v in store.versions()] + [(v, True) for v in store.retired()]:
         known_accuracy, status = points.get(version, (None, "promoted"))

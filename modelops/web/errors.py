@@ -15,7 +15,7 @@ anything else              -> 500, logged with its traceback (a bug, never the c
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from modelops.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
 from modelops.web.inputs import InputError
@@ -33,7 +33,7 @@ def handle(exc: Exception):
     if wants_html():
         return render_page(status=status, error=message)
     response = jsonify(error=message)
-    if isinstance(exc, HTTPException) and exc.code == 405:
+    if isinstance(exc, MethodNotAllowed):
         response.headers["Allow"] = ", ".join(exc.valid_methods or ())
     return response, status
 
@@ -60,7 +60,7 @@ def describe(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, HTTPException):
         if exc.code == 404:
             return 404, f"nothing at {request.path}; the API is described at /openapi.json"
-        if exc.code == 405:
+        if isinstance(exc, MethodNotAllowed):
             return 405, f"{request.method} is not allowed on {request.path}; use {', '.join(exc.valid_methods or ())}"
         return exc.code or 500, exc.description or exc.name
     return 500, "internal error in the frontend; it has been logged"

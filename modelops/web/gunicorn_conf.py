@@ -4,7 +4,7 @@
 
 Threaded (gthread) workers: a request mostly waits on TF Serving, so threads overlap those
 waits cheaply, and idle keep-alive connections wait in the poller without holding a thread.
-Environment: ``PORT`` (default 5002), ``WEB_CONCURRENCY`` workers (default 2),
+Environment: ``PORT`` (default 5002) on ``BIND_ADDRESS`` (default 127.0.0.1), ``WEB_CONCURRENCY`` workers (default 2),
 ``GUNICORN_THREADS`` per worker (default 4), ``GUNICORN_TIMEOUT`` seconds (default 30).
 
 Prometheus multiprocess mode: every worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR``
@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 port = int(os.environ.get("PORT", "5002"))
-bind = [f"0.0.0.0:{port}"]
+bind = [f"{os.environ.get('BIND_ADDRESS') or '127.0.0.1'}:{port}"]  # the frontend image sets 0.0.0.0
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))

@@ -6,11 +6,14 @@ renders on a fresh clone with no models, and while TF Serving is down.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from modelops import history
 from modelops.errors import ServingError
+from modelops.history import Event
 from modelops.web import chart, traffic
 from modelops.web.deps import serving, store
 from modelops.web.inputs import FEATURES, FORM_TYPES
@@ -19,16 +22,16 @@ from modelops.web.metrics import record_served
 bp = Blueprint("pages", __name__)
 
 EVENT_LABELS = {
-    "promote": "Promoted",
-    "reject": "Rejected",
-    "rollback": "Rolled back",
-    "verify-failed": "Verification failed",
-    "unverified": "Promoted, unverified",
-    "failed": "Run failed",
-    "rollout-start": "Rollout started",
-    "rollout-advance": "Rollout advanced",
-    "rollout-promote": "Rollout promoted",
-    "rollout-abort": "Rollout aborted",
+    Event.PROMOTE: "Promoted",
+    Event.REJECT: "Rejected",
+    Event.ROLLBACK: "Rolled back",
+    Event.VERIFY_FAILED: "Verification failed",
+    Event.UNVERIFIED: "Promoted, unverified",
+    Event.FAILED: "Run failed",
+    Event.ROLLOUT_START: "Rollout started",
+    Event.ROLLOUT_ADVANCE: "Rollout advanced",
+    Event.ROLLOUT_PROMOTE: "Rollout promoted",
+    Event.ROLLOUT_ABORT: "Rollout aborted",
 }
 
 
@@ -64,6 +67,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
     except ServingError as exc:
         served, serving_problem = None, str(exc)
     shown = served if served is not None else models.latest()
+    model = (models.metrics(shown) or {}) if shown is not None else None
     records = history.read(cfg.history_path)
     points = chart.accuracy_points(models, records, served)
     context = {
@@ -71,7 +75,8 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "served": served,
         "serving_problem": serving_problem,
         "shown_version": shown,
-        "model": (models.metrics(shown) or {}) if shown is not None else None,
+        "model": model,
+        "comparison": comparison_view(model, shown),
         "threshold": cfg.gate.min_accuracy_percent,
         "chart": chart.render_svg(points, cfg.gate.min_accuracy_percent),
         "points": points,
@@ -84,6 +89,28 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
     }
     return render_template("index.html", **context), status
+
+
+def comparison_view(model: dict | None, version: int | None) -> dict | None:
+    """The comparison the trainer stored with ``version`` (vs the version before it), as display
+    text; None when there is none or it is not in the shape ``modelops.compare`` writes."""
+    found: Any = (model or {}).get("comparison")
+    try:
+        if found["a"]["version"] != version:
+            return None
+        accuracy = [side["accuracy_percent"] for side in (found["a"], found["b"])]
+        return {
+            "a": int(found["a"]["version"]), "b": int(found["b"]["version"]), "source": str(found["source"]),
+            "agreement": f"{100 * found['class_agreement']:.2f}%",
+            "mean": f"{found['mean_abs_diff']:.4f}", "max": f"{found['max_abs_diff']:.4f}",
+            "accuracy": [f"{a:.2f}%" for a in accuracy] if None not in accuracy else None,
+            "computed_at": found.get("computed_at"),
+            "rows": [{"row": int(r["row"]), "x": [f"{v:.4f}" for v in r["x"]], "label": r.get("label"),
+                      "a": f"{r['a']:.4f}", "b": f"{r['b']:.4f}", "diff": f"{r['abs_diff']:.4f}"}
+                     for r in found["disagree_most"]],
+        }
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def _form_values() -> dict:

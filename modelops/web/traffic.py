@@ -31,6 +31,7 @@ from modelops import history, rollout
 from modelops.config import RolloutConfig
 from modelops.errors import ServingError, ServingHTTPError
 from modelops.rollout import Rollout
+from modelops.timestamps import ISO_UTC
 from modelops.web.metrics import LATENCY_BUCKETS
 from modelops.web.metrics import metrics as metrics_page
 
@@ -114,13 +115,14 @@ class Traffic:
             if exc.status != 404:
                 raise
         current = self.router.current(fresh=True)  # that version went away: the rollout moved on
-        if current is None:
-            return (*self.client.predict_latest(rows), None)
         return self._answer(current, rows, client_key)
 
     def _answer(self, current: Rollout | None, rows: list, client_key: str) -> tuple[int, list, str | None]:
         if current is None:  # a rollout just ended: the other version may still be loaded for a poll
-            return self.router.settled, self.client.predict(rows, self.router.settled), None
+            settled = self.router.settled
+            if settled is None:
+                return (*self.client.predict_latest(rows), None)
+            return settled, self.client.predict(rows, settled), None
         canary = (current.phase == "canary" and in_canary(client_key, current, self.cfg.canary_percent))
         label, version = ("canary", current.candidate) if canary else ("stable", current.stable)
         predictions = timed_predict(self.client, self.metrics, rows, version, label, "user")
@@ -219,5 +221,5 @@ def page_context(current: Rollout | None, cfg: RolloutConfig) -> dict | None:
         evidence = rollout.evidence([metrics_page().get_data(as_text=True)], current)
         live = rollout.describe(evidence, current.phase)
     return {"stable": current.stable, "candidate": current.candidate, "phase": current.phase,
-            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(current.since)), "mode": cfg.mode,
+            "since": time.strftime(ISO_UTC, time.gmtime(current.since)), "mode": cfg.mode,
             "canary_percent": cfg.canary_percent, "shadow_fraction": cfg.shadow_fraction, "live": live}

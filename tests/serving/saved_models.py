@@ -62,6 +62,19 @@ def tf2_half_plus_two(path: Path) -> Path:
     return path
 
 
+def write_unrunnable_warmup(export: Path) -> None:
+    """A warmup file whose one record sends ``x`` of shape [1, 5]: no 2-feature model can run it."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    log = prediction_log_pb2.PredictionLog()
+    log.predict_log.request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.ones((1, 5), np.float32)))
+    (export / "assets.extra").mkdir(exist_ok=True)
+    with tf.io.TFRecordWriter(str(export / "assets.extra" / "tf_serving_warmup_requests")) as writer:
+        writer.write(log.SerializeToString())
+
+
 ZOO_CONFIG = """model_config_list {{
   config {{
     name: 'half_plus_n' base_path: '{root}/half_plus_n' model_platform: 'tensorflow'

@@ -71,5 +71,6 @@ def test_grpc_vector_of_one_answers_with_the_model_spec(zoo):
     with grpc.insecure_channel(zoo.grpc) as channel:
         response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, 30)
     assert close(tf.make_ndarray(response.outputs["y"]).tolist(), [3.0])
+    assert list(response.outputs["y"].float_val) == [3.0]  # typed fields, TF Serving's default encoding
     assert (response.model_spec.name, response.model_spec.signature_name) == ("half_plus_n", "serving_default")
     assert response.model_spec.version.value == 123

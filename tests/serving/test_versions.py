@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tests.serving.conftest import MODEL, REMOTE_URL, ROWS, Target, close, local_only, remote_target
+from tests.serving.saved_models import write_unrunnable_warmup
 from tests.support import Serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.contract]
@@ -147,10 +148,7 @@ def test_half_written_version_ends_with_an_error_and_the_old_one_keeps_serving(s
     shutil.rmtree(removed) if removed.is_dir() else removed.unlink()
     broken = staging.rename(store.model_dir / str(version))
     try:
-        status = store.wait_for(
-            lambda t: t.statuses().get(version, {}).get("state") == "END" and t.statuses()[version],
-            what=f"version {version} failing",
-        )
+        status = failed(store, version)
         assert status["status"]["error_code"] != "OK"
         assert status["status"]["error_message"]
         if missing == "saved_model.pb" and not REMOTE_URL:
@@ -161,6 +159,29 @@ def test_half_written_version_ends_with_an_error_and_the_old_one_keeps_serving(s
         assert store.statuses()[version]["state"] == "END" and close(store.predict(), old_answers)
     finally:
         shutil.rmtree(broken)
+
+
+def test_a_version_whose_warmup_records_fail_never_becomes_available(store, models):
+    """Warmup runs before AVAILABLE: a record the graph refuses fails the load, the old version serves."""
+    old_version, old_answers = store.latest(), store.predict()
+    version = next_version(store)
+    staging = models.stage(other_model(store, models), store.model_dir, version)
+    write_unrunnable_warmup(staging)
+    broken = staging.rename(store.model_dir / str(version))
+    try:
+        status = failed(store, version)
+        assert status["status"]["error_code"] != "OK"
+        assert store.latest() == old_version and close(store.predict(), old_answers)
+    finally:
+        shutil.rmtree(broken)
+
+
+def failed(target: Target, version: int) -> dict:
+    """The status entry of ``version`` once it has ended (END), failed to load."""
+    return target.wait_for(
+        lambda t: t.statuses().get(version, {}).get("state") == "END" and t.statuses()[version],
+        what=f"version {version} failing",
+    )
 
 
 _SAMPLE = re.compile(r"^(?P<name>[^{\s]+)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)$")

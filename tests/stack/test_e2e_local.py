@@ -130,6 +130,19 @@ def _served_versions(rest: str) -> set[int]:
     return {int(v["version"]) for v in status["model_version_status"] if v["state"] == "AVAILABLE"}
 
 
+def _tear_down(proc: subprocess.Popen, copy: Path) -> None:
+    """Stop run_all.sh if still running, then kill whatever this test started (cwd in its copy)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    for pid, _cmd in _processes_in(copy):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.skipif(bool(_missing_parts()), reason=f"parts not committed yet: {', '.join(_missing_parts())}")
 def test_local_stack_end_to_end(tmp_path_factory):
     copy = tmp_path_factory.mktemp("stack") / "repo"
@@ -209,14 +222,6 @@ def test_local_stack_end_to_end(tmp_path_factory):
         assert stack.busy_ports(ports) == []
     finally:
         loop.stop.set()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        for pid, _cmd in _processes_in(copy):  # only processes this test started (cwd in its copy)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _tear_down(proc, copy)
         log.close()
         print((copy.parent / "run_all.log").read_text(errors="replace")[-20000:])

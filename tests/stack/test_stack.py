@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from modelops import stack
+from modelops.paths import REPO_ROOT
 
-COMPOSE_SIDE = (Path(stack.ROOT) / "monitoring/prometheus.yml").read_text()
+COMPOSE_SIDE = (REPO_ROOT / "monitoring/prometheus.yml").read_text()
 
 
 def test_ports_default_to_the_readme_ones():
@@ -24,6 +25,7 @@ def test_ports_default_to_the_readme_ones():
         "TF_GRPC_PORT": 8500,
         "PROMETHEUS_PORT": 9090,
         "TRAINER_METRICS_PORT": 9102,
+        "ALERTMANAGER_PORT": 9093,
     }
 
 
@@ -47,10 +49,16 @@ def test_local_prometheus_config_rewrites_targets_and_rule_paths():
     derived = stack.local_prometheus_config(COMPOSE_SIDE, ports, Path("/repo/monitoring"))
     assert '"127.0.0.1:1111"' in derived and '"127.0.0.1:2222"' in derived
     assert '"127.0.0.1:9102"' in derived and '"127.0.0.1:9090"' in derived
+    assert '"127.0.0.1:9093"' in derived  # Alertmanager
     for service_target in stack.COMPOSE_TARGETS:
         assert service_target not in derived
     assert "  - /repo/monitoring/alerts.yml\n" in derived
     assert "/monitoring/prometheus/metrics" in derived  # everything else unchanged
+
+
+def test_local_prometheus_config_targets_the_bind_address():
+    derived = stack.local_prometheus_config(COMPOSE_SIDE, stack.ports_from_env({}), Path("/m"), host="10.0.0.7")
+    assert '"10.0.0.7:5002"' in derived and '"10.0.0.7:9093"' in derived and '"127.0.0.1:' not in derived
 
 
 def test_local_prometheus_config_fails_loudly_when_a_target_is_renamed():
@@ -158,6 +166,33 @@ def test_local_env_matches_what_compose_sets(tmp_path):
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert env["PROMETHEUS_MULTIPROC_DIR"].startswith(str(stack.STACK_DIR))
     assert "TF_SERVING_BIN" not in env
+
+
+def test_local_mode_binds_to_localhost_unless_told_otherwise(tmp_path):
+    ports = stack.ports_from_env({})
+    env = stack.local_env({"PATH": str(tmp_path)}, ports, "m", tmp_path)
+    assert env["BIND_ADDRESS"] == "127.0.0.1"
+    env = stack.local_env({"PATH": str(tmp_path), "BIND_ADDRESS": "0.0.0.0"}, ports, "m", tmp_path)
+    assert env["BIND_ADDRESS"] == "0.0.0.0"
+    assert env["TF_HOST"] == "http://127.0.0.1:8501"  # services reach each other over loopback
+    env = stack.local_env({"PATH": str(tmp_path), "BIND_ADDRESS": "10.0.0.7"}, ports, "m", tmp_path)
+    assert env["TF_HOST"] == "http://10.0.0.7:8501"
+
+
+@pytest.mark.parametrize("value", ["localhost", "0.0.0.0:80", "::1", "256.1.1.1"])
+def test_bad_bind_address_names_the_variable(value, tmp_path):
+    with pytest.raises(stack.StackError, match="BIND_ADDRESS must be an IPv4 address"):
+        stack.local_env({"BIND_ADDRESS": value}, stack.ports_from_env({}), "m", tmp_path)
+
+
+def test_local_env_finds_alertmanager_under_debians_or_upstreams_name(tmp_path):
+    ports = stack.ports_from_env({})
+    assert "ALERTMANAGER_BIN" not in stack.local_env({"PATH": str(tmp_path)}, ports, "m", tmp_path)
+    _fake_bin(tmp_path, "alertmanager", 0)
+    assert stack.local_env({"PATH": str(tmp_path)}, ports, "m", tmp_path)["ALERTMANAGER_BIN"] == "alertmanager"
+    _fake_bin(tmp_path, "prometheus-alertmanager", 0)
+    env = stack.local_env({"PATH": str(tmp_path)}, ports, "m", tmp_path)
+    assert env["ALERTMANAGER_BIN"] == "prometheus-alertmanager"
 
 
 def test_local_env_uses_a_real_tensorflow_model_server_when_on_path(tmp_path):

@@ -59,8 +59,8 @@ def test_compose_validates_against_compose_spec():
     _run(_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
 
 
-def test_compose_has_the_four_services_with_restart_and_healthcheck(compose):
-    assert set(compose["services"]) == {"trainer", "tfserving", "frontend", "prometheus"}
+def test_compose_has_the_five_services_with_restart_and_healthcheck(compose):
+    assert set(compose["services"]) == {"trainer", "tfserving", "frontend", "prometheus", "alertmanager"}
     for name, service in compose["services"].items():
         assert service.get("restart") == "unless-stopped", name
         assert service["healthcheck"]["test"][0] == "CMD", name
@@ -70,6 +70,7 @@ def test_pulled_images_are_pinned_and_built_images_use_the_dockerfiles(compose):
     services = compose["services"]
     assert re.fullmatch(r"tensorflow/serving:\d+\.\d+\.\d+", services["tfserving"]["image"])
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
+    assert re.fullmatch(r"prom/alertmanager:v\d+\.\d+\.\d+", services["alertmanager"]["image"])
     assert services["trainer"]["build"]["dockerfile"] == "Dockerfile.trainer"
     assert services["frontend"]["build"]["dockerfile"] == "Dockerfile.frontend"
 
@@ -109,6 +110,7 @@ def test_startup_order_waits_for_a_model_then_for_serving(compose):
     assert services["tfserving"]["depends_on"] == {"trainer": {"condition": "service_healthy"}}
     assert services["frontend"]["depends_on"] == {"tfserving": {"condition": "service_healthy"}}
     assert "depends_on" not in services["prometheus"]  # watches the others come up
+    assert "depends_on" not in services["alertmanager"]
     # trainer: healthy only once a version exists (TF Serving blocks until then).
     assert "--models-dir" in services["trainer"]["healthcheck"]["test"]
     assert services["frontend"]["healthcheck"]["test"][-1].endswith("/readyz")
@@ -120,6 +122,7 @@ def test_healthchecks_use_only_what_each_image_has(compose):
     assert "/dev/tcp/127.0.0.1/8501" in tfs and '"AVAILABLE"' in tfs
     assert not re.search(r"\b(curl|wget|python)\b", tfs)  # none of them is in tensorflow/serving
     assert services["prometheus"]["healthcheck"]["test"][1] == "wget"  # busybox has wget, not curl
+    assert services["alertmanager"]["healthcheck"]["test"][1] == "wget"
     for name in ("trainer", "frontend"):
         assert services[name]["healthcheck"]["test"][1:4] == ["python", "-m", "modelops.stack"]
 
@@ -141,6 +144,7 @@ def test_ports_are_the_readme_ones_bound_to_localhost_by_default(compose):
         8501: "${TF_REST_PORT:-8501}",
         8500: "${TF_GRPC_PORT:-8500}",
         9090: "${PROMETHEUS_PORT:-9090}",
+        9093: "${ALERTMANAGER_PORT:-9093}",
     }
 
 
@@ -211,7 +215,8 @@ def test_workflows_validate_and_pin_actions_with_least_privilege():
 
 
 def test_shell_scripts_pass_shellcheck():
-    _run(_tool("shellcheck"), *sorted(str(p) for p in (ROOT / "scripts").glob("*.sh")))
+    scripts = [*(ROOT / "scripts").glob("*.sh"), *(ROOT / "monitoring").glob("*.sh")]
+    _run(_tool("shellcheck"), *sorted(str(p) for p in scripts))
 
 
 def test_procfile_runs_the_compose_services_with_ports_from_env(compose):
@@ -221,14 +226,18 @@ def test_procfile_runs_the_compose_services_with_ports_from_env(compose):
             name, command = line.split(":", 1)
             procfile[name] = command.strip()
     assert set(procfile) == set(compose["services"])
-    assert set(stack.LOCAL_SERVICES) | {"prometheus"} == set(procfile)
+    assert set(stack.LOCAL_SERVICES) | {"prometheus", "alertmanager"} == set(procfile)
     assert "python -m modelops.scheduler" in procfile["trainer"]
     assert "--rest_api_port=${TF_REST_PORT:-8501}" in procfile["tfserving"]
     assert "--port=${TF_GRPC_PORT:-8500}" in procfile["tfserving"]
     assert "--monitoring_config_file=monitoring/monitoring.config" in procfile["tfserving"]
     assert "--tensorflow_intra_op_parallelism=1 --tensorflow_inter_op_parallelism=1" in procfile["tfserving"]
     assert procfile["frontend"].startswith("PORT=${FRONTEND_PORT:-5002} exec gunicorn")
-    assert "127.0.0.1:${PROMETHEUS_PORT:-9090}" in procfile["prometheus"]
+    assert "--web.listen-address=${BIND_ADDRESS:-127.0.0.1}:${PROMETHEUS_PORT:-9090}" in procfile["prometheus"]
+    alertmanager = procfile["alertmanager"]
+    assert alertmanager.startswith("exec sh monitoring/alertmanager.sh monitoring/alertmanager.yml .stack/")
+    assert "--web.listen-address=${BIND_ADDRESS:-127.0.0.1}:${ALERTMANAGER_PORT:-9093}" in alertmanager
+    assert alertmanager.endswith(" --cluster.listen-address=")  # no cluster port on 0.0.0.0:9094
 
 
 # --- Prometheus -----------------------------------------------------------------------------
@@ -259,6 +268,7 @@ def test_prometheus_scrapes_all_services_including_tfserving_metrics_path():
     }
     assert jobs["tfserving"]["metrics_path"] == "/monitoring/prometheus/metrics"
     assert config["rule_files"] == ["alerts.yml"]
+    assert config["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]
 
 
 def test_alert_rules_unit_tests_pass():
@@ -272,7 +282,7 @@ def test_monitoring_config_enables_tf_serving_prometheus_endpoint():
 
 
 def test_alerts_use_metric_names_the_services_declare():
-    sources = [ROOT / "modelops/metrics.py", ROOT / "modelops/web/metrics.py"]
+    sources = [ROOT / "modelops/trainer_metrics.py", ROOT / "modelops/web/metrics.py"]
     if not all(p.exists() for p in sources):
         pytest.skip("trainer or frontend metrics module not there yet")
     declared = " ".join(p.read_text() for p in sources)
@@ -281,3 +291,84 @@ def test_alerts_use_metric_names_the_services_declare():
     for name in used:
         base = re.sub(r"_(total|bucket|count|sum)$", "", name)
         assert f'"{base}"' in declared or f'"{name}"' in declared, name
+
+
+# --- Alertmanager -----------------------------------------------------------------------------
+
+ALERTMANAGER_SH = ROOT / "monitoring/alertmanager.sh"
+
+
+def _render_alertmanager(tmp_path: Path, url: str | None, command=("true",)) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin"} | ({"NOTIFY_WEBHOOK_URL": url} if url is not None else {})
+    return subprocess.run(["sh", str(ALERTMANAGER_SH), str(ROOT / "monitoring/alertmanager.yml"),
+                           str(tmp_path / "rendered.yml"), *command],
+                          env=env, capture_output=True, text=True, timeout=30)
+
+
+def test_alertmanager_config_passes_amtool():
+    _run(_tool("amtool"), "check-config", "monitoring/alertmanager.yml")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "https://hooks.example.com/services/T0/B0/x?a=1&b=%20"])
+def test_alertmanager_routes_every_alert_to_the_webhook_url(tmp_path, url):
+    result = _render_alertmanager(tmp_path, url)
+    assert result.returncode == 0, result.stderr
+    rendered = _yaml(tmp_path / "rendered.yml")
+    assert rendered["route"]["receiver"] == "operator" and "routes" not in rendered["route"]
+    receivers = {r["name"]: r for r in rendered["receivers"]}
+    assert receivers["operator"]["webhook_configs"] == [{"url": url, "send_resolved": True}]
+    _run(_tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
+
+
+def test_alertmanager_sends_slack_messages_to_a_slack_webhook(tmp_path):
+    url = "https://hooks.slack.com/services/T000/B000/XXXX"
+    result = _render_alertmanager(tmp_path, url)
+    assert result.returncode == 0, result.stderr
+    rendered = _yaml(tmp_path / "rendered.yml")
+    assert rendered["route"]["receiver"] == "operator-slack"
+    [slack] = {r["name"]: r for r in rendered["receivers"]}["operator-slack"]["slack_configs"]
+    assert slack["api_url"] == url and slack["send_resolved"] is True
+    _run(_tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
+
+
+@pytest.mark.parametrize("url", [None, ""])
+def test_alertmanager_without_a_webhook_routes_to_null_and_says_so(tmp_path, url):
+    result = _render_alertmanager(tmp_path, url)
+    assert result.returncode == 0, result.stderr
+    assert "NOTIFY_WEBHOOK_URL is not set" in result.stderr
+    assert _yaml(tmp_path / "rendered.yml")["route"]["receiver"] == "null"
+    _run(_tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
+
+
+@pytest.mark.parametrize("url", ["hooks.example.com/x", "http://x/a b", 'http://x/"q', "http://x/\\q"])
+def test_alertmanager_refuses_a_bad_webhook_url_and_does_not_start(tmp_path, url):
+    started = tmp_path / "started"
+    result = _render_alertmanager(tmp_path, url, command=("sh", "-c", 'touch "$0"', str(started)))
+    assert result.returncode != 0
+    assert "NOTIFY_WEBHOOK_URL" in result.stderr
+    assert not started.exists()
+
+
+def test_alertmanager_started_through_the_script_with_the_webhook_in_compose(compose):
+    services = compose["services"]
+    am = services["alertmanager"]
+    assert am["entrypoint"] == ["/bin/sh", "/etc/alertmanager/start.sh"]
+    assert am["command"][:3] == ["/etc/alertmanager/alertmanager.yml", "/alertmanager/alertmanager.yml",
+                                 "/bin/alertmanager"]
+    assert "--cluster.listen-address=" in am["command"]
+    assert _mounts(am)["/etc/alertmanager/start.sh"] == "./monitoring/alertmanager.sh:ro"
+    assert _mounts(am)["/etc/alertmanager/alertmanager.yml"] == "./monitoring/alertmanager.yml:ro"
+    for name in ("alertmanager", "trainer"):
+        assert services[name]["environment"]["NOTIFY_WEBHOOK_URL"] == "${NOTIFY_WEBHOOK_URL:-}", name
+
+
+def test_trainer_stop_grace_outlasts_the_scheduler_killing_its_run(compose):
+    """Stopping the trainer must never kill the scheduler before it has ended its run (which
+    would go on holding the writer lock): its grace fits inside compose's and honcho's."""
+    from honcho.manager import KILL_WAIT
+
+    from modelops.scheduler import STOP_GRACE_SECONDS
+
+    grace = re.fullmatch(r"(\d+)s", compose["services"]["trainer"]["stop_grace_period"])
+    assert int(grace[1]) >= STOP_GRACE_SECONDS + 10
+    assert KILL_WAIT >= STOP_GRACE_SECONDS + 1  # honcho's is fixed (5 s in honcho 2.0)

@@ -28,10 +28,10 @@ def with_config(config, **overrides):
     return load_config(config.root / "config.json")
 
 
-def scheduler(config, **env) -> Service:
+def scheduler(config, extra_args=(), **env) -> Service:
     """``python -m modelops.scheduler`` on ``config``; metrics on a free port, serving unreachable."""
-    return Service([sys.executable, "-m", "modelops.scheduler", "--config", str(config.root / "config.json")],
-                   env={"TRAINER_METRICS_PORT": "0", "TF_HOST": dead_url(), **env})
+    return Service([sys.executable, "-m", "modelops.scheduler", "--config", str(config.root / "config.json"),
+                    *extra_args], env={"TRAINER_METRICS_PORT": "0", "TF_HOST": dead_url(), **env})
 
 
 def metrics_port(service: Service) -> int:

@@ -1,11 +1,14 @@
 """Trainer metrics over HTTP, derived from the history and the store (so restarts show them)."""
 
+import time
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops import data, pipeline
-from modelops.metrics import TrainerCollector, runs, serve
+from modelops import data, history, pipeline
+from modelops.store import ModelStore
+from modelops.trainer_metrics import TrainerCollector, runs, serve
 from tests.conftest import quiet
 
 
@@ -52,6 +55,29 @@ def test_a_fresh_project_reports_zeros_and_no_accuracy(project):
     assert m[("modelops_trainer_served_version", ())] == 0
     assert m[("modelops_trainer_last_success_timestamp_seconds", ())] == 0
     assert not [k for k in m if "accuracy" in k[0]]
+
+
+def test_failed_runs_in_a_row_and_the_run_holding_the_lock(project):
+    for event, run_id in [("promote", "a"), ("failed", "b"), ("reject", "c"), ("failed", "d"), ("failed", "e")]:
+        history.append(project.history_path, event, run_id=run_id)
+    assert scrape(project)[("modelops_trainer_consecutive_failed_runs", ())] == 2
+    before = time.time()
+    with ModelStore(project.models_dir).lock():
+        during = scrape(project)
+    assert before - 1 <= during[("modelops_trainer_run_started_timestamp_seconds", ())] <= time.time()
+    assert during[("modelops_trainer_max_run_seconds", ())] == project.schedule.max_run_seconds
+    assert scrape(project)[("modelops_trainer_run_started_timestamp_seconds", ())] == 0
+
+
+def test_metrics_listen_on_localhost_unless_bind_address_says_otherwise(project, monkeypatch):
+    monkeypatch.delenv("BIND_ADDRESS", raising=False)
+    server = serve(TrainerCollector(project), port=0)
+    server.shutdown()
+    assert server.server_address[0] == "127.0.0.1"
+    monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")  # what the trainer image sets
+    server = serve(TrainerCollector(project), port=0)
+    server.shutdown()
+    assert server.server_address[0] == "0.0.0.0"
 
 
 def test_runs_are_grouped_by_run_id_and_rollbacks_win():

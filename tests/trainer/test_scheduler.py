@@ -1,6 +1,9 @@
-"""The trainer service: schedule, bootstrap, lock sharing with manual runs, clean SIGTERM."""
+"""The trainer service: schedule, bootstrap, lock sharing with manual runs, clean SIGTERM, the
+run deadline (schedule.max_run_seconds)."""
 
+import os
 import signal
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -8,9 +11,10 @@ import requests
 
 from modelops import history
 from modelops.config import load_config
-from modelops.scheduler import next_fire
+from modelops.scheduler import Scheduler, next_fire
 from modelops.store import ModelStore
-from tests.conftest import write_config
+from tests.conftest import REPO, write_config
+from tests.support import Service, wait_until
 from tests.trainer.conftest import metrics_port, scheduler
 
 UNREACHABLE = {"verify": {"timeout_seconds": 1.0}}
@@ -88,9 +92,110 @@ def test_a_due_run_waits_for_the_rollout_in_progress(tmp_path, monkeypatch):
 
     monkeypatch.setattr(service, "ROLLOUT_POLL_SECONDS", 0.01)
     s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None)
-    s.next_at = datetime.now().astimezone() - timedelta(seconds=1)  # the run is due already
+    due = datetime.now().astimezone() - timedelta(seconds=1)  # the run is due already
     steps = iter([True, True, True, False])  # the rollout ends at the 4th look
     looks = []
     monkeypatch.setattr(s, "rollout_tick", lambda: looks.append(1) or next(steps))
-    s._wait_for_next_run()
+    s._wait_for_next_run(due)
     assert len(looks) == 4
+
+
+def test_metrics_only_never_steps_a_rollout(tmp_path, monkeypatch):
+    """On Kubernetes the metrics Deployment mounts models/ read-only: rollout steps are not its to take."""
+    from modelops import scheduler as service
+
+    s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None, retrain=False)
+    looks = []
+    monkeypatch.setattr(s, "rollout_tick", lambda: looks.append(1) or True)
+    s._wait_for_next_run(datetime.now().astimezone() - timedelta(seconds=1))
+    assert looks == []
+
+
+@pytest.mark.slow
+def test_a_run_past_its_deadline_ends_as_failed_timed_out_and_frees_the_lock(tmp_path):
+    config = load_config(write_config(tmp_path, schedule={"max_run_seconds": 1}, **UNREACHABLE))
+    service = scheduler(config)
+    try:
+        port = metrics_port(service)
+        service.wait_for("retrain finished: exit 1")
+        service.wait_for("next run at")  # the service goes on
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        assert service.stop(signal.SIGTERM) == 0
+    [record] = history.read(config.history_path)
+    assert record["event"] == "failed" and "timed out" in record["reasons"][0]
+    assert "schedule.max_run_seconds" in record["reasons"][0]
+    store = ModelStore(config.models_dir)
+    assert store.versions() == [] and store.lock_holder() is None
+    with store.lock():  # free
+        pass
+    assert "modelops_trainer_consecutive_failed_runs 1.0" in text
+    assert "modelops_trainer_run_started_timestamp_seconds 0.0" in text
+    assert "modelops_trainer_max_run_seconds 1.0" in text
+
+
+STUCK_RUN = """
+import signal, sys, time
+from modelops.store import ModelStore
+for s in (signal.SIGALRM, signal.SIGTERM):
+    signal.signal(s, signal.SIG_IGN)  # as good as stuck in native code
+with ModelStore(sys.argv[1]).lock():
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_stuck_past_its_deadline_is_killed_and_recorded_by_the_scheduler(tmp_path):
+    config = load_config(write_config(tmp_path, schedule={"max_run_seconds": 1}))
+    lines = []
+    service = Scheduler(config.root / "config.json", echo=lines.append)
+    service.stop_grace = 0.5
+    service.retrain_command = lambda: [sys.executable, "-c", STUCK_RUN, str(config.models_dir)]
+    assert service.run_once("test") == -signal.SIGKILL
+    [record] = history.read(config.history_path)
+    assert record["event"] == "failed" and "timed out" in record["reasons"][0] and record["run_id"]
+    with ModelStore(config.models_dir).lock():  # free: the kernel released the dead run's flock
+        pass
+    assert any("killed by the scheduler" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_stopping_the_trainer_under_honcho_leaves_no_run_holding_the_lock(tmp_path):
+    """The Procfile's trainer under honcho (which kills after 5 s): SIGTERM mid-run ends the run,
+    records it, and leaves the writer lock free; no retrain outlives the stack."""
+    config = load_config(write_config(tmp_path, **UNREACHABLE))
+    store = ModelStore(config.models_dir)
+    bin_dir = os.path.dirname(sys.executable)
+    honcho = Service([os.path.join(bin_dir, "honcho"), "-f", str(REPO / "Procfile"), "start", "trainer"], env={
+        "MODELOPS_CONFIG": str(config.root / "config.json"), "TRAINER_METRICS_PORT": "0",
+        "TF_HOST": "http://127.0.0.1:9", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    })
+    try:
+        honcho.wait_for("[2/7] data")
+        run_pid = wait_until(lambda: (store.lock_holder() or (None,))[0], what="the run to hold the lock")
+    finally:
+        assert honcho.stop(signal.SIGTERM) is not None
+    assert store.lock_holder() is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(run_pid, 0)
+    with store.lock():
+        pass
+    [record] = history.read(config.history_path)
+    assert record["event"] == "failed" and "interrupted" in record["reasons"][0]
+
+
+def test_metrics_only_serves_metrics_and_never_retrains(tmp_path):
+    """The Kubernetes trainer-metrics Deployment: the CronJob retrains, this only reports."""
+    config = load_config(write_config(tmp_path, **UNREACHABLE))
+    service = scheduler(config, extra_args=("--metrics-only",))
+    try:
+        port = metrics_port(service)
+        service.wait_for("next run at")
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        assert service.stop(signal.SIGTERM) == 0
+    assert "starting a retrain" not in service.output  # no bootstrap either, though no model exists
+    assert ModelStore(config.models_dir).versions() == []
+    assert "modelops_trainer_published_version 0.0" in text
+    assert "modelops_trainer_next_run_timestamp_seconds" in text
+    assert "modelops_trainer_run_in_progress" not in text  # runs are not this process's to see

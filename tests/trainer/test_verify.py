@@ -1,15 +1,16 @@
 """Post-promotion verification against serving: verified, wrong answers rolled back, unreachable."""
 
 import os
+import socket
 
 import numpy as np
 import pytest
 
 from modelops import history, pipeline
-from modelops.errors import ServingUnavailable, VerifyError
+from modelops.errors import ConfigError, ServingUnavailable, VerifyError
 from modelops.notify import WEBHOOK_ENV
 from modelops.store import ModelStore
-from modelops.verify import ServingVerifier, compare
+from modelops.verify import ServingVerifier, compare, replica_urls
 from tests.conftest import quiet, run_cli
 from tests.trainer.conftest import dead_url, wait_served, with_config
 
@@ -84,20 +85,94 @@ def test_unreachable_serving_in_fail_mode_rolls_back(trained_project, monkeypatc
 
 
 class FakeClient:
-    base_url, model_name = "http://fake", "m"
+    model_name = "m"
 
-    def __init__(self, entries):
-        self.entries = entries
+    def __init__(self, entries, answers=None, base_url="http://fake"):
+        self.entries, self.answers, self.base_url = entries, answers, base_url
 
     def status(self):
+        if self.entries is None:
+            raise ServingUnavailable(f"TF Serving at {self.base_url} is not reachable")
         return self.entries
+
+    def predict(self, rows, version):
+        return self.answers
+
+
+def _listing(*available):
+    return [{"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK"}} for v in available]
+
+
+EXPECTED = np.array([[0.25], [0.75]], dtype=np.float32)
+
+
+def _verify(config, *replicas):
+    quick = with_config(config, verify={"timeout_seconds": 0.3, "unreachable_seconds": 0.2})
+    ServingVerifier(clients=list(replicas), poll_seconds=0.05)(quick, 2, np.zeros((2, 2)), EXPECTED, _Log())
+
+
+def test_every_replica_must_serve_the_version(project):
+    good = FakeClient(_listing(2, 1), EXPECTED.tolist(), "http://10.0.0.1:8501")
+    _verify(project, good, FakeClient(_listing(2), EXPECTED.tolist(), "http://10.0.0.2:8501"))
+    lagging = FakeClient(_listing(1), EXPECTED.tolist(), "http://10.0.0.3:8501")
+    with pytest.raises(VerifyError, match=r"replica http://10\.0\.0\.3:8501: .*did not report v2 AVAILABLE"):
+        _verify(project, good, lagging)
+
+
+def test_a_replica_that_answers_differently_is_named(project):
+    good = FakeClient(_listing(2), EXPECTED.tolist(), "http://10.0.0.1:8501")
+    drifted = FakeClient(_listing(2), [[0.25], [0.5]], "http://10.0.0.2:8501")
+    with pytest.raises(VerifyError, match=r"replica http://10\.0\.0\.2:8501: v2 answers differ .* 1 of 2 rows"):
+        _verify(project, good, drifted)
+
+
+def test_a_silent_replica_fails_verification_when_others_answer(project):
+    good = FakeClient(_listing(2), EXPECTED.tolist(), "http://10.0.0.1:8501")
+    with pytest.raises(VerifyError, match=r"replica http://10\.0\.0\.9:8501: .*not reachable"):
+        _verify(project, good, FakeClient(None, base_url="http://10.0.0.9:8501"))
+    with pytest.raises(ServingUnavailable, match="not reachable"):  # none answers: serving is down
+        _verify(project, FakeClient(None, base_url="http://10.0.0.8:8501"), FakeClient(None))
+
+
+def test_replicas_come_from_the_list_else_the_headless_service_else_tf_host(monkeypatch):
+    listed = {"TF_SERVING_REPLICAS": " 10.0.0.1:8501, http://10.0.0.2:8501/ ,", "TF_HOST": "http://svc:8501"}
+    assert replica_urls(listed) == ["http://10.0.0.1:8501", "http://10.0.0.2:8501"]
+    assert replica_urls({"TF_HOST": "http://svc:8501"}) == ["http://svc:8501"]
+    assert replica_urls({}) == ["http://localhost:8501"]
+
+    records = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.0.4", 8501)),
+               (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.0.5", 8501)),
+               (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.0.4", 8501)),
+               (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("fd00::7", 8501, 0, 0))]
+    asked = []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, **kw: asked.append((host, port)) or records)
+    headless = {"TF_SERVING_HEADLESS_SERVICE": "tfserving-replicas:8501", "TF_HOST": "http://svc:8501"}
+    assert replica_urls(headless) == ["http://10.1.0.4:8501", "http://10.1.0.5:8501", "http://[fd00::7]:8501"]
+    assert replica_urls({"TF_SERVING_HEADLESS_SERVICE": "tfserving-replicas"})[0] == "http://10.1.0.4:8501"
+    assert asked == [("tfserving-replicas", 8501), ("tfserving-replicas", 8501)]
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"TF_SERVING_REPLICAS": "http://10.0.0.1:8501,ftp://x"}, "TF_SERVING_REPLICAS must list .* 'ftp://x'"),
+    ({"TF_SERVING_REPLICAS": " , "}, "TF_SERVING_REPLICAS lists no address"),
+    ({"TF_SERVING_HEADLESS_SERVICE": "tfserving-replicas:http"}, "TF_SERVING_HEADLESS_SERVICE must be"),
+])
+def test_a_malformed_replica_setting_names_the_variable(env, message):
+    with pytest.raises(ConfigError, match=message):
+        replica_urls(env)
+
+
+def test_an_unresolvable_headless_service_leaves_the_promotion_unverified(project, monkeypatch):
+    monkeypatch.setenv("TF_SERVING_HEADLESS_SERVICE", "no-such-service.invalid:8501")
+    with pytest.raises(ServingUnavailable, match="cannot resolve 'no-such-service.invalid'"):
+        ServingVerifier()(project, 2, np.zeros((3, 2)), np.zeros((3, 1)), _Log())
 
 
 def test_a_version_serving_failed_to_load_fails_verification_at_once(project):
     entries = [{"version": "2", "state": "END", "status": {"error_code": "NOT_FOUND", "error_message": "no .pb"}},
                {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]
     with pytest.raises(VerifyError, match="failed to load v2: no .pb"):
-        ServingVerifier(client=FakeClient(entries))(project, 2, np.zeros((3, 2)), np.zeros((3, 1)), _Log())
+        ServingVerifier(clients=[FakeClient(entries)])(project, 2, np.zeros((3, 2)), np.zeros((3, 1)), _Log())
 
 
 def test_a_malformed_tf_host_leaves_the_promotion_unverified_with_the_reason(project, monkeypatch):

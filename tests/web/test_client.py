@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 
 from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
-from modelops.tfserving_client import ServingClient
+from modelops.tfserving_client import Response, ServingClient
 from tests.support import free_port
 from tests.web.conftest import MODEL, probability
 
@@ -102,3 +104,38 @@ def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fa
         server.server_close()
     assert answers == [[[pytest.approx(probability(1, 1))]]] * 3
     assert len(connections) == 3, "each call after a drop used a fresh connection"
+
+
+class Replicas:
+    """A transport replaying what replicas behind a load balancer answer, one call at a time."""
+
+    def __init__(self, *answers):
+        self.answers, self.calls = list(answers), []
+
+    def request(self, method, url, data=None, headers=None, timeout=None):
+        self.calls.append(urlsplit(url).path)
+        status, body = self.answers.pop(0)
+        return Response(status, "", json.dumps(body).encode())
+
+
+def _listing(version):
+    return 200, {"model_version_status": [{"version": str(version), "state": "AVAILABLE", "status": {}}]}
+
+
+GONE = (404, {"error": "Servable not found for request: Specific(m, 1)"})
+
+
+def test_a_version_gone_between_status_and_predict_is_looked_up_again():
+    """A replica names v1, then swaps to v2 before the predict lands: the user still gets an answer."""
+    session = Replicas(_listing(1), GONE, _listing(1), GONE, _listing(2), (200, {"predictions": [[0.5]]}))
+    client = ServingClient("http://service:8501", "m", session=session)
+    assert client.predict_latest([[1.0, 2.0]]) == (2, [[0.5]])
+    assert session.calls[-1] == "/v1/models/m/versions/2:predict"
+
+
+def test_a_version_that_stays_missing_is_reported_after_a_bounded_number_of_tries():
+    session = Replicas(*[_listing(1), GONE] * 3)
+    client = ServingClient("http://service:8501", "m", session=session)
+    with pytest.raises(ServingHTTPError) as caught:
+        client.predict_latest([[1.0, 2.0]])
+    assert caught.value.status == 404 and session.answers == []

@@ -83,3 +83,37 @@ def test_stylesheet_is_served_locally(client):
     page = client.get("/").get_data(as_text=True)
     assert "http" not in re.search(r'<link rel="stylesheet" href="([^"]+)"', page).group(1)
     assert client.get("/static/style.css").status_code == 200
+
+
+COMPARISON = {
+    "a": {"version": 3, "spec": "served", "accuracy_percent": 98.4, "latency_ms": None},
+    "b": {"version": 1, "spec": "previous", "accuracy_percent": 97.6, "latency_ms": None},
+    "rows": 400, "source": "400 held-out rows of the current dataset", "labelled": True,
+    "class_agreement": 0.9925, "mean_abs_diff": 0.0123, "max_abs_diff": 0.4567,
+    "disagree_most": [{"row": 17, "x": [0.48, 0.531], "label": 1, "a": 0.621, "b": 0.408, "abs_diff": 0.213}],
+    "computed_at": "2025-11-16T02:00:12Z",
+}
+
+
+def test_the_served_version_links_its_comparison_with_the_previous_one(client, project, fake_serving):
+    project.add_version(1, 97.6)
+    project.add_version(3, 98.4, comparison=COMPARISON)
+    fake_serving.versions = {3: "AVAILABLE"}
+    page = client.get("/").get_data(as_text=True)
+    assert '<a href="#comparison">99.25% same class, mean |Δp| 0.0123</a>' in page
+    section = " ".join(page[page.index('id="comparison"'):].split())
+    assert "Version 3 compared with version 1" in section
+    assert "by 0.0123 on average and 0.4567 at most" in section
+    assert "Accuracy: version 3 98.40%, version 1 97.60%." in section
+    assert "<td>17</td><td>0.4800</td><td>0.5310</td><td>1</td>" in section
+
+
+def test_a_damaged_stored_comparison_is_left_out_not_a_500(client, project, fake_serving):
+    project.add_version(3, 98.4, comparison={**COMPARISON, "class_agreement": "most"})
+    fake_serving.versions = {3: "AVAILABLE"}
+    r = client.get("/")
+    assert r.status_code == 200
+    assert 'id="comparison"' not in r.get_data(as_text=True)
+    project.add_version(4, 98.4, comparison=COMPARISON)  # stored with v3: not v4's comparison
+    fake_serving.versions = {4: "AVAILABLE"}
+    assert 'id="comparison"' not in client.get("/").get_data(as_text=True)

@@ -11,9 +11,8 @@ A run's outcome is ``rolled_back`` if it retired its own promotion, else ``faile
 
 from __future__ import annotations
 
-import calendar
+import itertools
 import os
-import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -22,13 +21,20 @@ from prometheus_client.registry import Collector
 
 from modelops import history, rollout
 from modelops.config import Config
+from modelops.history import Event, Outcome
 from modelops.store import ModelStore
+from modelops.timestamps import parse_iso
 
 PORT_ENV = "TRAINER_METRICS_PORT"
 DEFAULT_PORT = 9102
-OUTCOMES = ("promoted", "rejected", "failed", "rolled_back")
-DECISIONS = ("promote", "reject", "failed")  # the record that opens a run in the history
-FOLLOW_UPS = ("verified", "unverified", "verify-failed", "rollback")
+BIND_ENV = "BIND_ADDRESS"  # every local-mode service listens on it
+DEFAULT_BIND = "127.0.0.1"
+DECISIONS = (Event.PROMOTE, Event.REJECT, Event.FAILED)  # the record that opens a run in the history
+FOLLOW_UPS = (Event.VERIFIED, Event.UNVERIFIED, Event.VERIFY_FAILED, Event.ROLLBACK)
+# A run's outcome: the first of these events among its records decides.
+OUTCOME_OF = ((Event.ROLLBACK, Outcome.ROLLED_BACK), (Event.FAILED, Outcome.FAILED),
+              (Event.REJECT, Outcome.REJECTED), (Event.PROMOTE, Outcome.PROMOTED))
+FAILURES = (Outcome.FAILED, Outcome.ROLLED_BACK)
 
 
 def runs(records: list[dict]) -> list[dict]:
@@ -48,14 +54,13 @@ def runs(records: list[dict]) -> list[dict]:
             summaries[-1]["last"] = r
     for s in summaries:
         events = s.pop("events")
-        s["outcome"] = next(o for e, o in (("rollback", "rolled_back"), ("failed", "failed"),
-                                            ("reject", "rejected"), ("promote", "promoted")) if e in events)
+        s["outcome"] = next(o for e, o in OUTCOME_OF if e in events)
     return summaries
 
 
 def _epoch(iso: str | None) -> float:
     try:
-        return float(calendar.timegm(time.strptime(iso or "", "%Y-%m-%dT%H:%M:%SZ")))
+        return parse_iso(iso or "")
     except ValueError:
         return 0.0
 
@@ -79,8 +84,8 @@ class TrainerCollector(Collector):
         store = ModelStore(self.config.models_dir)
 
         counts = CounterMetricFamily("modelops_trainer_runs", "Retrain runs by outcome.", labels=["outcome"])
-        for outcome in OUTCOMES:
-            counts.add_metric([outcome], sum(s["outcome"] == outcome for s in summaries))
+        for outcome in Outcome:
+            counts.add_metric([outcome.value], sum(s["outcome"] == outcome for s in summaries))
         yield counts
         yield CounterMetricFamily("modelops_trainer_rows_accepted", "Data rows accepted from data/incoming/.",
                                   value=sum(s["first"].get("rows_accepted") or 0 for s in summaries))
@@ -89,8 +94,8 @@ class TrainerCollector(Collector):
                                   value=sum(s["first"].get("batches_quarantined") or 0 for s in summaries))
 
         last = summaries[-1] if summaries else None
-        completed = [s for s in summaries if s["outcome"] in ("promoted", "rejected")]
-        promoted = [s for s in summaries if s["outcome"] == "promoted"]
+        completed = [s for s in summaries if s["outcome"] in (Outcome.PROMOTED, Outcome.REJECTED)]
+        promoted = [s for s in summaries if s["outcome"] == Outcome.PROMOTED]
         yield _gauge("modelops_trainer_last_run_timestamp_seconds", "End of the last run (0: never).",
                      _epoch(last["last"]["time"]) if last else 0.0)
         yield _gauge("modelops_trainer_last_success_timestamp_seconds",
@@ -101,6 +106,7 @@ class TrainerCollector(Collector):
                      _epoch(promoted[-1]["last"]["time"]) if promoted else 0.0)
         yield _gauge("modelops_trainer_last_run_duration_seconds", "Duration of the last run (0: never).",
                      float(last["last"].get("elapsed_seconds") or 0.0) if last else 0.0)
+        yield from self._loop_gauges(summaries, store)
 
         scored = [s for s in summaries if isinstance(s["first"].get("accuracy_percent"), (int, float))]
         if scored:
@@ -123,6 +129,20 @@ class TrainerCollector(Collector):
         if self.running is not None:
             yield _gauge("modelops_trainer_run_in_progress", "1 while a scheduled run is in progress.",
                          1.0 if self.running() else 0.0)
+
+    def _loop_gauges(self, summaries: list[dict], store: ModelStore) -> Iterator[Metric]:
+        """What the weekly-loop alerts watch: failures in a row, the run holding the lock, its deadline."""
+        failing = itertools.takewhile(lambda s: s["outcome"] in FAILURES, reversed(summaries))
+        yield _gauge("modelops_trainer_consecutive_failed_runs",
+                     "How many of the latest runs in a row failed or were rolled back (0: the last one completed).",
+                     sum(1 for _ in failing))
+        holder = store.lock_holder()
+        yield _gauge("modelops_trainer_run_started_timestamp_seconds",
+                     "When the run now holding the writer lock (scheduled, manual or cron) took it (0: none).",
+                     holder[1] if holder else 0.0)
+        yield _gauge("modelops_trainer_max_run_seconds",
+                     "schedule.max_run_seconds: a run that lasts longer is ended as failed (timed out).",
+                     self.config.schedule.max_run_seconds)
 
 
 def _rollout_gauges(config: Config, current: rollout.Rollout | None) -> Iterator[Metric]:
@@ -147,10 +167,11 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 def serve(collector: TrainerCollector, port: int | None = None, registry: CollectorRegistry | None = None):
     """Register ``collector`` and serve ``/metrics`` on ``port`` (default ``$TRAINER_METRICS_PORT`` or 9102).
 
-    Returns the HTTP server (``server_port``, ``shutdown()``).
+    Listens on ``$BIND_ADDRESS`` (default 127.0.0.1; the trainer image sets 0.0.0.0). Returns the
+    HTTP server (``server_port``, ``shutdown()``).
     """
     registry = registry if registry is not None else CollectorRegistry()
     registry.register(collector)
     port = int(os.environ.get(PORT_ENV, DEFAULT_PORT)) if port is None else port
-    server, _thread = start_http_server(port, registry=registry)
+    server, _thread = start_http_server(port, addr=os.environ.get(BIND_ENV) or DEFAULT_BIND, registry=registry)
     return server

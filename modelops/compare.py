@@ -1,0 +1,300 @@
+"""How far apart are two versions of the model? ``retrain_pipeline.py compare A B``.
+
+The same rows go, one per request as the frontend sends them, to
+``/v1/models/<m>/versions/<A>:predict`` and ``.../<B>:predict`` on TF Serving (``TF_HOST``),
+alternating A and B so both see the same load. The result: rows compared, class agreement
+(``p >= 0.5`` on both sides), mean and max absolute difference of the probabilities, each
+version's accuracy on labelled rows, its p50/p99 latency, and the rows where the two disagree
+most. ``--max-diff`` / ``--min-agreement`` bounds turn it into a gate for scripts (exit 3).
+
+TF Serving keeps only the latest version loaded unless it runs from a model config file that
+lists more, so the version before the served one is usually not loaded: the command says what
+is loaded instead of guessing. A row is reported by its 1-based position among the compared
+rows (line ``row + 1`` of an input file, after the header).
+
+After each verified promotion the trainer stores the comparison of the new version with the one
+before it in the new version's ``metrics.json`` (``comparison``), so the model page shows it
+without TensorFlow or numpy. By then serving has unloaded the older version, so the trainer
+scores both in-process through the SavedModel signature TF Serving runs (verification has just
+shown serving answers like it); that stored comparison has no latency figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops.config import Config
+from modelops.errors import ModelNotLoaded, ServingHTTPError, UsageError
+from modelops.store import ModelStore
+from modelops.tfserving_client import ServingClient
+from modelops.timestamps import now_iso
+
+DEFAULT_ROWS = 500
+DEFAULT_SHOW = 5
+FEATURES = ("x1", "x2")
+MAX_PROBLEMS = 5
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The rows both versions answer; ``labels`` is None when the input has no label column."""
+
+    x: list[list[float]]
+    labels: list[int] | None
+    source: str
+
+
+# --- the rows ---
+
+
+def held_out_rows(config: Config, limit: int | None = DEFAULT_ROWS) -> Rows:
+    """The first ``limit`` (None: all) eval rows of the current dataset, split as the pipeline splits it."""
+    from modelops import data
+
+    split = data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config))
+    x, y = split.x_eval[:limit].tolist(), split.y_eval[:limit].tolist()
+    if not x:
+        raise UsageError("the current dataset has no held-out rows yet; give rows with --input FILE.csv")
+    return Rows(x, [int(v) for v in y], f"{len(x)} held-out rows of the current dataset")
+
+
+def read_csv(path: Path, max_abs: float, max_rows: int) -> Rows:
+    """Rows of a CSV with columns x1,x2 and optionally label (any order); UsageError says what is wrong."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+        table = [r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r)]
+    except OSError as exc:
+        raise UsageError(f"cannot read --input {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"--input {path} is not a CSV text file ({exc}); expected columns x1,x2[,label]") from None
+    header = [cell.strip().lower() for cell in table[0]] if table else []
+    if sorted(header) not in (sorted(FEATURES), sorted((*FEATURES, "label"))):
+        raise UsageError(f"--input {path}: the header must be x1,x2 or x1,x2,label (any order), "
+                         f"got {','.join(header) or 'an empty file'}")
+    if not 1 <= len(table) - 1 <= max_rows:
+        raise UsageError(f"--input {path} has {len(table) - 1} data rows; between 1 and {max_rows} are needed")
+    columns = [header.index(name) for name in (*FEATURES, "label") if name in header]
+    x: list[list[float]] = []
+    labels: list[int] = []
+    problems: list[str] = []
+    for line, row in enumerate(table[1:], start=2):
+        try:
+            values = _parse_row(row, columns, header, max_abs)
+        except ValueError as exc:
+            problems.append(f"line {line}: {exc}")
+            continue
+        x.append(values[:2])
+        labels.extend(int(v) for v in values[2:])
+    if problems:
+        more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
+        raise UsageError(f"--input {path}: " + "; ".join(problems[:MAX_PROBLEMS]) + more)
+    return Rows(x, labels if "label" in header else None, f"{len(x)} rows of {path}")
+
+
+def _parse_row(row: list[str], columns: list[int], header: list[str], max_abs: float) -> list[float]:
+    if len(row) != len(header):
+        raise ValueError(f"expected {len(header)} fields, got {len(row)}")
+    cells = [row[i].strip() for i in columns]
+    values = []
+    for name, cell in zip(FEATURES, cells, strict=False):
+        try:
+            value = float(cell)
+        except ValueError:
+            raise ValueError(f"{name} is not a number: {cell[:40]!r}") from None
+        if not math.isfinite(value) or abs(value) > max_abs:
+            raise ValueError(f"{name}={cell[:40]} is not a finite number within +-{max_abs:g}")
+        values.append(value)
+    if len(cells) == 3:
+        if cells[2] not in ("0", "1"):
+            raise ValueError(f"label must be 0 or 1, got {cells[2][:40]!r}")
+        values.append(float(cells[2]))
+    return values
+
+
+# --- the versions ---
+
+
+def resolve(client: ServingClient, store: ModelStore, specs: tuple[str, str], load: bool = False) -> tuple[int, int]:
+    """Version numbers for ``served`` / ``previous`` / ``N``; UsageError unless both are loaded."""
+    try:
+        entries = client.status()
+    except ServingHTTPError as exc:
+        if exc.status != 404:
+            raise
+        entries = []
+    loaded = sorted(int(e["version"]) for e in entries
+                    if isinstance(e, dict) and e.get("state") == "AVAILABLE" and str(e.get("version")).isdigit())
+    if not loaded:
+        raise ModelNotLoaded(f"TF Serving at {client.base_url} has no version of {client.model_name!r} loaded")
+    published = sorted(set(store.versions()) | set(loaded))
+    versions = []
+    for spec in specs:
+        if spec == "served":
+            versions.append(loaded[-1])
+        elif spec == "previous":
+            older = [v for v in published if v < loaded[-1]]
+            if not older:
+                raise UsageError(f"there is no version before the served v{loaded[-1]} to compare with "
+                                 f"(published: {_names(published)})")
+            versions.append(older[-1])
+        else:
+            versions.append(int(spec))
+    for v in versions:
+        if v not in loaded:
+            raise UsageError(_not_loaded(client, v, loaded, published, load))
+    return versions[0], versions[1]
+
+
+def _not_loaded(client: ServingClient, version: int, loaded: list[int], published: list[int], load: bool) -> str:
+    known = "" if version in published else f"; published versions: {_names(published)}"
+    if load:
+        return (f"cannot load v{version}: --load needs TF Serving to run from a model config file that this "
+                f"project writes, which it does not do yet; loaded at {client.base_url}: {_names(loaded)}{known}")
+    return (f"v{version} is not loaded in TF Serving at {client.base_url} (loaded: {_names(loaded)}{known}); "
+            "TF Serving keeps only the latest version loaded unless a model config file lists more")
+
+
+def _names(versions: list[int]) -> str:
+    return ", ".join(f"v{v}" for v in versions) or "none"
+
+
+# --- asking and measuring ---
+
+
+def ask_serving(client: ServingClient, versions: tuple[int, int], rows: Rows) -> list[tuple[list[float], list[float]]]:
+    """``(probabilities, latencies in seconds)`` per version: one row per request, A and B in turn."""
+    answers: list[tuple[list[float], list[float]]] = [([], []), ([], [])]
+    for row in rows.x:
+        for (probs, seconds), version in zip(answers, versions, strict=True):
+            started = time.perf_counter()
+            prediction = client.predict([row], version)
+            seconds.append(time.perf_counter() - started)
+            probs.append(_probability(prediction, version))
+    return answers
+
+
+def _probability(prediction: list, version: int) -> float:
+    value = prediction[0] if len(prediction) == 1 else None
+    value = value[0] if isinstance(value, list) and len(value) == 1 else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ServingHTTPError(502, f"v{version} answered {str(prediction)[:80]}, not one probability per row")
+    return float(value)
+
+
+def summarize(versions: tuple[int, int], specs: tuple[str, str], rows: Rows, answers, show: int = DEFAULT_SHOW) -> dict:
+    """The comparison as JSON-ready data; ``answers`` is ``(probabilities, latencies or None)`` per version."""
+    (pa, la), (pb, lb) = answers
+    diffs = [abs(a - b) for a, b in zip(pa, pb, strict=True)]
+    agree = sum((a >= 0.5) == (b >= 0.5) for a, b in zip(pa, pb, strict=True))
+    worst = sorted((i for i in range(len(diffs)) if diffs[i] > 0), key=lambda i: -diffs[i])[:show]
+    sides = []
+    for version, spec, probs, latencies in ((versions[0], specs[0], pa, la), (versions[1], specs[1], pb, lb)):
+        side = {"version": version, "spec": spec, "accuracy_percent": None, "latency_ms": None}
+        if rows.labels is not None:
+            hits = sum((p >= 0.5) == bool(y) for p, y in zip(probs, rows.labels, strict=True))
+            side["accuracy_percent"] = round(100.0 * hits / len(probs), 4)
+        if latencies:
+            side["latency_ms"] = {"p50": _percentile_ms(latencies, 0.50), "p99": _percentile_ms(latencies, 0.99)}
+        sides.append(side)
+    return {
+        "a": sides[0], "b": sides[1], "rows": len(diffs), "source": rows.source,
+        "labelled": rows.labels is not None,
+        "class_agreement": round(agree / len(diffs), 6),
+        "mean_abs_diff": round(sum(diffs) / len(diffs), 6),
+        "max_abs_diff": round(max(diffs), 6),
+        "disagree_most": [
+            {"row": i + 1, "x": [round(v, 6) for v in rows.x[i]],
+             "label": None if rows.labels is None else rows.labels[i],
+             "a": round(pa[i], 6), "b": round(pb[i], 6), "abs_diff": round(diffs[i], 6)}
+            for i in worst
+        ],
+        "computed_at": now_iso(),
+    }
+
+
+def _percentile_ms(seconds: list[float], q: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    ordered = sorted(seconds)
+    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)] * 1000.0, 3)
+
+
+def crossed(result: dict, max_diff: float | None, min_agreement: float | None) -> list[str]:
+    """The bounds the comparison crosses, worded for the user (empty: within bounds)."""
+    out = []
+    if max_diff is not None and result["mean_abs_diff"] > max_diff:
+        out.append(f"mean absolute difference {result['mean_abs_diff']:.6g} > --max-diff {max_diff:g}")
+    if min_agreement is not None and result["class_agreement"] < min_agreement:
+        out.append(f"class agreement {result['class_agreement']:.6g} < --min-agreement {min_agreement:g}")
+    return out
+
+
+def compare_served(config: Config, client: ServingClient, specs: tuple[str, str], rows: Rows, load: bool = False,
+                   show: int = DEFAULT_SHOW) -> dict:
+    """Resolve ``specs`` against what serving has loaded, ask both versions, summarize."""
+    versions = resolve(client, ModelStore(config.models_dir), specs, load)
+    return summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
+
+
+def format_text(result: dict) -> list[str]:
+    """The comparison as the lines the command prints."""
+    a, b = result["a"], result["b"]
+    names = [f"v{a['version']}", f"v{b['version']}"]
+    titles = [f"{n} ({s['spec']})" if not s["spec"].isdigit() else n for n, s in zip(names, (a, b), strict=True)]
+    differ = round(result["rows"] * (1 - result["class_agreement"]))
+    lines = [
+        f"{titles[0]} vs {titles[1]} on {result['source']}",
+        f"  class agreement   {100 * result['class_agreement']:.2f}% ({differ} of {result['rows']} rows differ)",
+        f"  probability diff  mean {result['mean_abs_diff']:.4f}, max {result['max_abs_diff']:.4f}",
+    ]
+    if result["labelled"]:
+        lines.append(f"  accuracy          {names[0]} {a['accuracy_percent']:.2f}%, "
+                     f"{names[1]} {b['accuracy_percent']:.2f}%")
+    if a["latency_ms"]:
+        lines.append("  latency p50/p99   " + ", ".join(
+            f"{n} {s['latency_ms']['p50']:.2f}/{s['latency_ms']['p99']:.2f} ms"
+            for n, s in zip(names, (a, b), strict=True)))
+    if result["disagree_most"]:
+        lines.append("  rows where they disagree most:")
+        lines.append(f"  {'row':>6} {'x1':>9} {'x2':>9} {'label':>5} {names[0]:>8} {names[1]:>8} {'diff':>8}")
+        for r in result["disagree_most"]:
+            label = "" if r["label"] is None else r["label"]
+            lines.append(f"  {r['row']:>6} {r['x'][0]:>9.4f} {r['x'][1]:>9.4f} {label:>5} "
+                         f"{r['a']:>8.4f} {r['b']:>8.4f} {r['abs_diff']:>8.4f}")
+    return lines
+
+
+# --- after a promotion (trainer) ---
+
+
+def after_promotion(config: Config, version: int, log) -> dict | None:
+    """Store the comparison of the newly served ``version`` with the version before it in its
+    ``metrics.json`` (``comparison``) and note it in the run log. Never raises: a comparison
+    that cannot be made is logged and skipped, the promotion stands."""
+    try:
+        store = ModelStore(config.models_dir)
+        older = [v for v in store.versions() if v < version]
+        if not older:
+            return None
+        versions, rows = (version, older[-1]), held_out_rows(config, limit=None)  # the gate's eval rows
+        answers = [(_in_process(store.path(v), rows), None) for v in versions]
+        result = summarize(versions, ("served", "previous"), rows, answers)
+        store.annotate(version, "comparison", result)
+    except Exception as exc:  # noqa: BLE001 (a comparison must never fail the run)
+        log.detail(f"compare: no comparison of v{version} with the previous version: {type(exc).__name__}: {exc}")
+        return None
+    log.note(f"compare: v{version} vs v{versions[1]}: class agreement {100 * result['class_agreement']:.2f}%, "
+             f"mean |diff| {result['mean_abs_diff']:.4f}, max {result['max_abs_diff']:.4f} on {result['rows']} rows")
+    return result
+
+
+def _in_process(path: Path, rows: Rows) -> list[float]:
+    import numpy as np
+
+    from modelops import model
+
+    return model.predict(model.load_signature(path), np.asarray(rows.x, dtype=np.float32)).reshape(-1).tolist()

@@ -1,0 +1,23 @@
+"""The command line's exit codes (``retrain_pipeline.py``, ``train_tf.py``, the trainer service).
+
+Cron, the scheduler and ``modelops.stack`` read them, so their numbers never change.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0  # promoted, or the command succeeded
+    FAILED = 1  # a step failed, the promotion was rolled back, or another run holds the lock
+    USAGE = 2  # usage or config.json error
+    REJECTED = 3  # the gate rejected the candidate; the served version is unchanged
+
+
+MEANINGS: dict[int, str] = {  # for log lines about a finished run
+    ExitCode.OK: "promoted",
+    ExitCode.REJECTED: "rejected by the gate",
+    ExitCode.USAGE: "config error",
+    ExitCode.FAILED: "failed or rolled back (see last_train_log.txt)",
+}
