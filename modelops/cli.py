@@ -90,7 +90,8 @@ def _add_compare(sub) -> None:
     p.add_argument("--min-agreement", type=_fraction, metavar="F",
                    help="exit 3 when the versions predict the same class on less than this fraction of rows")
     p.add_argument("--load", action="store_true",
-                   help="load a version serving has not loaded (needs serving run from a model config file)")
+                   help="load a published version serving has not loaded, for this comparison (rollout.mode "
+                        "shadow or canary: serving runs from the trainer's model config file)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
 

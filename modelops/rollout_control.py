@@ -14,15 +14,16 @@ volume, and Prometheus alerts and dashboards see the very numbers the decision u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import requests
 
 from modelops import history, rollout
 from modelops.config import Config
-from modelops.errors import ServingError, StoreError
+from modelops.errors import ServingError, ServingTimeout, StoreError, UsageError
 from modelops.history import Event
 from modelops.notify import notify
 from modelops.rollout import Decision, Evidence, Rollout
@@ -31,6 +32,8 @@ from modelops.tfserving_client import ServingClient
 
 FRONTEND_METRICS_ENV = "FRONTEND_METRICS_URL"
 DEFAULT_FRONTEND_METRICS = "http://localhost:5002/metrics"
+LOAD_WAIT_SECONDS = 60.0  # loaded_beside: for the writer lock, then for serving to load the versions
+LOAD_POLL_SECONDS = 0.2
 
 # evidence_source(rollout) -> Evidence, or None when no frontend could be read
 EvidenceSource = Callable[[Rollout], "Evidence | None"]
@@ -61,6 +64,41 @@ def _implied(config: Config, store: ModelStore) -> tuple[list[int], dict[str, in
     if current.phase != "loading":  # TF Serving labels only a version that is already AVAILABLE
         labels["canary"] = current.candidate
     return [current.stable, current.candidate], labels
+
+
+@contextlib.contextmanager
+def loaded_beside(config: Config, store: ModelStore, client: ServingClient, versions: list[int],
+                  wait_seconds: float = LOAD_WAIT_SECONDS) -> Iterator[None]:
+    """Have serving load published ``versions`` beside the ones the records imply, for the block
+    (``compare --load``); the file is rewritten from the records afterwards, which unloads them.
+
+    The writer lock is held throughout, so no trainer step rewrites the file meanwhile (the trainer
+    service looks again later). Users are not affected: no label moves.
+    """
+    with store.lock(wait_seconds):
+        published = store.versions()
+        unpublished = [v for v in versions if v not in published]
+        if unpublished:
+            raise UsageError(f"cannot load v{unpublished[0]}: it is not published in {store.root} "
+                             f"(published: {', '.join(f'v{v}' for v in published) or 'none'})")
+        implied, labels = _implied(config, store)
+        _write(config, sorted({*implied, *versions}), labels)
+        try:
+            _wait_available(config, client, versions, wait_seconds)
+            yield
+        finally:
+            sync(config, store)
+
+
+def _wait_available(config: Config, client: ServingClient, versions: list[int], wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while not all(_available(client, v) for v in versions):
+        if time.monotonic() > deadline:
+            raise ServingTimeout(
+                f"TF Serving at {client.base_url} did not report v{', v'.join(map(str, versions))} AVAILABLE "
+                f"within {wait_seconds:g}s of their listing in {config.serving_config_path}: is it running "
+                f"with --model_config_file={config.serving_config_path} (docs/rollout.md)?")
+        time.sleep(LOAD_POLL_SECONDS)
 
 
 def _write(config: Config, versions: list[int], labels: dict[str, int]) -> None:
