@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from modelops import compare, data, history, pipeline, signals, verify
+from modelops import compare, data, history, pipeline, rollout_control, signals, verify
 from modelops.config import Config, load_config
 from modelops.errors import ConfigError, ModelopsError, UsageError
 from modelops.exit_codes import ExitCode
@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", type=_positive_int, metavar="N", help="roll back to version N (retiring all above it)")
     p.add_argument("--reason", default="manual rollback", help="recorded in the history and notifications")
     p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS")
+    p = sub.add_parser("rollout", help="the staged rollout in progress: status, step, advance or abort it")
+    p.add_argument("action", nargs="?", default="status", choices=("status", "step", "advance", "abort"),
+                   help="status (default); step: decide on the live evidence now, as the trainer service "
+                        "does; advance: take the next step whatever the evidence; abort: retire the candidate")
+    p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS")
     p = sub.add_parser("history", help="the decision history")
     p.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="last N records (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
@@ -85,7 +90,8 @@ def _add_compare(sub) -> None:
     p.add_argument("--min-agreement", type=_fraction, metavar="F",
                    help="exit 3 when the versions predict the same class on less than this fraction of rows")
     p.add_argument("--load", action="store_true",
-                   help="load a version serving has not loaded (needs serving run from a model config file)")
+                   help="load a published version serving has not loaded, for this comparison (rollout.mode "
+                        "shadow or canary: serving runs from the trainer's model config file)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
 
@@ -160,11 +166,15 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
         return ExitCode.OK
     if command == "status":
         print("\n".join(status_lines(config)))
+        if rollout_control.active(config) is not None:  # the highest version is the candidate, not served
+            print("\n".join(rollout_control.status_lines(config, rollout_control.frontend_evidence(timeout=2.0))))
         return ExitCode.OK
     if command == "rollback":
         retired, served = pipeline.rollback(config, args.to, args.reason, args.wait)
         print(f"retired v{', v'.join(map(str, retired))}; v{served} is the served version again")
         return ExitCode.OK
+    if command == "rollout":
+        return _rollout(args, config)
     if command == "history":
         records = history.read(config.history_path, limit=args.limit)
         if not records:
@@ -230,6 +240,22 @@ def _compare(args: argparse.Namespace, config: Config) -> int:
         for reason in result["bounds"]["crossed"]:
             print(f"BOUND CROSSED: {reason}", file=sys.stderr)
     return ExitCode.REJECTED if result["bounds"]["crossed"] else ExitCode.OK
+
+
+def _rollout(args: argparse.Namespace, config: Config) -> int:
+    evidence = rollout_control.frontend_evidence()
+    if args.action == "status":
+        print("\n".join(rollout_control.status_lines(config, evidence)))
+        return ExitCode.OK
+    force = None if args.action == "step" else args.action
+    step = rollout_control.tick(config, evidence, verify.serving_client(config, timeout=5.0),
+                                force=force, wait_seconds=args.wait)
+    if step is None:
+        print("no rollout in progress", file=sys.stderr if force else sys.stdout)
+        return ExitCode.FAILED if force else ExitCode.OK
+    current, decision = step
+    print(f"v{current.candidate} ({current.phase}): {decision.action}: {'; '.join(decision.reasons)}")
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ most. ``--max-diff`` / ``--min-agreement`` bounds turn it into a gate for script
 
 TF Serving keeps only the latest version loaded unless it runs from a model config file that
 lists more, so the version before the served one is usually not loaded: the command says what
-is loaded instead of guessing. A row is reported by its 1-based position among the compared
+is loaded instead of guessing. When serving runs from the trainer's config file (``rollout.mode``
+shadow or canary), ``--load`` lists a published version there for the comparison and drops it
+again afterwards. A row is reported by its 1-based position among the compared
 rows (line ``row + 1`` of an input file, after the header).
 
 After each verified promotion the trainer stores the comparison of the new version with the one
@@ -28,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelops import rollout_control
 from modelops.config import Config
 from modelops.errors import ModelNotLoaded, ServingHTTPError, UsageError
 from modelops.store import ModelStore
@@ -119,8 +122,13 @@ def _parse_row(row: list[str], columns: list[int], header: list[str], max_abs: f
 # --- the versions ---
 
 
-def resolve(client: ServingClient, store: ModelStore, specs: tuple[str, str], load: bool = False) -> tuple[int, int]:
-    """Version numbers for ``served`` / ``previous`` / ``N``; UsageError unless both are loaded."""
+def resolve(client: ServingClient, store: ModelStore, specs: tuple[str, str], load: bool = False,
+            config_file: bool = False) -> tuple[tuple[int, int], list[int]]:
+    """Version numbers for ``served`` / ``previous`` / ``N``, and those serving has not loaded.
+
+    A version that is not loaded is a UsageError unless ``load`` is asked, serving runs from the
+    trainer's model config file (``config_file``) and the version is published: the caller loads it.
+    """
     try:
         entries = client.status()
     except ServingHTTPError as exc:
@@ -144,17 +152,22 @@ def resolve(client: ServingClient, store: ModelStore, specs: tuple[str, str], lo
             versions.append(older[-1])
         else:
             versions.append(int(spec))
-    for v in versions:
-        if v not in loaded:
-            raise UsageError(_not_loaded(client, v, loaded, published, load))
-    return versions[0], versions[1]
+    missing = [v for v in dict.fromkeys(versions) if v not in loaded]
+    for v in missing:
+        if not (load and config_file and v in published):
+            raise UsageError(_not_loaded(client, v, loaded, published, load, config_file))
+    return (versions[0], versions[1]), missing
 
 
-def _not_loaded(client: ServingClient, version: int, loaded: list[int], published: list[int], load: bool) -> str:
+def _not_loaded(client: ServingClient, version: int, loaded: list[int], published: list[int], load: bool,
+                config_file: bool) -> str:
     known = "" if version in published else f"; published versions: {_names(published)}"
+    where = f"loaded at {client.base_url}: {_names(loaded)}{known}"
+    if load and not config_file:
+        return (f"cannot load v{version}: --load needs TF Serving run from the model config file the trainer "
+                f"writes, as in rollout.mode shadow or canary (docs/rollout.md), and rollout.mode is direct; {where}")
     if load:
-        return (f"cannot load v{version}: --load needs TF Serving to run from a model config file that this "
-                f"project writes, which it does not do yet; loaded at {client.base_url}: {_names(loaded)}{known}")
+        return f"cannot load v{version}: it is not published; {where}"
     return (f"v{version} is not loaded in TF Serving at {client.base_url} (loaded: {_names(loaded)}{known}); "
             "TF Serving keeps only the latest version loaded unless a model config file lists more")
 
@@ -235,9 +248,17 @@ def crossed(result: dict, max_diff: float | None, min_agreement: float | None) -
 
 def compare_served(config: Config, client: ServingClient, specs: tuple[str, str], rows: Rows, load: bool = False,
                    show: int = DEFAULT_SHOW) -> dict:
-    """Resolve ``specs`` against what serving has loaded, ask both versions, summarize."""
-    versions = resolve(client, ModelStore(config.models_dir), specs, load)
-    return summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
+    """Resolve ``specs`` against what serving has loaded, ask both versions, summarize.
+
+    ``load``: versions serving has not loaded are listed in the model config file the trainer
+    writes (``rollout.mode`` shadow or canary) for the comparison, then dropped again.
+    """
+    store = ModelStore(config.models_dir)
+    versions, missing = resolve(client, store, specs, load, config_file=config.rollout.mode != "direct")
+    if not missing:
+        return summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
+    with rollout_control.loaded_beside(config, store, client, missing):
+        return summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
 
 
 def format_text(result: dict) -> list[str]:

@@ -80,6 +80,24 @@ class VerifyConfig:
 
 
 @dataclass(frozen=True)
+class RolloutConfig:
+    """How a gated candidate earns live traffic (docs/rollout.md): ``direct`` serves it at once."""
+
+    mode: str = field(default="direct", metadata=_range(choices=("direct", "shadow", "canary")))
+    shadow_fraction: float = field(default=0.1, metadata=_range(0.0, 1.0))
+    canary_percent: float = field(default=10.0, metadata=_range(0.0, 100.0))
+    min_requests: int = field(default=200, metadata=_range(1, 10_000_000))
+    min_seconds: float = field(default=300.0, metadata=_range(0.0, 30 * 86400.0))
+    max_seconds: float = field(default=86400.0, metadata=_range(1.0, 30 * 86400.0))
+    on_timeout: str = field(default="abort", metadata=_range(choices=("promote", "abort")))
+    min_agreement: float = field(default=0.98, metadata=_range(0.0, 1.0))
+    max_error_rate_increase: float = field(default=0.01, metadata=_range(0.0, 1.0))
+    max_p99_latency_ratio: float = field(default=2.0, metadata=_range(1.0, 1000.0))
+    serving_config_file: str = "models/models.config"
+    serving_base_path: str = ""  # the models directory as TF Serving sees it; "" = the local path
+
+
+@dataclass(frozen=True)
 class Config:
     model_name: str = "simple_classifier"
     gate: GateConfig = GateConfig()
@@ -87,6 +105,7 @@ class Config:
     data: DataConfig = DataConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     verify: VerifyConfig = VerifyConfig()
+    rollout: RolloutConfig = RolloutConfig()
     root: Path = field(default=Path("."), metadata={"internal": True})
 
     # Where the pipeline keeps its state, all relative to the project root.
@@ -105,6 +124,10 @@ class Config:
     @property
     def history_path(self) -> Path:
         return self.runs_dir / "history.jsonl"
+
+    @property
+    def serving_config_path(self) -> Path:
+        return self.root / self.rollout.serving_config_file
 
     @property
     def split_key_path(self) -> Path:
@@ -192,3 +215,12 @@ def _check_cross_fields(config: Config, source: Path) -> None:
     if config.data.window.max_rows < config.data.max_batch_rows:
         raise ConfigError(f"{source}: 'data.window.max_rows' must be at least 'data.max_batch_rows' "
                           f"({config.data.max_batch_rows}), so the newest batch always fits the window")
+    rollout = config.rollout
+    if rollout.min_seconds >= rollout.max_seconds:
+        raise ConfigError(f"{source}: 'rollout.min_seconds' must be less than 'rollout.max_seconds'")
+    if rollout.mode == "shadow" and rollout.shadow_fraction == 0:
+        raise ConfigError(f"{source}: 'rollout.shadow_fraction' must be above 0 when 'rollout.mode' is shadow")
+    if rollout.mode == "canary" and rollout.canary_percent == 0:
+        raise ConfigError(f"{source}: 'rollout.canary_percent' must be above 0 when 'rollout.mode' is canary")
+    if not rollout.serving_config_file.strip() or rollout.serving_config_file.endswith("/"):
+        raise ConfigError(f"{source}: 'rollout.serving_config_file' must name a file, like models/models.config")

@@ -36,6 +36,10 @@ class Event(enum.StrEnum):
     UNVERIFIED = "unverified"  # a run's follow-up: serving could not be asked
     VERIFY_FAILED = "verify-failed"  # a run's follow-up: serving disagreed, a rollback follows
     ROLLBACK = "rollback"  # a version was retired (by a run, or by hand)
+    ROLLOUT_START = "rollout-start"  # a staged rollout: the candidate loads beside the champion
+    ROLLOUT_ADVANCE = "rollout-advance"  # a staged rollout: shadow -> canary
+    ROLLOUT_PROMOTE = "rollout-promote"  # a staged rollout: the candidate is stable now
+    ROLLOUT_ABORT = "rollout-abort"  # a staged rollout: the candidate is retired
 
 
 class Outcome(enum.StrEnum):

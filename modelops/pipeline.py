@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from modelops import compare, data, gate, history, signals
+from modelops import compare, data, gate, history, rollout_control, signals
 from modelops.config import Config
 from modelops.errors import ModelopsError, ServableError, ServingTimeout, ServingUnavailable, StoreError, VerifyError
 from modelops.exit_codes import ExitCode
@@ -352,7 +352,8 @@ def _publish(run: _Run, store: ModelStore, gated: Gated) -> None:
     metrics = {**_metrics(run.config, run.id, gated), "promoted_at": now_iso()}
     candidate, version = gated.evaluation.candidate, gated.version
     with signals.held():
-        store.publish(candidate.path, version, metrics)
+        rollout_control.before_publish(run.config, store, gated.version)  # shadow/canary: loads beside the champion
+        store.publish(candidate.path, gated.version, metrics)
         shutil.rmtree(candidate.path, ignore_errors=True)
         try:
             run.record(Event.PROMOTE, gated.summary(), **_decision_fields(run, gated))
@@ -480,4 +481,5 @@ def _retire(config: Config, store: ModelStore, versions: list[int], reason: str,
                 run.record(Event.ROLLBACK, message, **fields)
             else:
                 _record(config, Event.ROLLBACK, message, **fields)
+        rollout_control.sync(config, store)
     return served

@@ -15,6 +15,11 @@ Choices:
 - The child waits for the pipeline's writer lock (up to a day), so a scheduled run queues
   behind a manual ``docker compose exec trainer python retrain_pipeline.py`` instead of
   skipping a week; its "waiting ... for the writer lock" line says so.
+- Staged rollout (``rollout.mode`` shadow/canary): every ``ROLLOUT_POLL_SECONDS`` the service
+  takes the next rollout step the live evidence allows (``rollout_control.tick``, under the
+  writer lock, so never during a retrain); at start this rewrites the serving config file from the
+  records, which resumes a rollout after a restart. A scheduled retrain waits while a rollout is
+  in progress (one candidate at a time).
 - SIGTERM/SIGINT: when idle, exit 0 at once. During a run, the child gets one SIGTERM and
   aborts at the next Python instruction (training is the long step) and records the run as
   ``failed`` (interrupted), or as ``unverified`` if it had already promoted. Publishing or
@@ -45,9 +50,9 @@ from pathlib import Path
 
 from croniter import croniter
 
-from modelops import history, trainer_metrics
+from modelops import history, rollout_control, trainer_metrics
 from modelops.config import default_config_path, load_config
-from modelops.errors import ConfigError, ServingError
+from modelops.errors import ConfigError, LockBusyError, ModelopsError, ServingError
 from modelops.exit_codes import MEANINGS, ExitCode
 from modelops.paths import REPO_ROOT
 from modelops.pipeline import record_killed_run
@@ -58,6 +63,7 @@ from modelops.verify import serving_client
 LOCK_WAIT_SECONDS = 86400
 STOP_GRACE_SECONDS = 3.0
 MAX_SLEEP_SECONDS = 60.0  # re-read the clock at least this often (suspend, clock changes)
+ROLLOUT_POLL_SECONDS = 2.0  # how often a rollout in progress is looked at
 
 
 def next_fire(cron: str, after: datetime) -> datetime:
@@ -82,6 +88,7 @@ class Scheduler:
         self._overdue_killed = False  # the current run was killed by us at its deadline
         self.store = ModelStore(self.config.models_dir)
         self._client = serving_client(self.config, timeout=2.0)
+        self._evidence = rollout_control.frontend_evidence()
 
     def log(self, message: str) -> None:
         self.echo(f"{now_iso()} scheduler: {message}")
@@ -99,13 +106,27 @@ class Scheduler:
         while not self.stop.is_set():
             self.next_at = next_fire(cron, _now())
             self.log(f"next run at {self.next_at.isoformat()} (schedule.cron {cron!r})")
-            while not self.stop.is_set() and (remaining := (self.next_at - _now()).total_seconds()) > 0:
-                self.stop.wait(min(remaining, MAX_SLEEP_SECONDS))
+            self._wait_for_next_run(self.next_at)
             if self.retrain and not self.stop.is_set():
                 self.run_once("scheduled run")
         self.next_at = None
         self.log("stopped")
         return ExitCode.OK
+
+    def _wait_for_next_run(self, next_at: datetime) -> None:
+        """Sleep until ``next_at`` (or a stop), stepping any rollout; a due run waits for the rollout to end."""
+        staged = self.retrain and self.config.rollout.mode != "direct"  # metrics only: runs happen elsewhere
+        postponed = False
+        while not self.stop.is_set():
+            remaining = (next_at - _now()).total_seconds()
+            in_rollout = staged and self.rollout_tick()
+            if remaining <= 0 and not in_rollout:
+                return
+            if remaining <= 0 and not postponed:
+                postponed = True
+                self.log("the scheduled run waits for the rollout in progress to end")
+            nap = ROLLOUT_POLL_SECONDS if staged else MAX_SLEEP_SECONDS
+            self.stop.wait(min(nap, remaining) if remaining > 0 else nap)
 
     def run_once(self, reason: str) -> int | None:
         """Run one retrain in a child process; abort it if a stop is requested. Returns its exit code."""
@@ -140,6 +161,8 @@ class Scheduler:
         self.log(f"retrain finished: exit {code} ({MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")
         if code < 0 and self._decisions() == decisions_before:
             self._record_killed(code, started)
+        if self.config.rollout.mode != "direct":
+            self.rollout_tick()  # a published candidate starts its live phases without waiting a poll
         return code
 
     def _decisions(self) -> int:
@@ -158,6 +181,24 @@ class Scheduler:
         message = f"retrain {run_id}: {why}"
         self.log(message)
         record_killed_run(self.config, run_id, message)
+
+
+    def rollout_tick(self) -> bool:
+        """Take the next rollout step the evidence allows; True while a rollout is in progress."""
+        try:
+            step = rollout_control.tick(self.config, self._evidence, self._client)
+        except LockBusyError:
+            return True  # a retrain or a hand-run rollout command holds the lock: look again later
+        except ModelopsError as exc:
+            self.log(f"rollout: {exc}")
+            return True
+        if step is None:
+            return False
+        current, decision = step
+        if decision.action != "wait":
+            self.log(f"rollout of v{current.candidate} ({current.phase}): {decision.action}: "
+                     f"{'; '.join(decision.reasons)}")
+        return decision.action in ("wait", "advance")
 
     def retrain_command(self) -> list[str]:
         return [sys.executable, "-m", "modelops.cli", "--config", str(self.config_path),

@@ -169,10 +169,12 @@ def local_env(base: dict[str, str], ports: dict[str, int], model_name: str, mode
     env["BIND_ADDRESS"] = bind_address(base)
     # The venv's python, gunicorn and honcho first (not resolved: the venv's bin may be a symlink).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["TF_HOST"] = f"http://{connect_host(env['BIND_ADDRESS'])}:{ports['TF_REST_PORT']}"
+    host = connect_host(env["BIND_ADDRESS"])
+    env["TF_HOST"] = f"http://{host}:{ports['TF_REST_PORT']}"
     env["MODEL_NAME"] = model_name
     env["MODELS_DIR"] = str(models_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(STACK_DIR / "frontend-metrics")
+    env["FRONTEND_METRICS_URL"] = f"http://{host}:{ports['FRONTEND_PORT']}/metrics"  # rollout evidence
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if shutil.which("tensorflow_model_server", path=env["PATH"]):
         env["TF_SERVING_BIN"] = "tensorflow_model_server"
@@ -180,6 +182,18 @@ def local_env(base: dict[str, str], ports: dict[str, int], model_name: str, mode
     if alertmanager:
         env["ALERTMANAGER_BIN"] = alertmanager
     return env
+
+
+def serving_config_env(config) -> dict[str, str]:
+    """Shadow/canary: serving runs from the config file the trainer writes (Procfile: TF_SERVING_CONFIG_ARGS)."""
+    if config.rollout.mode == "direct":
+        return {}
+    from modelops import rollout_control
+    from modelops.store import ModelStore
+
+    rollout_control.sync(config, ModelStore(config.models_dir))  # serving reads it at start: it must exist
+    return {"TF_SERVING_CONFIG_ARGS": f"--model_config_file={config.serving_config_path} "
+                                      "--model_config_file_poll_wait_seconds=1"}
 
 
 def bootstrap(env: dict[str, str], models_dir: Path) -> None:
@@ -233,6 +247,7 @@ def run_local(ports: dict[str, int], timeout: float) -> int:
         raise StackError(f"ports already in use: {', '.join(busy)} (is the stack already running?)")
     env = local_env(dict(os.environ), ports, os.environ.get("MODEL_NAME") or config.model_name, config.models_dir)
     bootstrap(env, config.models_dir)
+    env.update(serving_config_env(config))
 
     host = connect_host(env["BIND_ADDRESS"])
     STACK_DIR.mkdir(exist_ok=True)

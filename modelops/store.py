@@ -152,7 +152,7 @@ class ModelStore:
         except ValueError:
             raise StoreError(f"{counter} is corrupt; it must hold the last version number") from None
         version = max([last, *self.versions(), *self.retired()]) + 1
-        _write_atomic(counter, f"{version}\n")
+        write_text_atomic(counter, f"{version}\n")
         return version
 
     def publish(self, candidate: Path, version: int, metrics: dict) -> Path:
@@ -178,7 +178,7 @@ class ModelStore:
         if metrics is None:
             raise StoreError(f"version {version} has no readable {METRICS_FILE} in {self.root}")
         try:
-            _write_atomic(self.path(version) / METRICS_FILE, json.dumps({**metrics, key: value}, indent=2) + "\n")
+            write_text_atomic(self.path(version) / METRICS_FILE, json.dumps({**metrics, key: value}, indent=2) + "\n")
         except OSError as exc:
             raise StoreError(f"could not update {METRICS_FILE} of version {version}: {_describe(exc)}") from exc
 
@@ -212,10 +212,11 @@ def write_json_atomic(path: Path, payload: dict) -> None:
     """``payload`` as indented JSON at ``path``, replaced in one rename: a reader or a crash never
     meets half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps(payload, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """``text`` at ``path`` (its directory must exist), replaced in one rename."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelops import history
+from modelops import history, rollout
 from modelops.config import Config
 from modelops.history import Event, Outcome
 from modelops.store import ModelStore
@@ -79,6 +79,7 @@ class TrainerCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         records = history.read(self.config.history_path)
+        yield from _rollout_gauges(self.config, rollout.state(records))
         summaries = runs(records)
         store = ModelStore(self.config.models_dir)
 
@@ -145,6 +146,21 @@ class TrainerCollector(Collector):
         yield _gauge("modelops_trainer_max_run_seconds",
                      "schedule.max_run_seconds: a run that lasts longer is ended as failed (timed out).",
                      self.config.schedule.max_run_seconds)
+
+
+def _rollout_gauges(config: Config, current: rollout.Rollout | None) -> Iterator[Metric]:
+    """A rollout in progress: its candidate, and when its phase began (absent when none: nothing is stuck)."""
+    yield _gauge("modelops_trainer_rollout_in_progress", "1 while a staged rollout is in progress.",
+                 1.0 if current else 0.0)
+    if current is None:
+        return
+    yield _gauge("modelops_trainer_rollout_candidate_version", "The candidate of the rollout in progress.",
+                 current.candidate)
+    yield _gauge("modelops_trainer_rollout_phase_started_timestamp_seconds",
+                 "When the rollout's current phase began (epoch seconds).", current.since)
+    yield _gauge("modelops_trainer_rollout_max_seconds",
+                 "rollout.max_seconds: a phase should have ended by then (by evidence or rollout.on_timeout).",
+                 config.rollout.max_seconds)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -2,8 +2,9 @@
 """Benchmarks, side by side in one run: the in-process SavedModel signature call (the floor),
 the local serving server directly, and the frontend (gunicorn) in front of it; each at 1 and 8
 keep-alive clients and for batches of 1 and 100 rows; plus a default retrain's wall time, the
-time from a promotion to the new version answering, and the first 100 requests' latency after a
-promotion with and without TF Serving warmup records in the export.
+time from a promotion to the new version answering, the first 100 requests' latency after a
+promotion with and without TF Serving warmup records in the export, and what shadow mirroring
+(staged rollout) adds to a user's request over ``direct``.
 
 Back-to-back clients keep every process hot. A paced case (one client sending 100 requests a
 second, as real callers do) shows the latency when each process wakes from idle per request,
@@ -54,6 +55,7 @@ CASES = [(1, 1, 0), (1, 8, 0), (100, 1, 0), (100, 8, 0), (1, 1, 100)]
 TF_THREADS = 1
 PERFORMANCE_DOC = REPO / "docs" / "performance.md"
 TABLE_START, TABLE_END = "<!-- bench:start -->", "<!-- bench:end -->"
+SHADOW_FRACTIONS = (0.0, 0.1, 1.0)  # 0: rollout.mode direct, the baseline
 
 
 def _client(port: int, path: str, body: bytes, seconds: float, start_at: float, interval: float, out) -> None:
@@ -179,6 +181,34 @@ def promotion_seconds(models: Path, candidates: list[Path], frontend_url: str, f
     return times
 
 
+def shadow_overhead(work: Path, champion: Path, candidate: Path, seconds: float) -> list[dict]:
+    """p50 of a 1-row ``/predict`` (one client, 100 req/s) in ``direct`` and during a shadow phase
+    mirroring ``SHADOW_FRACTIONS`` of requests; serving runs from a model config file with both versions."""
+    from modelops import history, rollout
+
+    root = work / "shadow"
+    models = root / "models"
+    shutil.copytree(champion, models / "1")
+    shutil.copytree(candidate, models / "2")
+    (models / "models.config").write_text(rollout.serving_config(MODEL, str(models), [1, 2], {}))
+    for event, phase in ((history.Event.ROLLOUT_START, "loading"), (history.Event.ROLLOUT_ADVANCE, "shadow")):
+        history.append(root / "runs" / "history.jsonl", event, version=2, stable_version=1, phase=phase)
+    serving = Serving(models, MODEL, f"--model_config_file={models / 'models.config'}",
+                      f"--tensorflow_intra_op_parallelism={TF_THREADS}",
+                      f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
+    rows = []
+    try:
+        for fraction in SHADOW_FRACTIONS:
+            mode = {"mode": "shadow", "shadow_fraction": fraction} if fraction else {"mode": "direct"}
+            config = write_config(root, rollout=mode)
+            with frontend(serving.url, MODEL, config, root, workers=2, threads=4) as front:
+                wait_until(lambda f=front: __import__("requests").get(f"{f}/readyz", timeout=5).ok, what="frontend")
+                rows.append({"shadow_fraction": fraction, **http_load(front, "/predict", 1, 1, seconds, 0.01)})
+    finally:
+        serving.stop()
+    return rows
+
+
 def first_requests_after_promotion(work: Path, plain: Path, rounds: int) -> dict:
     """p99 and first latency of the first 100 one-row requests to a version just reported AVAILABLE,
     exported without and with warmup records (alternating, ``rounds`` each, medians reported)."""
@@ -260,6 +290,7 @@ def run(quick: bool) -> dict:
         finally:
             serving.stop()
         warmup = first_requests_after_promotion(work, exports[0], 1 if quick else 5)
+        shadow = shadow_overhead(work, exports[0], exports[1], seconds)
         retrain = retrain_seconds(work, 1 if quick else 3)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -271,6 +302,7 @@ def run(quick: bool) -> dict:
         "retrain_seconds": [round(t, 2) for t in retrain],
         "promotion_to_answer_seconds": [round(t, 3) for t in promotion],
         "first_100_after_promotion": warmup,
+        "shadow": shadow,
     }
 
 
@@ -357,10 +389,19 @@ def markdown(result: dict) -> str:
         + "; ".join(f"{variant}: first {f['first_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms"
                     for variant, f in result["first_100_after_promotion"].items())
         + f" (median of {result['first_100_after_promotion']['with warmup']['rounds']} promotions each).",
+        "- Shadow mirroring, 1-row `/predict`, one client at 100 req/s: p50 "
+        + ", ".join(_shadow_cell(row, result["shadow"][0]) for row in result["shadow"]) + " (goal: under +0.2 ms).",
         f"- Machine: {result['machine']}; {result['seconds_per_case']:g} s per case, one run"
         + (" (--quick)." if result["quick"] else "."),
     ]
     return "\n".join(lines)
+
+
+def _shadow_cell(row: dict, direct: dict) -> str:
+    if not row["shadow_fraction"]:
+        return f"direct **{row['p50_ms']:.2f} ms**"
+    return (f"mirroring {row['shadow_fraction']:.0%} **{row['p50_ms']:.2f} ms** "
+            f"({_vs(row['p50_ms'] - direct['p50_ms'], 'ms')})")
 
 
 def _vs(delta: float, unit: str) -> str:

@@ -54,6 +54,8 @@ def test_quick_bench_measures_every_path_batch_and_concurrency(tmp_path):
     warmup = bench["first_100_after_promotion"]
     assert set(warmup) == {"with warmup", "without warmup"}
     assert all(f["first_ms"] > 0 and f["p99_ms"] > 0 for f in warmup.values()), warmup
+    assert [r["shadow_fraction"] for r in bench["shadow"]] == [0.0, 0.1, 1.0]
+    assert all(r["requests"] > 0 and r["p50_ms"] > 0 for r in bench["shadow"])
     assert "| rows | clients | load | path |" in result.stdout and "p50 vs floor" in result.stdout
 
 

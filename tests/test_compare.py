@@ -13,14 +13,14 @@ import sys
 import pytest
 from prometheus_client import CollectorRegistry
 
-from modelops import cli, compare, data, pipeline
+from modelops import cli, compare, data, pipeline, rollout_control
 from modelops.config import load_config
 from modelops.pipeline import RunLog
 from modelops.store import ModelStore
 from modelops.tfserving_client import ServingClient
 from modelops.web import create_app
-from tests.conftest import quiet, run_cli
-from tests.support import REPO, Service, Serving, free_port, wait_until
+from tests.conftest import quiet, run_cli, write_config
+from tests.support import Service, Serving, free_port, wait_until
 
 
 def compare_cli(config, url: str, *args: str) -> subprocess.CompletedProcess:
@@ -174,17 +174,9 @@ def test_a_comparison_that_cannot_be_made_never_fails_the_promotion(trained_proj
 # --- two versions loaded at once (a model config file) ---
 
 
-def _serving_reads_model_config_files() -> bool:
-    result = subprocess.run([sys.executable, "-m", "modelops.serving", "--help"], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
-    return "--model_config_file" in result.stdout
-
-
 @pytest.fixture(scope="module")
 def both_loaded(two_versions):
     """Serving with v1 and v2 loaded side by side, from a model config file."""
-    if not _serving_reads_model_config_files():
-        pytest.skip("the local server has no --model_config_file yet (issue 13): it loads only the latest version")
     config = two_versions
     model_config = config.root / "models.config"
     model_config.write_text(
@@ -230,6 +222,34 @@ def test_bounds_turn_the_comparison_into_a_gate(both_loaded):
     assert "BOUND CROSSED: class agreement" in crossed.stderr
     within = compare_cli(config, url, "2", "1", "--min-agreement", "0.5", "--max-diff", "0.9", "--rows", "200")
     assert within.returncode == 0, within.stderr
+
+
+@pytest.mark.slow
+def test_load_lists_a_version_in_the_trainers_config_file_for_the_comparison_only(two_versions, tmp_path):
+    """rollout.mode shadow: serving runs from the model config file the trainer writes, which lists
+    v2 alone; --load adds v1 for one comparison, then the file lists v2 alone again."""
+    root = tmp_path / "project"
+    shutil.copytree(two_versions.root, root)
+    config = load_config(write_config(root, rollout={"mode": "shadow"}))
+    rollout_control.sync(config, ModelStore(config.models_dir))
+    written = config.serving_config_path.read_text()
+    service = Serving(config.models_dir, config.model_name, f"--model_config_file={config.serving_config_path}",
+                      "--model_config_file_poll_wait_seconds=0.2").wait_listening()
+    try:
+        wait_until(lambda: loaded(service.url, config.model_name) == {2}, what="v2 alone loaded")
+        refused = compare_cli(config, service.url, "served", "7", "--load")
+        assert refused.returncode == 2 and "cannot load v7: it is not published" in refused.stderr
+        assert "Traceback" not in refused.stderr
+
+        result = compare_cli(config, service.url, "--load", "--json", "--rows", "100")  # served (v2) vs previous
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert (report["a"]["version"], report["b"]["version"]) == (2, 1)
+        assert report["rows"] == 100 and report["class_agreement"] < 1.0  # v2 was trained on shifted data
+        assert config.serving_config_path.read_text() == written
+        wait_until(lambda: loaded(service.url, config.model_name) == {2}, what="v1 unloaded again")
+    finally:
+        service.stop()
 
 
 # --- bad input ---

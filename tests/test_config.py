@@ -16,6 +16,7 @@ def test_repo_config_keeps_the_product_keys():
     assert (config.train.epochs, config.train.batch_size, config.train.learning_rate) == (20, 32, 0.01)
     assert config.schedule.cron == "0 2 * * 0"
     assert config.schedule.max_run_seconds == 14400  # 4 h: a weekly run takes minutes
+    assert config.rollout.mode == "direct", "direct stays the default: the product README holds"
 
 
 @pytest.mark.parametrize(
@@ -38,6 +39,13 @@ def test_repo_config_keeps_the_product_keys():
         ({"data": {"max_batch_bytes": 0}}, "'data.max_batch_bytes' must be at least 1"),
         ({"data": {"settle_seconds": -1}}, "'data.settle_seconds' must be between 0.0 and 3600.0"),
         ({"data": {"window": 52}}, "'data.window' must be a JSON object"),
+        ({"rollout": {"mode": "blue-green"}}, "'rollout.mode' must be one of direct, shadow, canary"),
+        ({"rollout": {"canary_pct": 5}}, "unknown key 'rollout.canary_pct' (did you mean 'rollout.canary_percent'?)"),
+        ({"rollout": {"shadow_fraction": 1.5}}, "'rollout.shadow_fraction' must be between 0.0 and 1.0"),
+        ({"rollout": {"on_timeout": "wait"}}, "'rollout.on_timeout' must be one of promote, abort"),
+        ({"rollout": {"min_seconds": 600, "max_seconds": 60}}, "'rollout.min_seconds' must be less than"),
+        ({"rollout": {"mode": "canary", "canary_percent": 0}}, "'rollout.canary_percent' must be above 0"),
+        ({"rollout": {"max_p99_latency_ratio": 0.5}}, "'rollout.max_p99_latency_ratio' must be between 1.0"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, sections, expected):

@@ -19,7 +19,7 @@ from modelops.config import load_config
 from modelops.errors import ConfigError
 from modelops.paths import REPO_ROOT
 from modelops.tfserving_client import ServingClient, base_url_of, env_target
-from modelops.web import errors, health, metrics, openapi, pages, predict
+from modelops.web import errors, health, metrics, openapi, pages, predict, traffic
 
 
 def settings(test_config: dict | None = None) -> dict:
@@ -60,6 +60,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         timeout=app.config["TF_TIMEOUT_SECONDS"],
         observe=lambda operation, seconds: web_metrics.upstream_latency.labels(operation).observe(seconds),
     )
+    cfg = app.config["MODELOPS"]
+    mirror_client = ServingClient(  # its own client: mirrors stay out of the upstream latency metric
+        app.config["TF_HOST"], app.config["MODEL_NAME"], session=app.config["SERVING_SESSION"],
+        timeout=app.config["TF_TIMEOUT_SECONDS"],
+    )
+    rollout_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"], traffic.RolloutMetrics)
+    app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
+                                                mirror_client, rollout_metrics)
     for module in (predict, pages, health, metrics, openapi):
         app.register_blueprint(module.bp)
     metrics.init_app(app)

@@ -74,15 +74,16 @@ class WebMetrics:
         )
 
 
-_declared: dict[int, WebMetrics] = {}
+_declared: dict[tuple[int, type], object] = {}
 
 
-def metrics_for(registry: CollectorRegistry | None) -> WebMetrics:
-    """The one WebMetrics of ``registry`` (the default registry when None)."""
+def metrics_for(registry: CollectorRegistry | None, kind: type = WebMetrics):
+    """The one ``kind`` (a set of metrics declared on a registry) of ``registry`` (the default one when None)."""
     registry = REGISTRY if registry is None else registry
-    if id(registry) not in _declared:
-        _declared[id(registry)] = WebMetrics(registry)
-    return _declared[id(registry)]
+    key = (id(registry), kind)
+    if key not in _declared:
+        _declared[key] = kind(registry)
+    return _declared[key]
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from modelops import history
 from modelops.errors import ServingError
 from modelops.history import Event
-from modelops.web import chart
+from modelops.web import chart, traffic
 from modelops.web.deps import serving, store
 from modelops.web.inputs import FEATURES, FORM_TYPES
 from modelops.web.metrics import record_served
@@ -28,6 +28,10 @@ EVENT_LABELS = {
     Event.VERIFY_FAILED: "Verification failed",
     Event.UNVERIFIED: "Promoted, unverified",
     Event.FAILED: "Run failed",
+    Event.ROLLOUT_START: "Rollout started",
+    Event.ROLLOUT_ADVANCE: "Rollout advanced",
+    Event.ROLLOUT_PROMOTE: "Rollout promoted",
+    Event.ROLLOUT_ABORT: "Rollout aborted",
 }
 
 
@@ -55,8 +59,10 @@ def wants_html() -> bool:
 def render_page(status: int = 200, error: str | None = None, result: dict | None = None):
     cfg = current_app.config["MODELOPS"]
     models = store()
+    in_rollout = current_app.extensions["traffic"].current()
     try:
         served, serving_problem = serving().latest_version(), None
+        served = in_rollout.stable if in_rollout else served  # the candidate is loaded, not served
         record_served(served)
     except ServingError as exc:
         served, serving_problem = None, str(exc)
@@ -81,6 +87,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "error": error,
         "result": result,
         "values": _form_values(),
+        "rollout": traffic.page_context(in_rollout, cfg.rollout),
     }
     return render_template("index.html", **context), status
 

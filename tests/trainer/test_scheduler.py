@@ -87,6 +87,30 @@ def test_sigterm_mid_run_leaves_no_partial_version_and_exits_0(tmp_path):
         pass
 
 
+def test_a_due_run_waits_for_the_rollout_in_progress(tmp_path, monkeypatch):
+    from modelops import scheduler as service
+
+    monkeypatch.setattr(service, "ROLLOUT_POLL_SECONDS", 0.01)
+    s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None)
+    due = datetime.now().astimezone() - timedelta(seconds=1)  # the run is due already
+    steps = iter([True, True, True, False])  # the rollout ends at the 4th look
+    looks = []
+    monkeypatch.setattr(s, "rollout_tick", lambda: looks.append(1) or next(steps))
+    s._wait_for_next_run(due)
+    assert len(looks) == 4
+
+
+def test_metrics_only_never_steps_a_rollout(tmp_path, monkeypatch):
+    """On Kubernetes the metrics Deployment mounts models/ read-only: rollout steps are not its to take."""
+    from modelops import scheduler as service
+
+    s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None, retrain=False)
+    looks = []
+    monkeypatch.setattr(s, "rollout_tick", lambda: looks.append(1) or True)
+    s._wait_for_next_run(datetime.now().astimezone() - timedelta(seconds=1))
+    assert looks == []
+
+
 @pytest.mark.slow
 def test_a_run_past_its_deadline_ends_as_failed_timed_out_and_frees_the_lock(tmp_path):
     config = load_config(write_config(tmp_path, schedule={"max_run_seconds": 1}, **UNREACHABLE))
