@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import stat
 from pathlib import Path
 
 from modelops.errors import StoreError
@@ -91,10 +92,14 @@ def read(path: Path, limit: int | None = None) -> Records:
     """Records oldest first (the last ``limit`` if given); damaged lines are skipped and counted.
 
     A damaged line is one that is not UTF-8, not JSON or not a JSON object: a torn write, a
-    flipped byte. A missing file is an empty history.
+    flipped byte. A missing file is an empty history. Anything but a regular file (a device, a
+    FIFO) is a StoreError: reading it could block or never end.
     """
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise StoreError(f"{path} is not a regular file; the history must be one (restore it from a backup)")
+            raw = fh.read()
     except FileNotFoundError:
         return Records()
     records, skipped = [], 0

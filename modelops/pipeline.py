@@ -262,7 +262,14 @@ def _record_unrecorded(config: Config, store: ModelStore, log: RunLog) -> None:
     """Write the promote record of a served version whose run was killed between its rename and its
     record (SIGKILL, power loss). It passed the gate before the rename, and its ``metrics.json``
     says how, so recording it is right; retiring it would drop a good model."""
-    recorded = {r.get("version") for r in history.read(config.history_path) if r.get("event") == Event.PROMOTE}
+    try:
+        recorded = {r.get("version") for r in history.read(config.history_path) if r.get("event") == Event.PROMOTE}
+        _record_versions_without(recorded, config, store, log)
+    except ModelopsError as exc:  # a repair must never stop the run: the record is written next time
+        log.detail(f"could not check served versions for missing records: {exc}")
+
+
+def _record_versions_without(recorded: set, config: Config, store: ModelStore, log: RunLog) -> None:
     for version in store.versions():
         metrics: dict = store.metrics(version) or {}
         gate_result = metrics.get("gate") if isinstance(metrics, dict) else None

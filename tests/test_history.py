@@ -63,6 +63,14 @@ def test_a_missing_history_is_empty(tmp_path):
     assert records == [] and records.skipped == 0
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_history_that_is_no_regular_file_is_refused_not_read_forever(tmp_path):
+    path = tmp_path / "history.jsonl"
+    path.symlink_to("/dev/zero")  # endless bytes: reading it whole would exhaust memory
+    with pytest.raises(StoreError, match="not a regular file"):
+        history.read(path)
+
+
 def test_status_and_history_commands_work_on_a_damaged_history(project):
     kept = history.append(project.history_path, "reject", version=1, accuracy_percent=90.0, reasons=["too low"])
     with open(project.history_path, "ab") as fh:
