@@ -236,6 +236,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
 def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.IngestReport, data.Dataset, data.Split]:
     """Clean up after crashed runs, ingest new batches, load and split the dataset."""
     stale = store.clean_stale()
+    _record_unrecorded(config, store, log)
     report = data.ingest(config)
     log.step(
         "ingest",
@@ -255,6 +256,24 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.Ingest
                      f"{len(split.y_eval)} eval, fingerprint {dataset.fingerprint} ({dataset.duplicates} duplicate "
                      f"rows dropped, {len(dataset.left_out)} older batch(es) outside data.window)")
     return report, dataset, split
+
+
+def _record_unrecorded(config: Config, store: ModelStore, log: RunLog) -> None:
+    """Write the promote record of a served version whose run was killed between its rename and its
+    record (SIGKILL, power loss). It passed the gate before the rename, and its ``metrics.json``
+    says how, so recording it is right; retiring it would drop a good model."""
+    recorded = {r.get("version") for r in history.read(config.history_path) if r.get("event") == Event.PROMOTE}
+    for version in store.versions():
+        metrics: dict = store.metrics(version) or {}
+        gate_result = metrics.get("gate") if isinstance(metrics, dict) else None
+        if version in recorded or not isinstance(gate_result, dict) or gate_result.get("promote") is not True:
+            continue
+        reason = "recorded by a later run: the run that published it stopped before writing its record"
+        _record(config, Event.PROMOTE, f"v{version} {metrics.get('test_accuracy_percent')}%: {reason}",
+                version=version, run_id=metrics.get("run_id"), accuracy_percent=metrics.get("test_accuracy_percent"),
+                threshold_percent=gate_result.get("threshold_percent"),
+                reasons=[*gate_result.get("reasons", []), reason])
+        log.detail(f"v{version} was served without its promote record; recorded it from its metrics.json")
 
 
 def _train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:

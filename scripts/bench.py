@@ -201,7 +201,7 @@ def shadow_overhead(work: Path, champion: Path, candidate: Path, seconds: float)
         for fraction in SHADOW_FRACTIONS:
             mode = {"mode": "shadow", "shadow_fraction": fraction} if fraction else {"mode": "direct"}
             config = write_config(root, rollout=mode)
-            with frontend(serving.url, MODEL, config, root, workers=2, threads=4) as front:
+            with frontend(serving.url, MODEL, config, root, workers=2) as front:
                 wait_until(lambda f=front: __import__("requests").get(f"{f}/readyz", timeout=5).ok, what="frontend")
                 rows.append({"shadow_fraction": fraction, **http_load(front, "/predict", 1, 1, seconds, 0.01)})
     finally:

@@ -165,6 +165,25 @@ def test_killed_while_publishing_leaves_no_partial_version(trained_project):
     result = pipeline.retrain(config, echo=quiet)
     assert result.outcome == "promoted"
     assert not [p for p in config.models_dir.iterdir() if p.name.startswith(".tmp-")], "stale temp dir cleaned"
+    promoted = [r["version"] for r in history.read(config.history_path) if r["event"] == "promote"]
+    assert sorted(promoted) == ModelStore(config.models_dir).versions(), "every served version has its record"
+
+
+def test_a_version_published_by_a_run_killed_before_its_record_is_recorded_by_the_next_run(trained_project):
+    """SIGKILL or power loss between the rename and the append: the next run writes the record
+    from the version's metrics.json (it passed the gate), once."""
+    config = trained_project
+    store = ModelStore(config.models_dir)
+    shutil.copytree(store.path(1), store.path(2))
+    metrics = json_load(store.path(2) / "metrics.json")
+    (store.path(2) / "metrics.json").write_text(json.dumps({**metrics, "version": 2, "run_id": "20260101T000000Z"}))
+    data.simulate(config, rows=300, noise=0.0, shift=0.0, seed=5)
+    pipeline.retrain(config, echo=quiet)
+    pipeline.retrain(config, echo=quiet)
+    records = [r for r in history.read(config.history_path) if r["event"] == "promote" and r["version"] == 2]
+    assert len(records) == 1 and records[0]["run_id"] == "20260101T000000Z"
+    assert "stopped before writing its record" in records[0]["reasons"][-1]
+    assert [r["version"] for r in history.read(config.history_path) if r["event"] == "promote"].count(1) == 1
 
 
 def test_two_retrains_at_once_never_collide(trained_project):
