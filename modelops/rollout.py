@@ -242,16 +242,21 @@ def describe(e: Evidence, phase: str) -> str:
     return "; ".join(parts)
 
 
-def serving_config(model_name: str, base_path: str, versions: list[int], labels: dict[str, int]) -> str:
-    """The ``ModelServerConfig`` text proto TF Serving reads from ``--model_config_file``."""
-    policy = " ".join(f"versions: {v}" for v in sorted(set(versions)))
+def serving_config(model_name: str, base_path: str, versions: list[int] | None, labels: dict[str, int]) -> str:
+    """The ``ModelServerConfig`` text proto TF Serving reads from ``--model_config_file``.
+
+    ``versions`` None: no policy, so TF Serving's default ``latest`` serves the highest version, as
+    ``--model_name``/``--model_base_path`` do (``direct`` mode).
+    """
+    policy = [] if versions is None else [
+        f"    model_version_policy {{ specific {{ {' '.join(f'versions: {v}' for v in sorted(set(versions)))} }} }}"]
     lines = [
         "model_config_list {",
         "  config {",
         f"    name: {_quoted(model_name)}",
         f"    base_path: {_quoted(base_path)}",
         '    model_platform: "tensorflow"',
-        f"    model_version_policy {{ specific {{ {policy} }} }}",
+        *policy,
         *(f'    version_labels {{ key: "{k}" value: {v} }}' for k, v in labels.items()),
         "  }",
         "}",

@@ -7,9 +7,13 @@ restarted TF Serving loads the same versions. Each step appends its record first
 rewrites the file: the frontend (which routes from the records) moves its traffic before TF
 Serving unloads anything, and retries once on a version that just went away.
 
+TF Serving runs from that file in every mode (``direct``: one model, TF Serving's default ``latest``
+policy), so switching ``rollout.mode`` never changes serving's flags (docs/rollout.md).
+
 Evidence is read from the frontends' ``/metrics`` (``FRONTEND_METRICS_URL``, comma-separated for
-several replicas): gunicorn's workers are already merged there, the frontend needs no writable
-volume, and Prometheus alerts and dashboards see the very numbers the decision used.
+several replicas, or every address of ``FRONTEND_HEADLESS_SERVICE``): gunicorn's workers are
+already merged there, the frontend needs no writable volume, and Prometheus alerts and dashboards
+see the very numbers the decision used.
 """
 
 from __future__ import annotations
@@ -17,20 +21,23 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import requests
 
 from modelops import history, rollout
 from modelops.config import Config
-from modelops.errors import ServingError, ServingTimeout, StoreError, UsageError
+from modelops.errors import ServingError, ServingTimeout, ServingUnavailable, StoreError, UsageError
 from modelops.history import Event
 from modelops.notify import notify
 from modelops.rollout import Decision, Evidence, Rollout
 from modelops.store import ModelStore, write_text_atomic
-from modelops.tfserving_client import ServingClient
+from modelops.tfserving_client import ServingClient, env_target
+from modelops.verify import resolve_replicas
 
 FRONTEND_METRICS_ENV = "FRONTEND_METRICS_URL"
+FRONTEND_HEADLESS_ENV = "FRONTEND_HEADLESS_SERVICE"  # name:port of a headless Service: every frontend pod
+BASE_PATH_ENV = "TF_SERVING_BASE_PATH"
 DEFAULT_FRONTEND_METRICS = "http://localhost:5002/metrics"
 LOAD_WAIT_SECONDS = 60.0  # loaded_beside: for the writer lock, then for serving to load the versions
 LOAD_POLL_SECONDS = 0.2
@@ -44,8 +51,10 @@ def active(config: Config) -> Rollout | None:
 
 
 def sync(config: Config, store: ModelStore) -> None:
-    """Write the serving config file the records imply (nothing in ``direct`` mode)."""
+    """Write the serving config file the records imply. ``direct``: one model with TF Serving's
+    default ``latest`` policy (the highest version serves, whatever the records say)."""
     if config.rollout.mode == "direct":
+        _write(config, None, {})
         return
     versions, labels = _implied(config, store)
     if versions:
@@ -101,9 +110,16 @@ def _wait_available(config: Config, client: ServingClient, versions: list[int], 
         time.sleep(LOAD_POLL_SECONDS)
 
 
-def _write(config: Config, versions: list[int], labels: dict[str, int]) -> None:
-    base_path = config.rollout.serving_base_path or str(config.models_dir.resolve())
-    text = rollout.serving_config(config.model_name, base_path, versions, labels)
+def serving_base_path(config: Config, environ: Mapping[str, str] = os.environ) -> str:
+    """The models directory as TF Serving sees it: ``TF_SERVING_BASE_PATH`` (compose and Kubernetes
+    set it to TF Serving's mount), else ``rollout.serving_base_path``, else the trainer's own path."""
+    return (environ.get(BASE_PATH_ENV, "").strip() or config.rollout.serving_base_path
+            or str(config.models_dir.resolve()))
+
+
+def _write(config: Config, versions: list[int] | None, labels: dict[str, int]) -> None:
+    model_name = env_target()[1] or config.model_name  # the name serving answers to, as clients use it
+    text = rollout.serving_config(model_name, serving_base_path(config), versions, labels)
     path = config.serving_config_path
     try:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
@@ -215,15 +231,26 @@ def _available(client: ServingClient, version: int) -> bool:
         return False
 
 
+def frontend_metrics_urls(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Every frontend's ``/metrics``: ``FRONTEND_METRICS_URL`` (comma-separated), else one per address of
+    ``FRONTEND_HEADLESS_SERVICE`` (``name[:port]``; Kubernetes: one A record per pod, resolved at each
+    read, so replicas the autoscaler adds count too), else the local frontend."""
+    listed = [u.strip() for u in environ.get(FRONTEND_METRICS_ENV, "").split(",") if u.strip()]
+    headless = environ.get(FRONTEND_HEADLESS_ENV, "").strip()
+    if listed or not headless:
+        return listed or [DEFAULT_FRONTEND_METRICS]
+    try:
+        return [f"{url}/metrics" for url in resolve_replicas(headless, FRONTEND_HEADLESS_ENV, 5002)]
+    except ServingUnavailable:
+        return []  # no frontend pod yet: as good as no traffic
+
+
 def frontend_evidence(urls: list[str] | None = None, timeout: float = 5.0) -> EvidenceSource:
     """An evidence source reading every frontend's ``/metrics``; None when none answered."""
-    if urls is None:
-        raw = os.environ.get(FRONTEND_METRICS_ENV) or DEFAULT_FRONTEND_METRICS
-        urls = [u.strip() for u in raw.split(",") if u.strip()]
 
     def read(current: Rollout) -> Evidence | None:
         texts = []
-        for url in urls:
+        for url in urls if urls is not None else frontend_metrics_urls():
             try:
                 response = requests.get(url, timeout=timeout)
             except requests.RequestException:

@@ -4,7 +4,8 @@ Runs the gated retrain on ``schedule.cron`` (local time, as cron does; read at s
 expression needs a restart), once at start when no model is published yet
 (``schedule.bootstrap_on_start``), and serves the trainer metrics on ``:9102/metrics``
 (``TRAINER_METRICS_PORT``). Missed fire times are not caught up, as with cron. With
-``--metrics-only`` it only serves the metrics (on Kubernetes a CronJob runs the retrains).
+``--no-retrain`` it does all but the retrains (on Kubernetes a CronJob runs them); with
+``--metrics-only`` it only serves the metrics, read-only.
 
 Choices:
 
@@ -15,6 +16,9 @@ Choices:
 - The child waits for the pipeline's writer lock (up to a day), so a scheduled run queues
   behind a manual ``docker compose exec trainer python retrain_pipeline.py`` instead of
   skipping a week; its "waiting ... for the writer lock" line says so.
+- TF Serving always runs from the serving config file the trainer owns (docs/rollout.md): at start
+  the service writes it (``direct``: one model, ``latest`` policy), before the first retrain, so
+  serving, which waits for the file, finds it.
 - Staged rollout (``rollout.mode`` shadow/canary): every ``ROLLOUT_POLL_SECONDS`` the service
   takes the next rollout step the live evidence allows (``rollout_control.tick``, under the
   writer lock, so never during a retrain); at start this rewrites the serving config file from the
@@ -76,9 +80,10 @@ def _now() -> datetime:
 
 
 class Scheduler:
-    def __init__(self, config_path: Path, echo=print, retrain: bool = True):
+    def __init__(self, config_path: Path, echo=print, retrain: bool = True, rollouts: bool = True):
         self.config_path = Path(config_path).resolve()
-        self.retrain = retrain  # False: metrics only, runs happen elsewhere (a Kubernetes CronJob)
+        self.retrain = retrain  # False: runs happen elsewhere (a Kubernetes CronJob)
+        self.rollouts = rollouts  # False: read-only, metrics only (writes neither the config file nor records)
         self.config = load_config(self.config_path)
         self.echo = echo
         self.stop = threading.Event()
@@ -101,6 +106,8 @@ class Scheduler:
     def serve_forever(self) -> int:
         cron = self.config.schedule.cron
         bootstrap = self.retrain and self.config.schedule.bootstrap_on_start
+        if self.rollouts:
+            self.write_serving_config()
         if bootstrap and self.store.latest() is None:
             self.run_once("no model published yet (schedule.bootstrap_on_start)")
         while not self.stop.is_set():
@@ -115,7 +122,7 @@ class Scheduler:
 
     def _wait_for_next_run(self, next_at: datetime) -> None:
         """Sleep until ``next_at`` (or a stop), stepping any rollout; a due run waits for the rollout to end."""
-        staged = self.retrain and self.config.rollout.mode != "direct"  # metrics only: runs happen elsewhere
+        staged = self.rollouts and self.config.rollout.mode != "direct"
         postponed = False
         while not self.stop.is_set():
             remaining = (next_at - _now()).total_seconds()
@@ -183,6 +190,17 @@ class Scheduler:
         record_killed_run(self.config, run_id, message)
 
 
+    def write_serving_config(self) -> None:
+        """At start: the serving config file TF Serving runs from. ``direct``: its content never changes,
+        so no lock; staged modes: the first rollout step, under the lock (the records decide)."""
+        if self.config.rollout.mode != "direct":
+            self.rollout_tick()
+            return
+        try:
+            rollout_control.sync(self.config, self.store)
+        except ModelopsError as exc:
+            self.log(f"serving config: {exc}")
+
     def rollout_tick(self) -> bool:
         """Take the next rollout step the evidence allows; True while a rollout is in progress."""
         try:
@@ -236,13 +254,17 @@ def main(argv: list[str] | None = None) -> int:
                     "metrics on :$TRAINER_METRICS_PORT/metrics (default 9102). SIGTERM stops it cleanly.",
     )
     parser.add_argument("--config", help="path to config.json (default: $MODELOPS_CONFIG or ./config.json)")
-    parser.add_argument("--metrics-only", action="store_true",
-                        help="serve the metrics but never retrain: runs happen elsewhere, on schedule.cron "
-                             "(the Kubernetes CronJob)")
+    role = parser.add_mutually_exclusive_group()
+    role.add_argument("--no-retrain", action="store_true",
+                      help="all but the retrains (metrics, the serving config file, rollout steps): runs happen "
+                           "elsewhere, on schedule.cron (the Kubernetes CronJob)")
+    role.add_argument("--metrics-only", action="store_true",
+                      help="serve the metrics only, read-only: never retrain, never write")
     args = parser.parse_args(argv)
     try:
         scheduler = Scheduler(Path(args.config) if args.config else default_config_path(),
-                              echo=lambda line: print(line, flush=True), retrain=not args.metrics_only)
+                              echo=lambda line: print(line, flush=True),
+                              retrain=not (args.metrics_only or args.no_retrain), rollouts=not args.metrics_only)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return ExitCode.USAGE

@@ -120,9 +120,11 @@ def has_model(models_dir: Path) -> bool:
     return models_dir.is_dir() and any(p.name.isdigit() and p.is_dir() for p in models_dir.iterdir())
 
 
-def probe(url: str, models_dir: Path | None = None, timeout: float = 5.0) -> bool:
-    """True if ``url`` answers 2xx and, when given, ``models_dir`` holds a version."""
+def probe(url: str, models_dir: Path | None = None, timeout: float = 5.0, files: tuple[Path, ...] = ()) -> bool:
+    """True if ``url`` answers 2xx and, when given, ``models_dir`` holds a version and ``files`` exist."""
     if models_dir is not None and not has_model(models_dir):
+        return False
+    if not all(f.is_file() for f in files):
         return False
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (our own URLs)
@@ -185,9 +187,8 @@ def local_env(base: dict[str, str], ports: dict[str, int], model_name: str, mode
 
 
 def serving_config_env(config) -> dict[str, str]:
-    """Shadow/canary: serving runs from the config file the trainer writes (Procfile: TF_SERVING_CONFIG_ARGS)."""
-    if config.rollout.mode == "direct":
-        return {}
+    """Serving runs from the config file the trainer writes, in every rollout.mode, as in compose and on
+    Kubernetes (Procfile: TF_SERVING_CONFIG_ARGS; without it the Procfile falls back to name and path)."""
     from modelops import rollout_control
     from modelops.store import ModelStore
 
@@ -317,10 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("probe", help="healthcheck: exit 0 if URL answers 2xx (and a model exists)")
     check.add_argument("url")
     check.add_argument("--models-dir", type=Path)
+    check.add_argument("--file", type=Path, action="append", default=[], help="and this file exists (repeatable)")
     args = parser.parse_args(argv)
 
     if args.command == "probe":
-        return 0 if probe(args.url, args.models_dir) else 1
+        return 0 if probe(args.url, args.models_dir, files=tuple(args.file)) else 1
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         ports = ports_from_env(dict(os.environ))

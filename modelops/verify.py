@@ -74,21 +74,22 @@ def _listed_url(entry: str) -> str:
                           f"http://10.0.0.5:8501,http://10.0.0.6:8501; {entry.strip()!r} is not one") from None
 
 
-def resolve_replicas(service: str) -> list[str]:
-    """One base URL per address ``service`` (``name[:port]``) resolves to, in the resolver's order."""
+def resolve_replicas(service: str, env_name: str = HEADLESS_ENV, default_port: int = DEFAULT_REST_PORT) -> list[str]:
+    """One base URL per address ``service`` (``name[:port]``, from ``env_name``) resolves to, in the
+    resolver's order. Also finds every frontend replica for the rollout evidence (rollout_control)."""
     host, colon, port = service.rpartition(":")
     if not colon:
-        host, port = service, str(DEFAULT_REST_PORT)
+        host, port = service, str(default_port)
     if not host or not port.isdigit():
-        raise ConfigError(f"{HEADLESS_ENV} must be a headless Service name and TF Serving's REST port, "
-                          f"like tfserving-replicas:8501; got {service!r}")
+        raise ConfigError(f"{env_name} must be a headless Service name and port, like "
+                          f"my-replicas:{default_port}; got {service!r}")
     try:
         infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise ServingUnavailable(f"{HEADLESS_ENV}: cannot resolve {host!r} ({exc}); is the Service there?") from None
+        raise ServingUnavailable(f"{env_name}: cannot resolve {host!r} ({exc}); is the Service there?") from None
     addresses = dict.fromkeys(str(info[4][0]) for info in infos)  # unique, in order
     if not addresses:
-        raise ServingUnavailable(f"{HEADLESS_ENV}: {host!r} resolves to no address; are replicas running?")
+        raise ServingUnavailable(f"{env_name}: {host!r} resolves to no address; are replicas running?")
     return [f"http://[{a}]:{port}" if ":" in a else f"http://{a}:{port}" for a in addresses]
 
 

@@ -15,7 +15,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from modelops import history, rollout, rollout_control
 from modelops.config import RolloutConfig, load_config
-from modelops.errors import StoreError
+from modelops.errors import ConfigError, StoreError
 from modelops.rollout import Evidence, Rollout
 from modelops.store import ModelStore
 from tests.conftest import run_cli, write_config
@@ -200,12 +200,42 @@ def test_a_second_candidate_waits_for_the_rollout_in_progress(tmp_path):
         rollout_control.before_publish(config, store, 3)
 
 
-def test_direct_mode_writes_no_serving_config(tmp_path):
+def test_direct_mode_config_names_the_model_with_the_default_latest_policy_and_no_records(tmp_path, monkeypatch):
+    """What --model_name/--model_base_path mean to TF Serving: one model, no policy (latest), no label."""
+    monkeypatch.delenv(rollout_control.BASE_PATH_ENV, raising=False)
+    monkeypatch.delenv("MODEL_NAME", raising=False)
     config, store = _project(tmp_path, mode="direct")
     rollout_control.before_publish(config, store, 3)
     rollout_control.sync(config, store)
-    assert not config.serving_config_path.exists()
+    parsed = text_format.Parse(config.serving_config_path.read_text(), model_server_config_pb2.ModelServerConfig())
+    [model] = parsed.model_config_list.config
+    assert (model.name, model.base_path, model.model_platform) == (
+        "simple_classifier", str(config.models_dir.resolve()), "tensorflow")
+    assert not model.HasField("model_version_policy") and not model.version_labels
     assert history.read(config.history_path) == []
+
+
+def test_the_config_file_uses_the_model_name_and_models_path_serving_sees(tmp_path, monkeypatch):
+    """Compose and Kubernetes mount the models at /models/<name> in TF Serving (TF_SERVING_BASE_PATH)."""
+    monkeypatch.setenv(rollout_control.BASE_PATH_ENV, "/models/other")
+    monkeypatch.setenv("MODEL_NAME", "other")
+    config, store = _project(tmp_path, mode="direct", serving_base_path="/ignored")
+    rollout_control.sync(config, store)
+    [model] = text_format.Parse(config.serving_config_path.read_text(),
+                                model_server_config_pb2.ModelServerConfig()).model_config_list.config
+    assert (model.name, model.base_path) == ("other", "/models/other")
+
+
+def test_frontend_metrics_urls_come_from_the_list_or_every_address_of_a_headless_service():
+    urls = rollout_control.frontend_metrics_urls
+    assert urls({}) == [rollout_control.DEFAULT_FRONTEND_METRICS]
+    assert urls({"FRONTEND_METRICS_URL": "http://a:1/metrics, http://b:2/metrics"}) == [
+        "http://a:1/metrics", "http://b:2/metrics"]
+    assert urls({"FRONTEND_HEADLESS_SERVICE": "127.0.0.1:5002"}) == ["http://127.0.0.1:5002/metrics"]
+    assert urls({"FRONTEND_HEADLESS_SERVICE": "127.0.0.1"}) == ["http://127.0.0.1:5002/metrics"]
+    assert urls({"FRONTEND_HEADLESS_SERVICE": "frontend-replicas.invalid:5002"}) == []  # no pod: no evidence
+    with pytest.raises(ConfigError, match="FRONTEND_HEADLESS_SERVICE must be a headless Service name and port"):
+        urls({"FRONTEND_HEADLESS_SERVICE": "frontend-replicas:http"})
 
 
 def test_cli_rollout_abort_by_hand(tmp_path):

@@ -35,7 +35,10 @@ TARGETS = {
     "production": ("overlays/production", ()),
     "production+components": ("overlays/production", (OPERATOR_COMPONENT, INGRESS_COMPONENT)),
 }
-WRITERS = {("CronJob", "retrain"), ("Job", "bootstrap-model")}  # the only pods that may write models/
+# The only pods that may write models/: the retrains, and the trainer service without its retrains
+# (the serving config file, rollout steps).
+WRITERS = {("CronJob", "retrain"), ("Job", "bootstrap-model"), ("Deployment", "trainer-metrics")}
+RETRAINS = {("CronJob", "retrain"), ("Job", "bootstrap-model")}
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet"}
 
 
@@ -181,13 +184,13 @@ def test_models_volume_is_read_only_outside_the_trainer(objects):
     checked = 0
     for kind, name, spec in pod_specs(objects):
         volumes = {v["name"]: v for v in spec.get("volumes", []) if v.get("persistentVolumeClaim", {}).get("claimName") == "models"}
-        for container in spec["containers"]:
+        for container in spec["containers"] + spec.get("initContainers", []):
             for mount in container.get("volumeMounts", []):
                 if mount["name"] in volumes and (kind, name) not in WRITERS:
                     checked += 1
                     assert mount.get("readOnly") is True, f"{kind}/{name} mounts models/ writable"
                     assert volumes[mount["name"]]["persistentVolumeClaim"].get("readOnly") is True, f"{kind}/{name}"
-    assert checked >= 3  # tfserving, frontend, trainer-metrics
+    assert checked >= 3  # tfserving (and its init container), frontend
 
 
 def test_pods_run_locked_down(objects):
@@ -234,10 +237,54 @@ def test_only_the_frontend_trainer_and_prometheus_reach_tfserving(objects):
 def test_verification_finds_every_replica_through_the_headless_service(objects):
     headless = find(objects, "Service", "tfserving-replicas")["spec"]
     assert headless["clusterIP"] == "None" and headless["publishNotReadyAddresses"] is True
-    for kind, name in WRITERS:
-        env = {e["name"]: e.get("value") for e in next(s for k, n, s in pod_specs(objects) if (k, n) == (kind, name))[
-            "containers"][0]["env"]}
+    for kind, name in RETRAINS:
+        env = _env(objects, kind, name)
         assert env["TF_SERVING_HEADLESS_SERVICE"] == "tfserving-replicas:8501", f"{kind}/{name}"
+
+
+def _env(objects, kind: str, name: str) -> dict:
+    spec = next(s for k, n, s in pod_specs(objects) if (k, n) == (kind, name))
+    return {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+
+
+def _models_mount(spec: dict, container: dict) -> str:
+    claims = {v["name"] for v in spec["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName") == "models"}
+    return next(m["mountPath"] for m in container["volumeMounts"] if m["name"] in claims)
+
+
+def test_tfserving_waits_for_and_runs_from_the_config_file_the_trainer_writes(objects):
+    """Switching rollout.mode needs only config.json: the trainer pods write the file on the models
+    volume with TF Serving's path in it, and TF Serving (which exits without it) waits for it."""
+    spec = find(objects, "Deployment", "tfserving")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    flags = dict(arg.split("=", 1) for arg in container["args"])
+    serving_models = _models_mount(spec, container)
+    config_file = flags["--model_config_file"]
+    assert config_file.startswith(serving_models + "/") and flags["--model_config_file_poll_wait_seconds"] == "1"
+    [init] = spec["initContainers"]
+    assert init["image"] == container["image"] and config_file in init["command"][-1]
+    assert _models_mount(spec, init) == serving_models
+    relative = json.loads((ROOT / "config.json").read_text())["rollout"]["serving_config_file"]
+    for kind, name in WRITERS:
+        pod = next(s for k, n, s in pod_specs(objects) if (k, n) == (kind, name))
+        env = _env(objects, kind, name)
+        assert env["TF_SERVING_BASE_PATH"] == serving_models, f"{kind}/{name}"
+        trainer_root = Path(env["MODELOPS_CONFIG"]).parent  # the trainer writes it relative to config.json
+        assert (trainer_root / relative).parent == Path(_models_mount(pod, pod["containers"][0])), f"{kind}/{name}"
+        assert (trainer_root / relative).name == Path(config_file).name
+
+
+def test_the_trainer_deployment_steps_rollouts_on_evidence_from_every_frontend_pod(objects):
+    deployment = find(objects, "Deployment", "trainer-metrics")["spec"]
+    assert deployment["replicas"] == 1 and deployment["strategy"]["type"] == "Recreate"
+    container = deployment["template"]["spec"]["containers"][0]
+    assert container["command"][-1] == "--no-retrain"
+    host, _, port = _env(objects, "Deployment", "trainer-metrics")["FRONTEND_HEADLESS_SERVICE"].partition(":")
+    headless = find(objects, "Service", host)["spec"]
+    assert headless["clusterIP"] == "None" and headless["selector"] == {"app.kubernetes.io/name": "frontend"}
+    assert [p["port"] for p in headless["ports"]] == [int(port)] == [5002]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert "readOnly" not in mounts["/state/runs"] and "readOnly" not in mounts["/state"]  # records, notifications
 
 
 def test_overlays_size_storage_and_replicas_for_their_cluster(local, production):

@@ -183,3 +183,50 @@ def test_a_bad_config_file_stops_the_server_with_the_reason(tmp_path, text, mess
     finally:
         server.stop()
     assert "Failed to start server" in server.output and message in server.output
+
+
+@local_only
+def test_a_missing_config_file_stops_the_server(tmp_path):
+    """As TF Serving (ParseProtoTextFile fails in BuildAndStart): why compose and Kubernetes start serving
+    only once the trainer has written the file."""
+    server = Serving(tmp_path, "unused", "--model_config_file", str(tmp_path / "models.config"))
+    try:
+        assert server.proc.wait(120) == 255
+    finally:
+        server.stop()
+    assert "Failed to start server" in server.output
+
+
+@local_only
+def test_the_trainers_direct_mode_file_serves_the_highest_version_and_hot_loads_a_new_one(models, tmp_path,
+                                                                                          monkeypatch):
+    """rollout.mode direct: serving runs from the file the trainer writes exactly as it would from
+    --model_name/--model_base_path: the highest version serves, a new one loads and the old one unloads."""
+    from modelops import rollout_control
+    from modelops.config import load_config
+    from modelops.store import ModelStore
+    from tests.conftest import write_config
+
+    monkeypatch.delenv(rollout_control.BASE_PATH_ENV, raising=False)
+    monkeypatch.delenv("MODEL_NAME", raising=False)
+    config = load_config(write_config(tmp_path, model_name="m", rollout={"mode": "direct"}))
+    base = config.models_dir
+    base.mkdir()
+    models.publish("a", base, 1)
+    models.publish("b", base, 2)
+    rollout_control.sync(config, ModelStore(base))
+    text = config.serving_config_path.read_text()
+    empty = tmp_path / "not-used"  # the name and path flags are ignored when a config file is given
+    empty.mkdir()
+    server = Serving(empty, "unused", "--model_config_file", str(config.serving_config_path),
+                     "--model_config_file_poll_wait_seconds", "1")
+    try:
+        server.wait_listening()
+        target = Target(server.url, "m", model_dir=base)
+        assert target.latest() == 2 and close(target.predict(), models.expected(base / "2"))
+        models.publish("a", base, 3)
+        target.wait_for(lambda t: t.latest() == 3 and t.statuses()[2]["state"] == "END", what="v3 in, v2 out")
+        assert close(target.predict(), models.expected(base / "3"))
+    finally:
+        server.stop()
+    assert config.serving_config_path.read_text() == text  # nothing to rewrite for a new version

@@ -100,6 +100,28 @@ def test_probe_wants_2xx_and_optionally_a_model(http_server, tmp_path):
     assert stack.probe(f"{http_server}/ok", models_dir=tmp_path)
 
 
+def test_probe_can_also_want_a_file(http_server, tmp_path):
+    """The compose trainer is healthy only once TF Serving's config file exists (serving exits without it)."""
+    wanted = tmp_path / "models.config"
+    assert stack.main(["probe", f"{http_server}/ok", "--file", str(wanted)]) == 1
+    wanted.write_text("model_config_list {}\n")
+    assert stack.main(["probe", f"{http_server}/ok", "--file", str(wanted)]) == 0
+
+
+@pytest.mark.parametrize("mode", ["direct", "shadow"])
+def test_local_serving_runs_from_the_config_file_in_every_mode(tmp_path, monkeypatch, mode):
+    from modelops.config import load_config
+    from tests.conftest import write_config
+
+    monkeypatch.delenv("TF_SERVING_BASE_PATH", raising=False)
+    config = load_config(write_config(tmp_path, rollout={"mode": mode}))
+    (config.models_dir / "1").mkdir(parents=True)  # bootstrapped
+    env = stack.serving_config_env(config)
+    assert env["TF_SERVING_CONFIG_ARGS"].split() == [
+        f"--model_config_file={config.serving_config_path}", "--model_config_file_poll_wait_seconds=1"]
+    assert f'base_path: "{config.models_dir.resolve()}"' in config.serving_config_path.read_text()
+
+
 def test_probe_cli_exit_codes(http_server):
     assert stack.main(["probe", f"{http_server}/ok"]) == 0
     assert stack.main(["probe", f"{http_server}/readyz"]) == 1

@@ -5,6 +5,7 @@ image, readiness ordering, localhost-bound ports."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -79,14 +80,33 @@ def test_tfserving_runs_the_stock_server_with_the_promised_flags(compose):
     tfs = compose["services"]["tfserving"]
     flags = dict(arg.split("=", 1) for arg in tfs["command"])
     assert tfs["entrypoint"] == ["tensorflow_model_server"]
-    assert flags["--model_name"] == "${MODEL_NAME:-simple_classifier}"
-    assert flags["--model_base_path"] == "/models/${MODEL_NAME:-simple_classifier}"
+    assert "--model_name" not in flags and "--model_base_path" not in flags  # ignored beside a config file
     assert flags["--monitoring_config_file"] == "/monitoring/monitoring.config"
     assert (flags["--port"], flags["--rest_api_port"]) == ("8500", "8501")
     assert flags["--tensorflow_intra_op_parallelism"] == flags["--tensorflow_inter_op_parallelism"] == "1"
     mounts = _mounts(tfs)
     assert mounts["/models/${MODEL_NAME:-simple_classifier}"] == "models:ro"
     assert mounts["/monitoring/monitoring.config"] == "./monitoring/monitoring.config:ro"
+
+
+def test_tfserving_runs_from_the_config_file_the_trainer_writes_on_the_models_volume(compose):
+    """Every rollout.mode then only needs config.json: the trainer rewrites the file, serving re-reads it."""
+    services = compose["services"]
+    flags = dict(arg.split("=", 1) for arg in services["tfserving"]["command"])
+    assert flags["--model_config_file_poll_wait_seconds"] == "1"
+    serving_mount = next(t for t, s in _mounts(services["tfserving"]).items() if s == "models:ro")
+    trainer_mount = next(t for t, s in _mounts(services["trainer"]).items() if s == "models")
+    state_root = str(Path(services["trainer"]["environment"]["MODELOPS_CONFIG"]).parent)
+    relative = Path(json.loads((ROOT / "config.json").read_text())["rollout"]["serving_config_file"])
+    trainer_path = Path(state_root) / relative  # where the trainer writes it: beside config.json
+    assert trainer_path.parent == Path(trainer_mount)
+    assert flags["--model_config_file"] == f"{serving_mount}/{trainer_path.name}"
+    # the file's base_path is the models volume as serving mounts it
+    assert services["trainer"]["environment"]["TF_SERVING_BASE_PATH"] == serving_mount
+    # serving starts after the trainer is healthy, which needs the file (TF Serving exits without it)
+    assert services["tfserving"]["depends_on"]["trainer"]["condition"] == "service_healthy"
+    health = services["trainer"]["healthcheck"]["test"]
+    assert health[health.index("--file") + 1] == str(trainer_path)
 
 
 def test_models_are_shared_read_write_only_for_the_trainer(compose):

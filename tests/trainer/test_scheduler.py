@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import requests
 
-from modelops import history
+from modelops import history, rollout_control
 from modelops.config import load_config
 from modelops.scheduler import Scheduler, next_fire
 from modelops.store import ModelStore
@@ -79,7 +79,8 @@ def test_sigterm_mid_run_leaves_no_partial_version_and_exits_0(tmp_path):
     service.wait_for("[2/7] data")  # training starts right after this line
     assert service.stop(signal.SIGTERM) == 0
     assert "aborting the current run" in service.output
-    models = [p.name for p in config.models_dir.iterdir() if not p.name.startswith(".") or p.name.startswith(".tmp")]
+    models = [p.name for p in config.models_dir.iterdir()
+              if p.is_dir() and (not p.name.startswith(".") or p.name.startswith(".tmp"))]
     assert models == [], "no numeric or temp version directory is left"
     [record] = history.read(config.history_path)
     assert record["event"] == "failed" and "interrupted" in record["reasons"][0]
@@ -100,15 +101,17 @@ def test_a_due_run_waits_for_the_rollout_in_progress(tmp_path, monkeypatch):
     assert len(looks) == 4
 
 
-def test_metrics_only_never_steps_a_rollout(tmp_path, monkeypatch):
-    """On Kubernetes the metrics Deployment mounts models/ read-only: rollout steps are not its to take."""
+@pytest.mark.parametrize(("rollouts", "steps"), [(False, False), (True, True)])
+def test_only_metrics_only_never_steps_a_rollout(tmp_path, monkeypatch, rollouts, steps):
+    """--metrics-only is read-only: rollout steps are not its to take; --no-retrain (Kubernetes) takes them."""
     from modelops import scheduler as service
 
-    s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None, retrain=False)
+    s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None,
+                          retrain=False, rollouts=rollouts)
     looks = []
-    monkeypatch.setattr(s, "rollout_tick", lambda: looks.append(1) or True)
+    monkeypatch.setattr(s, "rollout_tick", lambda: looks.append(1) or False)
     s._wait_for_next_run(datetime.now().astimezone() - timedelta(seconds=1))
-    assert looks == []
+    assert bool(looks) is steps
 
 
 @pytest.mark.slow
@@ -219,3 +222,37 @@ def test_metrics_only_serves_metrics_and_never_retrains(tmp_path):
     assert "modelops_trainer_published_version 0.0" in text
     assert "modelops_trainer_next_run_timestamp_seconds" in text
     assert "modelops_trainer_run_in_progress" not in text  # runs are not this process's to see
+    assert not config.serving_config_path.exists()  # read-only: it writes nothing
+
+
+def test_no_retrain_writes_the_serving_config_at_start_and_never_retrains(tmp_path):
+    """The Kubernetes trainer Deployment: TF Serving waits for this file before it starts."""
+    config = load_config(write_config(tmp_path, **UNREACHABLE))
+    service = scheduler(config, extra_args=("--no-retrain",))
+    try:
+        service.wait_for("next run at")
+    finally:
+        assert service.stop(signal.SIGTERM) == 0
+    assert "starting a retrain" not in service.output
+    assert ModelStore(config.models_dir).versions() == []
+    assert "model_config_list" in config.serving_config_path.read_text()
+
+
+def test_no_retrain_steps_a_rollout_from_the_records(tmp_path):
+    """On Kubernetes nothing else steps a rollout: a candidate serving never loads is aborted by the
+    Deployment at rollout.max_seconds, and the lost config file is rewritten from the records."""
+    config = load_config(write_config(tmp_path, rollout={"mode": "canary", "min_seconds": 0, "max_seconds": 1},
+                                      **UNREACHABLE))
+    store = ModelStore(config.models_dir)
+    (config.models_dir / "1").mkdir(parents=True)
+    rollout_control.before_publish(config, store, 2)  # what the CronJob's retrain does
+    (config.models_dir / "2").mkdir()
+    config.serving_config_path.unlink()
+    service = scheduler(config, extra_args=("--no-retrain",))
+    try:
+        service.wait_for("rollout of v2 (loading): abort")
+    finally:
+        assert service.stop(signal.SIGTERM) == 0
+    assert [r["event"] for r in history.read(config.history_path)] == ["rollout-start", "rollout-abort"]
+    assert store.versions() == [1]
+    assert "versions: 1 }" in config.serving_config_path.read_text()
