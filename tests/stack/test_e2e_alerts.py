@@ -11,7 +11,6 @@ must bring a ServingDown notification to the receiver, and resuming it a resolve
 from __future__ import annotations
 
 import contextlib
-import http.server
 import ipaddress
 import json
 import os
@@ -19,13 +18,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.stack.test_e2e_local import _copy_repo, _free_ports, _missing_parts, _processes_in, _tear_down, _wait
+from tests.support import webhook_receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
@@ -51,29 +50,6 @@ def _speed_up(copy: Path) -> None:
     config["schedule"]["cron"] = "0 2 * * 0"  # no scheduled retrain during the test
     config["train"]["epochs"] = 5
     (copy / "config.json").write_text(json.dumps(config, indent=2))
-
-
-@contextlib.contextmanager
-def webhook_receiver():
-    """A local webhook: collects the JSON bodies POSTed to it."""
-    received: list[dict] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _listening(pids: set[int]) -> set[tuple[str, int]]:
@@ -118,8 +94,8 @@ def test_serving_stopped_reaches_the_webhook_and_every_service_listens_on_localh
     prometheus = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}"
     log_path = copy.parent / "run_all.log"
 
-    with webhook_receiver() as (url, received), log_path.open("wb") as log:
-        env["NOTIFY_WEBHOOK_URL"] = url
+    with webhook_receiver() as (base, received, _), log_path.open("wb") as log:
+        env["NOTIFY_WEBHOOK_URL"] = f"{base}/hook"
         proc = subprocess.Popen(["scripts/run_all.sh", "--local"], cwd=copy, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         serving_pid = None

@@ -3,17 +3,16 @@ selection, the healthcheck probe and the environment the Procfile gets."""
 
 from __future__ import annotations
 
-import http.server
 import os
 import socket
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from modelops import stack
 from modelops.paths import REPO_ROOT
+from tests.support import QuietHandler, http_server
 
 COMPOSE_SIDE = (REPO_ROOT / "monitoring/prometheus.yml").read_text()
 
@@ -76,36 +75,32 @@ def test_has_model_needs_a_numeric_directory(tmp_path):
 
 
 @pytest.fixture
-def http_server():
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
+def ok_server():
+    """Answers 200 on /ok and 503 elsewhere."""
+
+    class Handler(QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server API)
             self.send_response(200 if self.path == "/ok" else 503)
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
-def test_probe_wants_2xx_and_optionally_a_model(http_server, tmp_path):
-    assert stack.probe(f"{http_server}/ok")
-    assert not stack.probe(f"{http_server}/readyz")  # 503
-    assert not stack.probe(f"{http_server}/ok", models_dir=tmp_path)
+def test_probe_wants_2xx_and_optionally_a_model(ok_server, tmp_path):
+    assert stack.probe(f"{ok_server}/ok")
+    assert not stack.probe(f"{ok_server}/readyz")  # 503
+    assert not stack.probe(f"{ok_server}/ok", models_dir=tmp_path)
     (tmp_path / "1").mkdir()
-    assert stack.probe(f"{http_server}/ok", models_dir=tmp_path)
+    assert stack.probe(f"{ok_server}/ok", models_dir=tmp_path)
 
 
-def test_probe_can_also_want_a_file(http_server, tmp_path):
+def test_probe_can_also_want_a_file(ok_server, tmp_path):
     """The compose trainer is healthy only once TF Serving's config file exists (serving exits without it)."""
     wanted = tmp_path / "models.config"
-    assert stack.main(["probe", f"{http_server}/ok", "--file", str(wanted)]) == 1
+    assert stack.main(["probe", f"{ok_server}/ok", "--file", str(wanted)]) == 1
     wanted.write_text("model_config_list {}\n")
-    assert stack.main(["probe", f"{http_server}/ok", "--file", str(wanted)]) == 0
+    assert stack.main(["probe", f"{ok_server}/ok", "--file", str(wanted)]) == 0
 
 
 @pytest.mark.parametrize("mode", ["direct", "shadow"])
@@ -122,24 +117,24 @@ def test_local_serving_runs_from_the_config_file_in_every_mode(tmp_path, monkeyp
     assert f'base_path: "{config.models_dir.resolve()}"' in config.serving_config_path.read_text()
 
 
-def test_probe_cli_exit_codes(http_server):
-    assert stack.main(["probe", f"{http_server}/ok"]) == 0
-    assert stack.main(["probe", f"{http_server}/readyz"]) == 1
+def test_probe_cli_exit_codes(ok_server):
+    assert stack.main(["probe", f"{ok_server}/ok"]) == 0
+    assert stack.main(["probe", f"{ok_server}/readyz"]) == 1
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     assert stack.main(["probe", f"http://127.0.0.1:{port}/"]) == 1  # nothing listens
 
 
-def test_wait_ready_fails_fast_when_a_service_exits(http_server):
+def test_wait_ready_fails_fast_when_a_service_exits(ok_server):
     with pytest.raises(stack.StackError, match="exited during startup"):
-        stack.wait_ready(f"{http_server}/readyz", timeout=60, alive=lambda: False)
-    stack.wait_ready(f"{http_server}/ok", timeout=5, alive=lambda: False)  # ready wins
+        stack.wait_ready(f"{ok_server}/readyz", timeout=60, alive=lambda: False)
+    stack.wait_ready(f"{ok_server}/ok", timeout=5, alive=lambda: False)  # ready wins
 
 
-def test_wait_ready_times_out(http_server):
+def test_wait_ready_times_out(ok_server):
     with pytest.raises(stack.StackError, match="not ready after 0s"):
-        stack.wait_ready(f"{http_server}/readyz", timeout=0, alive=lambda: True)
+        stack.wait_ready(f"{ok_server}/readyz", timeout=0, alive=lambda: True)
 
 
 def test_busy_ports_names_the_taken_one():

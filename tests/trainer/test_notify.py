@@ -1,34 +1,18 @@
 """Notifications: the log line always, the webhook when configured, never a failed run."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from modelops import history
 from modelops.notify import WEBHOOK_ENV, notify
+from tests.support import webhook_receiver
 from tests.trainer.conftest import dead_url
 
 
 @pytest.fixture
 def webhook():
-    """A local HTTP server recording JSON POSTs; answers with ``status`` (200 by default)."""
-    received, status = [], [200]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server API)
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(status[0])
-            self.end_headers()
-
-        def log_message(self, *_args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hooks/SECRET", received, status
-    server.shutdown()
+    """A local webhook recording JSON POSTs; answers with ``status[0]`` (200 by default)."""
+    with webhook_receiver() as (base, received, status):
+        yield f"{base}/hooks/SECRET", received, status
 
 
 def test_webhook_gets_slack_text_and_the_structured_record(tmp_path, monkeypatch, webhook):

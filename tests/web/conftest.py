@@ -8,12 +8,10 @@ browser.
 
 from __future__ import annotations
 
-import http.server
 import json
 import math
 import re
 import shutil
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +24,7 @@ from modelops.config import load_config
 from modelops.store import ModelStore
 from modelops.tfserving_client import Response
 from modelops.web import create_app
+from tests.support import QuietHandler, http_server
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "simple_classifier"
@@ -194,7 +193,7 @@ def client(app):
 def fake_upstream(fake_serving):
     """``fake_serving`` behind a real keep-alive HTTP server; yields its base URL."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # one packet per answer: no delayed-ACK stalls
 
@@ -210,13 +209,5 @@ def fake_upstream(fake_serving):
 
         do_GET = do_POST = _answer
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with http_server(Handler) as url:
+        yield url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import socket
 import threading
@@ -14,7 +13,7 @@ import pytest
 
 from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
 from modelops.tfserving_client import Response, ServingClient
-from tests.support import free_port
+from tests.support import QuietHandler, free_port, http_server
 from tests.web.conftest import MODEL, probability
 
 
@@ -82,7 +81,7 @@ def predict_server(fake_serving, drop_after_answer: bool):
     """
     connections = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self):  # noqa: N802 (http.server API)
@@ -96,17 +95,8 @@ def predict_server(fake_serving, drop_after_answer: bool):
             self.wfile.write(data)
             self.close_connection = drop_after_answer
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", connections
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        yield url, connections
 
 
 def test_a_kept_alive_connection_the_server_dropped_is_reopened_transparently(fake_serving):
