@@ -59,7 +59,12 @@ class RolloutMetrics:
 
 
 class Router:
-    """The rollout in progress, from the history file; re-read only when the file changed."""
+    """The rollout in progress, from the history file; re-read only when the file changed.
+
+    While a rollout is known, the file is checked at most every ``ttl`` seconds. Outside one it is
+    checked on every call (one stat): a rollout's start record is written before its candidate is
+    published, so no request after the publish can take the candidate for "the highest version".
+    """
 
     def __init__(self, history_path: Path, ttl: float = STATE_TTL_SECONDS):
         self.path, self.ttl = Path(history_path), ttl
@@ -70,7 +75,7 @@ class Router:
         self.settled: int | None = None  # after a rollout: the version users stay on
 
     def current(self, fresh: bool = False) -> Rollout | None:
-        if not fresh and time.monotonic() - self._checked < self.ttl:
+        if not fresh and self._state is not None and time.monotonic() - self._checked < self.ttl:
             return self._state
         with self._lock:
             try:
