@@ -91,6 +91,10 @@ alertmanager_known() {
   curl -fsS --max-time 10 "http://127.0.0.1:$ALERTMANAGER_PORT/-/ready" >/dev/null &&
     json "$prometheus/api/v1/alertmanagers" "any('alertmanager:9093' in a['url'] for a in d['data']['activeAlertmanagers'])"
 }
+verified() {  # the history holds a verified record for version $1
+  "${compose[@]}" exec -T trainer python retrain_pipeline.py history --json |
+    python3 -c "import json, sys; sys.exit(0 if any(r.get('event') == 'verified' and r.get('version') == $1 for r in map(json.loads, sys.stdin)) else 1)"
+}
 retrain_promotes() {
   "${compose[@]}" exec -T trainer python retrain_pipeline.py simulate &&
     "${compose[@]}" exec -T trainer python retrain_pipeline.py
@@ -113,6 +117,7 @@ check "Prometheus: every target up" eventually 120 targets_up
 check "Alertmanager ready and known to Prometheus" eventually 60 alertmanager_known
 first=$(served_version)
 check "a first version is served" test -n "$first"
+check "v$first verified by the trainer once serving answered" eventually 120 verified "$first"
 check "simulate, then a retrain through exec trainer promotes" retrain_promotes
 next=$((${first:-0} + 1))
 check "serving answers from v$next" eventually 60 serves "$next"
