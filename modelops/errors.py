@@ -3,7 +3,9 @@
     ModelopsError
     ├── ConfigError          bad config.json: names the key            -> exit 2
     ├── UsageError           a command's argument or input file cannot be used  -> exit 2
+    ├── SchemaValueError     one value does not fit its declared feature (schema.py)  -> quarantine / HTTP 400
     ├── DataError            no usable training data                   -> exit 1
+    ├── UserModelError       train.module did not give a usable model: the run fails, nothing published
     ├── StoreError           model store could not be read or written  -> exit 1
     │   └── LockBusyError    another retrain holds the pipeline lock   -> exit 1
     ├── ServingError         TF Serving answered badly or not at all
@@ -31,8 +33,22 @@ class UsageError(ModelopsError):
     """A command's argument or input file cannot be used; the message says what and how to fix it."""
 
 
+class SchemaValueError(ModelopsError):
+    """One raw value does not fit its declared feature or label; the message names both and how to fix it."""
+
+    def __init__(self, feature: str, value: object, reason: str):
+        super().__init__(f"{feature} {reason}")
+        self.feature = feature
+        self.value = value
+        self.reason = reason
+
+
 class DataError(ModelopsError):
     """No usable training data."""
+
+
+class UserModelError(ModelopsError):
+    """``train.module`` did not import, raised, or built something that is not a fitting Keras model."""
 
 
 class StoreError(ModelopsError):
