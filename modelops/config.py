@@ -19,8 +19,10 @@ from croniter import croniter
 
 from modelops.errors import ConfigError
 from modelops.paths import REPO_ROOT
+from modelops.schema import DEFAULT_MISSING_VALUES, DEMO_SCHEMA, Schema
 
 CONFIG_ENV = "MODELOPS_CONFIG"
+SCHEMA_KEYS = ("features", "label")  # top-level sections parsed by modelops.schema
 
 
 def _range(lo=None, hi=None, choices=None):
@@ -32,6 +34,9 @@ class GateConfig:
     min_accuracy_percent: float = field(default=97.0, metadata=_range(0.0, 100.0))
     max_regression_percent: float = field(default=1.0, metadata=_range(0.0, 100.0))
     min_eval_rows: int = field(default=100, metadata=_range(1))
+    # what min_accuracy_percent and max_regression_percent measure (docs/your-data.md): for imbalanced classes
+    # balanced_accuracy or macro_f1 do not reward always answering the biggest class
+    metric: str = field(default="accuracy", metadata=_range(choices=("accuracy", "balanced_accuracy", "macro_f1")))
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class TrainConfig:
     batch_size: int = field(default=32, metadata=_range(1, 1_000_000))
     learning_rate: float = field(default=0.01, metadata=_range(1e-9, 10.0))
     seed: int = field(default=42, metadata=_range(0, 2**31 - 1))
+    module: str = ""  # a Python file defining build_model(input_dim, num_classes, params); "" = the built-in MLP
+    params: dict = field(default_factory=dict)  # passed to the module's build_model as they are
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class DataConfig:
     max_batch_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(1))
     settle_seconds: float = field(default=5.0, metadata=_range(0.0, 3600.0))
     window: WindowConfig = WindowConfig()
+    missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES  # cells read as a missing value (besides blank)
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,7 @@ class Config:
     schedule: ScheduleConfig = ScheduleConfig()
     verify: VerifyConfig = VerifyConfig()
     rollout: RolloutConfig = RolloutConfig()
+    schema: Schema = field(default=DEMO_SCHEMA, metadata={"internal": True})  # top-level features + label
     root: Path = field(default=Path("."), metadata={"internal": True})
 
     # Where the pipeline keeps its state, all relative to the project root.
@@ -141,6 +150,11 @@ class Config:
     def train_log_path(self) -> Path:
         return self.root / "last_train_log.txt"
 
+    @property
+    def train_module_path(self) -> Path | None:
+        """The user's model file (``train.module``, relative to config.json), or None for the built-in MLP."""
+        return self.root / self.train.module if self.train.module else None
+
 
 def default_config_path() -> Path:
     """``$MODELOPS_CONFIG`` if set, else ``config.json`` in the project root."""
@@ -152,17 +166,31 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     """Read and validate the config file; raise ConfigError naming the offending key."""
     path = Path(path) if path is not None else default_config_path()
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except ConfigError as exc:  # a key given twice
+        raise ConfigError(f"{path}: {exc}") from None
+    sections = {key: raw.pop(key) for key in SCHEMA_KEYS if key in raw} if isinstance(raw, dict) else {}
     config = _build(Config, raw, prefix="", source=path)
-    config = dataclasses.replace(config, root=path.resolve().parent)
+    schema = Schema.from_config(sections.get("features"), sections.get("label"), config.data.missing_values, path)
+    config = dataclasses.replace(config, schema=schema, root=path.resolve().parent)
     _check_cross_fields(config, path)
     return config
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    """JSON objects as dicts, refusing a key given twice (json.loads would silently keep the last)."""
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigError(f"key {key!r} is given twice in the same object: keep one")
+        seen[key] = value
+    return seen
 
 
 def _build(cls, raw, prefix: str, source: Path):
@@ -173,9 +201,9 @@ def _build(cls, raw, prefix: str, source: Path):
     values = {}
     for key, value in raw.items():
         if key not in fields:
-            hint = difflib.get_close_matches(key, fields, n=1)
+            hint = difflib.get_close_matches(key, [*fields, *SCHEMA_KEYS] if cls is Config else fields, n=1)
             suggestion = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
-            known = ", ".join(sorted(fields))
+            known = ", ".join(sorted([*fields, *SCHEMA_KEYS] if cls is Config else fields))
             raise ConfigError(f"{source}: unknown key '{prefix}{key}'{suggestion}; known keys: {known}")
         values[key] = _value(fields[key], hints[key], value, f"{prefix}{key}", source)
     return cls(**values)
@@ -184,6 +212,14 @@ def _build(cls, raw, prefix: str, source: Path):
 def _value(f: dataclasses.Field, kind: type, value, key: str, source: Path):
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, prefix=f"{key}.", source=source)
+    if typing.get_origin(kind) is tuple:  # a list of strings
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{source}: '{key}' must be a list of strings, got {json.dumps(value)}")
+        return tuple(value)
+    if kind is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{key}' must be a JSON object, got {json.dumps(value)}")
+        return value
     ok = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),

@@ -3,6 +3,7 @@
     ModelopsError
     ├── ConfigError          bad config.json: names the key            -> exit 2
     ├── UsageError           a command's argument or input file cannot be used  -> exit 2
+    ├── SchemaValueError     one value does not fit its declared feature (schema.py)  -> quarantine / HTTP 400
     ├── DataError            no usable training data                   -> exit 1
     ├── StoreError           model store could not be read or written  -> exit 1
     │   └── LockBusyError    another retrain holds the pipeline lock   -> exit 1
@@ -29,6 +30,20 @@ class ConfigError(ModelopsError):
 
 class UsageError(ModelopsError):
     """A command's argument or input file cannot be used; the message says what and how to fix it."""
+
+
+class SchemaValueError(ModelopsError):
+    """One raw value does not fit its declared feature or label; the message names both and how to fix it."""
+
+    def __init__(self, feature: str, value: object, reason: str):
+        shown = "a blank value" if value is None or isinstance(value, str) and not value.strip() else repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(f"{feature}: {shown} {reason}" if not reason.startswith("required")
+                         else f"{feature}: {reason}")
+        self.feature = feature
+        self.value = value
+        self.reason = reason
 
 
 class DataError(ModelopsError):

@@ -34,7 +34,7 @@ def write_config(directory: Path, **sections) -> Path:
     raw["verify"].update(unreachable_seconds=0.5, timeout_seconds=20.0)
     raw["data"]["settle_seconds"] = 0  # batches the tests write are complete: judge them at once
     for section, values in sections.items():
-        if isinstance(values, dict):
+        if isinstance(values, dict) and section not in ("features", "label"):  # the schema is replaced whole
             raw[section].update(values)
         else:
             raw[section] = values
