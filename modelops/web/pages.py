@@ -14,9 +14,11 @@ from werkzeug.exceptions import HTTPException
 from modelops import history
 from modelops.errors import ServingError
 from modelops.history import Event
+from modelops.predictions import Prediction
+from modelops.schema import Schema
 from modelops.web import chart, traffic
 from modelops.web.deps import serving, store
-from modelops.web.inputs import FEATURES, FORM_TYPES
+from modelops.web.inputs import FORM_TYPES, Inputs, example_value
 from modelops.web.metrics import record_served
 
 bp = Blueprint("pages", __name__)
@@ -86,7 +88,8 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "event_labels": EVENT_LABELS,
         "error": error,
         "result": result,
-        "values": _form_values(),
+        "form": form_view(current_app.extensions["inputs"], _form_values(), error),
+        "schema": schema_view(model, shown, cfg.schema),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
     }
     return render_template("index.html", **context), status
@@ -124,6 +127,51 @@ def _form_values() -> dict:
     if request.method != "POST" or request.mimetype not in FORM_TYPES:
         return {}
     try:
-        return {name: request.form.get(name, "") for name in FEATURES}
+        return {name: request.form.get(name, "") for name in current_app.extensions["inputs"].names}
     except HTTPException:  # the body was too large to parse
         return {}
+
+
+def form_view(inputs: Inputs, values: dict, error: str | None) -> dict:
+    """The predict form, one field per declared feature: a ``<select>`` for categories with declared
+    values, a number input with the bounds for bounded numbers, else a text input; a required field
+    starts at an example value, an optional one blank. Unbounded numbers only (the demo) share one hint."""
+    features = inputs.schema.features
+    shared_hint = None
+    if all(f.numeric and f.min is None and f.max is None for f in features) and inputs.schema.packed:
+        count = "Two" if len(features) == 2 else str(len(features))
+        shared_hint = f"{count} numbers, e.g. 1.5 and -2.3."
+    fields = []
+    for i, f in enumerate(features):
+        typed = values.get(f.name) or ("" if f.optional else str(example_value(f, 0, i)))
+        field = {"name": f.name, "value": typed, "required": not f.optional,
+                 "hint": f.expected() + ("; may stay blank" if f.optional else ""),
+                 "described_by": "form-error" if error else ("x-hint" if shared_hint else f"{f.name}-hint")}
+        if not f.numeric:
+            field["kind"] = "select" if f.values else "text"
+            field["options"] = ([""] if f.optional else []) + list(f.values or ())
+        elif f.min is not None or f.max is not None:
+            field.update(kind="number", min=f.min, max=f.max, step=1 if f.type == "int" else "any")
+        else:
+            field.update(kind="text", inputmode="numeric" if f.type == "int" else "decimal")
+        fields.append(field)
+    return {"fields": fields, "hint": shared_hint, "curl": inputs.form_example}
+
+
+def result_view(answer: Prediction, schema: Schema, version: int) -> dict:
+    """A prediction as the page shows it: packed, the second class's probability (the demo's "class 1");
+    named, the class, its probability and every class's."""
+    names = schema.label.class_names
+    return {"packed": schema.packed, "label": answer.name(schema), "probability": answer.probability,
+            "positive": names[-1], "positive_probability": answer.probabilities[-1],
+            "classes": list(zip(names, answer.probabilities, strict=True)), "version": version}
+
+
+def schema_view(model: dict | None, version: int | None, declared: Schema) -> dict:
+    """The schema to show: the one recorded with the shown version (what it takes), else the declared one,
+    with a note when config.json now declares another (the next retrain trains that one)."""
+    declared_config = declared.to_config()
+    recorded = (model or {}).get("schema")
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("features"), dict):
+        return {"source": "declared in config.json", "config": declared_config, "changed": False}
+    return {"source": f"recorded with version {version}", "config": recorded, "changed": recorded != declared_config}
