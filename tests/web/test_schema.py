@@ -1,0 +1,109 @@
+"""The frontend for a declared schema other than the demo's: a category, optional values, three classes.
+
+/predict takes rows as objects by feature name, validates each value as ingest does (400 naming
+the feature), sends TF Serving named instances and answers the class with every class's
+probability; the form and /openapi.json are generated from the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+
+from tests.web.conftest import SPECIES
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+FEATURES = {
+    "island": {"type": "category", "values": ["Biscoe", "Dream", "Torgersen"]},
+    "bill_length_mm": {"type": "float", "min": 30, "max": 60},
+    "flipper_length_mm": {"type": "int", "optional": True},
+    "sex": {"type": "category", "values": ["female", "male"], "optional": True},
+}
+
+
+@pytest.fixture
+def client(project, make_app):
+    config = json.loads(project.config_path.read_text())
+    config.update(features=FEATURES, label={"column": "species", "classes": list(SPECIES)})
+    project.config_path.write_text(json.dumps(config))
+    return make_app().test_client()
+
+
+def test_objects_by_feature_name_answer_the_class_and_every_class_probability(client, fake_serving):
+    rows = [{"island": "Dream", "bill_length_mm": 48.7, "flipper_length_mm": 195, "sex": "female"},
+            {"island": "Torgersen", "bill_length_mm": "39.1", "sex": None}]  # flipper absent, sex null: missing
+    r = client.post("/predict", json={"instances": rows})
+    assert r.status_code == 200, r.json
+    assert r.json["predictions"] == [
+        {"class": "Chinstrap", "probability": 0.7, "probabilities": {"Adelie": 0.15, "Chinstrap": 0.7, "Gentoo": 0.15}},
+        {"class": "Gentoo", "probability": 0.7, "probabilities": {"Adelie": 0.15, "Chinstrap": 0.15, "Gentoo": 0.7}},
+    ]
+    sent = fake_serving.instances[-1]
+    assert sent[0] == {"island": "Dream", "bill_length_mm": 48.7, "flipper_length_mm": 195.0, "sex": "female"}
+    assert sent[1]["sex"] == "" and math.isnan(sent[1]["flipper_length_mm"]) and sent[1]["bill_length_mm"] == 39.1
+
+
+@pytest.mark.parametrize(
+    ("row", "fragment"),
+    [
+        ({"island": "Atlantis", "bill_length_mm": 40}, "instances[0].island: 'Atlantis' is not one of the declared"),
+        ({"island": "Biscoe", "bill_length_mm": 70}, "instances[0].bill_length_mm: 70 is above the maximum 60"),
+        ({"island": "Biscoe", "bill_length_mm": "long"}, "instances[0].bill_length_mm: 'long' is not a number"),
+        ({"bill_length_mm": 40}, "instances[0].island: required value missing"),
+        ({"island": "Biscoe", "bill_length_mm": 40, "flipper_length_mm": 190.5}, "flipper_length_mm: 190.5 is not an "
+                                                                                 "integer"),
+        ({"island": "Biscoe", "bill_lenght_mm": 40}, "unknown feature \"bill_lenght_mm\" (did you mean "
+                                                     "'bill_length_mm'?)"),
+        (["Biscoe", 40, 190, "male"], "instances[0] must be an object by feature name, got a list"),
+    ],
+)
+def test_a_bad_value_is_400_naming_the_feature(client, fake_serving, row, fragment):
+    r = client.post("/predict", json={"instances": [row]})
+    assert r.status_code == 400
+    assert fragment in r.json["error"]
+    assert fake_serving.instances == []  # nothing reached TF Serving
+
+
+def test_the_form_is_generated_from_the_schema(client):
+    page = client.get("/").get_data(as_text=True)
+    island = re.search(r'<select id="island" name="island" required.*?</select>', page, re.S).group(0)
+    assert re.findall(r'<option value="(\w*)"', island) == ["Biscoe", "Dream", "Torgersen"]
+    sex = re.search(r'<select id="sex" name="sex".*?</select>', page, re.S).group(0)
+    assert "required" not in sex.split(">")[0] and re.findall(r'<option value="(\w*)"', sex) == ["", "female", "male"]
+    bill = re.search(r'<input id="bill_length_mm"[^>]*>', page, re.S).group(0)
+    assert 'type="number"' in bill and 'min="30.0"' in bill and 'max="60.0"' in bill and "required" in bill
+    flipper = re.search(r'<input id="flipper_length_mm"[^>]*>', page, re.S).group(0)
+    assert 'value=""' in flipper and "required" not in flipper  # optional: may stay blank
+    assert "may stay blank" in page
+
+
+def test_a_browser_form_post_shows_the_class_and_all_probabilities(client, fake_serving):
+    form = {"island": "Biscoe", "bill_length_mm": "41", "flipper_length_mm": "", "sex": ""}
+    r = client.post("/predict", data=form, headers={"Accept": BROWSER_ACCEPT})
+    assert r.status_code == 200
+    page = r.get_data(as_text=True)
+    assert '<output id="predicted-class">Adelie</output>' in page
+    assert '<strong id="probability">0.7000</strong>' in page
+    assert [name for name in SPECIES if f"<td>{name}</td>" in page] == list(SPECIES)
+    assert fake_serving.instances[-1][0]["sex"] == ""
+    bad = client.post("/predict", data={**form, "island": "Atlantis"}, headers={"Accept": BROWSER_ACCEPT})
+    assert bad.status_code == 400 and "island: &#39;Atlantis&#39; is not one of the declared values" in bad.get_data(
+        as_text=True)
+
+
+def test_openapi_describes_the_declared_features_and_classes(client):
+    jsonschema = pytest.importorskip("jsonschema")
+    doc = client.get("/openapi.json").json
+    components = {"components": doc["components"]}
+    body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    jsonschema.validate(body["example"], {**body["schema"], **components})
+    request_schema = {**doc["components"]["schemas"]["PredictRequest"], **components}
+    jsonschema.validate({"instances": [{"island": "Dream", "bill_length_mm": 40, "sex": None}]}, request_schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"instances": [{"island": "Atlantis", "bill_length_mm": 40}]}, request_schema)
+    answer = doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["example"]
+    jsonschema.validate(answer, doc["components"]["schemas"]["PredictResponse"])
+    assert list(answer["predictions"][0]["probabilities"]) == list(SPECIES)
