@@ -36,11 +36,7 @@ class SchemaValueError(ModelopsError):
     """One raw value does not fit its declared feature or label; the message names both and how to fix it."""
 
     def __init__(self, feature: str, value: object, reason: str):
-        shown = "a blank value" if value is None or isinstance(value, str) and not value.strip() else repr(value)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        super().__init__(f"{feature}: {shown} {reason}" if not reason.startswith("required")
-                         else f"{feature}: {reason}")
+        super().__init__(f"{feature} {reason}")
         self.feature = feature
         self.value = value
         self.reason = reason

@@ -57,7 +57,7 @@ class Feature:
         if self.is_missing(raw):
             if self.optional:
                 return None
-            raise SchemaValueError(self.name, raw, f"required value missing; send {self.expected()}")
+            raise SchemaValueError(self.name, raw, f"is required but missing; send {self.expected()}")
         if self.type == "category":
             return self._category(raw)
         return self._number(raw)
@@ -77,29 +77,30 @@ class Feature:
 
     def _category(self, raw: Any) -> str:
         if isinstance(raw, bool) or not isinstance(raw, (str, int)):
-            raise SchemaValueError(self.name, raw, f"is not a text value; send {self.expected()}")
+            raise SchemaValueError(self.name, raw, f"must be text, got {shown(raw)}; send {self.expected()}")
         value = raw.strip() if isinstance(raw, str) else str(raw)
         if self.values is not None and value not in self.values:
             hint = difflib.get_close_matches(value, self.values, n=1)
             mean = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise SchemaValueError(self.name, raw, f"is not one of the declared values{mean}; send {self.expected()}")
+            raise SchemaValueError(self.name, raw, f"must be {self.expected()}, got {shown(raw)}{mean}")
         return value
 
     def _number(self, raw: Any) -> float:
+        fix = f"; send {self.expected()}"
         if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-            raise SchemaValueError(self.name, raw, f"is not a number; send {self.expected()}")
+            raise SchemaValueError(self.name, raw, f"is not a number: {shown(raw)}{fix}")
         try:
             value = float(raw)
         except ValueError:
-            raise SchemaValueError(self.name, raw, f"is not a number; send {self.expected()}") from None
+            raise SchemaValueError(self.name, raw, f"is not a number: {shown(raw)}{fix}") from None
         if not math.isfinite(value):
-            raise SchemaValueError(self.name, raw, f"is not a finite number; send {self.expected()}")
+            raise SchemaValueError(self.name, raw, f"must be finite, got {shown(raw)}{fix}")
         if self.type == "int" and not value.is_integer():
-            raise SchemaValueError(self.name, raw, f"is not an integer; send {self.expected()}")
+            raise SchemaValueError(self.name, raw, f"must be an integer, got {shown(raw)}{fix}")
         if self.min is not None and value < self.min:
-            raise SchemaValueError(self.name, raw, f"is below the minimum {_num(self.min)}; send {self.expected()}")
+            raise SchemaValueError(self.name, raw, f"must be at least {_num(self.min)}, got {shown(raw)}{fix}")
         if self.max is not None and value > self.max:
-            raise SchemaValueError(self.name, raw, f"is above the maximum {_num(self.max)}; send {self.expected()}")
+            raise SchemaValueError(self.name, raw, f"must be at most {_num(self.max)}, got {shown(raw)}{fix}")
         return value
 
 
@@ -118,7 +119,8 @@ class Label:
         names = self.class_names
         if not isinstance(value, bool) and isinstance(value, (str, int)) and str(value) in names:
             return names.index(str(value))
-        raise SchemaValueError(self.column, raw, f"is not one of the classes; use one of {', '.join(names)}")
+        choices = " or ".join(names) if len(names) == 2 else "one of " + ", ".join(names)
+        raise SchemaValueError(self.column, raw, f"must be {choices}, got {shown(raw)}")
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,11 @@ def _serving_value(feature: Feature, value: Any) -> float | str:
     if value is None:
         return math.nan if feature.numeric else ""
     return float(value) if feature.numeric else str(value)
+
+
+def shown(value: Any) -> str:
+    """A raw value quoted for a message, cut short: a message never carries a whole bad file."""
+    return repr(value[:40] if isinstance(value, str) else value)
 
 
 def _num(value: float) -> str:
