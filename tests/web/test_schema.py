@@ -47,23 +47,22 @@ def test_objects_by_feature_name_answer_the_class_and_every_class_probability(cl
 
 
 @pytest.mark.parametrize(
-    ("row", "fragment"),
+    ("row", "fragments"),
     [
-        ({"island": "Atlantis", "bill_length_mm": 40}, "instances[0].island: 'Atlantis' is not one of the declared"),
-        ({"island": "Biscoe", "bill_length_mm": 70}, "instances[0].bill_length_mm: 70 is above the maximum 60"),
-        ({"island": "Biscoe", "bill_length_mm": "long"}, "instances[0].bill_length_mm: 'long' is not a number"),
-        ({"bill_length_mm": 40}, "instances[0].island: required value missing"),
-        ({"island": "Biscoe", "bill_length_mm": 40, "flipper_length_mm": 190.5}, "flipper_length_mm: 190.5 is not an "
-                                                                                 "integer"),
-        ({"island": "Biscoe", "bill_lenght_mm": 40}, "unknown feature \"bill_lenght_mm\" (did you mean "
-                                                     "'bill_length_mm'?)"),
-        (["Biscoe", 40, 190, "male"], "instances[0] must be an object by feature name, got a list"),
+        ({"island": "Atlantis", "bill_length_mm": 40}, ["instances[0].island", "Atlantis", "Biscoe, Dream, Torgersen"]),
+        ({"island": "Biscoe", "bill_length_mm": 70}, ["instances[0].bill_length_mm", "70", "60"]),
+        ({"island": "Biscoe", "bill_length_mm": "long"}, ["instances[0].bill_length_mm", "not a number", "long"]),
+        ({"bill_length_mm": 40}, ["instances[0].island", "required"]),
+        ({"island": "Biscoe", "bill_length_mm": 40, "flipper_length_mm": 190.5},
+         ["instances[0].flipper_length_mm", "integer", "190.5"]),
+        ({"island": "Biscoe", "bill_lenght_mm": 40}, ['unknown feature "bill_lenght_mm"', "did you mean 'bill_length_mm'"]),
+        (["Biscoe", 40, 190, "male"], ["instances[0] must be an object by feature name, got a list"]),
     ],
 )
-def test_a_bad_value_is_400_naming_the_feature(client, fake_serving, row, fragment):
+def test_a_bad_value_is_400_naming_the_feature(client, fake_serving, row, fragments):
     r = client.post("/predict", json={"instances": [row]})
     assert r.status_code == 400
-    assert fragment in r.json["error"]
+    assert [f for f in fragments if f not in r.json["error"]] == []
     assert fake_serving.instances == []  # nothing reached TF Serving
 
 
@@ -90,8 +89,8 @@ def test_a_browser_form_post_shows_the_class_and_all_probabilities(client, fake_
     assert [name for name in SPECIES if f"<td>{name}</td>" in page] == list(SPECIES)
     assert fake_serving.instances[-1][0]["sex"] == ""
     bad = client.post("/predict", data={**form, "island": "Atlantis"}, headers={"Accept": BROWSER_ACCEPT})
-    assert bad.status_code == 400 and "island: &#39;Atlantis&#39; is not one of the declared values" in bad.get_data(
-        as_text=True)
+    assert bad.status_code == 400
+    assert re.search(r'role="alert">.*island.*Atlantis', bad.get_data(as_text=True), re.S)
 
 
 def test_openapi_describes_the_declared_features_and_classes(client):
