@@ -90,6 +90,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "result": result,
         "form": form_view(current_app.extensions["inputs"], _form_values(), error),
         "schema": schema_view(model, shown, cfg.schema),
+        "confusion": confusion_view(model),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
     }
     return render_template("index.html", **context), status
@@ -165,6 +166,23 @@ def result_view(answer: Prediction, schema: Schema, version: int) -> dict:
     return {"packed": schema.packed, "label": answer.name(schema), "probability": answer.probability,
             "positive": names[-1], "positive_probability": answer.probabilities[-1],
             "classes": list(zip(names, answer.probabilities, strict=True)), "version": version}
+
+
+def confusion_view(model: dict | None) -> dict | None:
+    """The per-class confusion table the trainer stored (``confusion``: ``classes`` and ``counts``,
+    rows the true class, columns the predicted), with each class's recall; None when absent or damaged."""
+    found: Any = (model or {}).get("confusion")
+    try:
+        classes = [str(c) for c in found["classes"]]
+        counts = [[int(n) for n in row] for row in found["counts"]]
+    except (TypeError, KeyError, ValueError):
+        return None
+    if len(counts) != len(classes) or any(len(row) != len(classes) for row in counts):
+        return None
+    rows = [{"name": name, "counts": row,
+             "recall": f"{100 * row[i] / sum(row):.1f}%" if sum(row) else "no rows"}
+            for i, (name, row) in enumerate(zip(classes, counts, strict=True))]
+    return {"classes": classes, "rows": rows}
 
 
 def schema_view(model: dict | None, version: int | None, declared: Schema) -> dict:

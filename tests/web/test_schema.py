@@ -106,3 +106,24 @@ def test_openapi_describes_the_declared_features_and_classes(client):
     answer = doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]["example"]
     jsonschema.validate(answer, doc["components"]["schemas"]["PredictResponse"])
     assert list(answer["predictions"][0]["probabilities"]) == list(SPECIES)
+
+
+def test_the_model_page_shows_the_served_schema_and_its_confusion_table(client, project):
+    recorded = {"features": FEATURES, "label": {"column": "species", "classes": list(SPECIES)}}
+    counts = [[40, 2, 0], [3, 15, 0], [0, 0, 30]]
+    project.add_version(1, 94.44, schema=recorded, confusion={"classes": list(SPECIES), "rows": "true class",
+                                                              "columns": "predicted class", "counts": counts})
+    page = client.get("/").get_data(as_text=True)
+    table = re.search(r'<table class="confusion">.*?</table>', page, re.S).group(0)
+    cells = [re.findall(r"<td>([^<]*)</td>", row) for row in re.findall(r"<tr><th scope=\"row\">.*?</tr>", table, re.S)]
+    assert cells == [["40", "2", "0", "95.2%"], ["3", "15", "0", "83.3%"], ["0", "0", "30", "100.0%"]]
+    schema_card = re.search(r'<section class="card" id="schema".*?</section>', page, re.S).group(0)
+    assert "Recorded with version 1" in schema_card and "config.json now declares" not in schema_card
+    assert all(f"<td>{name}</td>" in schema_card for name in FEATURES)
+
+
+def test_a_served_version_of_another_schema_is_shown_with_a_note(client, project):
+    project.add_version(1, 98.0, schema={"features": {"x1": {"type": "float"}, "x2": {"type": "float"}},
+                                         "label": {"column": "label", "classes": [0, 1]}})
+    page = client.get("/").get_data(as_text=True)
+    assert "config.json now declares a different schema" in page and "<td>x1</td>" in page
