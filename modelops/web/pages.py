@@ -70,6 +70,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         served, serving_problem = None, str(exc)
     shown = served if served is not None else models.latest()
     model = (models.metrics(shown) or {}) if shown is not None else None
+    schema = schema_view(model, shown, cfg.schema)
     records = history.read(cfg.history_path)
     points = chart.accuracy_points(models, records, served)
     context = {
@@ -78,7 +79,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "serving_problem": serving_problem,
         "shown_version": shown,
         "model": model,
-        "comparison": comparison_view(model, shown),
+        "comparison": comparison_view(model, shown, tuple(schema["config"]["features"])),
         "threshold": cfg.gate.min_accuracy_percent,
         "chart": chart.render_svg(points, cfg.gate.min_accuracy_percent),
         "points": points,
@@ -89,7 +90,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "error": error,
         "result": result,
         "form": form_view(current_app.extensions["inputs"], _form_values(), error),
-        "schema": schema_view(model, shown, cfg.schema),
+        "schema": schema,
         "confusion": confusion_view(model),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
     }
@@ -101,9 +102,10 @@ def _shown_path(path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def comparison_view(model: dict | None, version: int | None) -> dict | None:
+def comparison_view(model: dict | None, version: int | None, names: tuple[str, ...]) -> dict | None:
     """The comparison the trainer stored with ``version`` (vs the version before it), as display
-    text; None when there is none or it is not in the shape ``modelops.compare`` writes."""
+    text; None when there is none or it is not in the shape ``modelops.compare`` writes. A row is
+    a list of numbers in the order of ``names`` (packed) or an object by feature name."""
     found: Any = (model or {}).get("comparison")
     try:
         if found["a"]["version"] != version:
@@ -115,12 +117,34 @@ def comparison_view(model: dict | None, version: int | None) -> dict | None:
             "mean": f"{found['mean_abs_diff']:.4f}", "max": f"{found['max_abs_diff']:.4f}",
             "accuracy": [f"{a:.2f}%" for a in accuracy] if None not in accuracy else None,
             "computed_at": found.get("computed_at"),
-            "rows": [{"row": int(r["row"]), "x": [f"{v:.4f}" for v in r["x"]], "label": r.get("label"),
-                      "a": f"{r['a']:.4f}", "b": f"{r['b']:.4f}", "diff": f"{r['abs_diff']:.4f}"}
+            "features": _row_names(found["disagree_most"], names),
+            "rows": [{"row": int(r["row"]), "x": _row_values(r["x"]), "label": r.get("label"),
+                      "a": _answer(r, "a"), "b": _answer(r, "b"), "diff": f"{r['abs_diff']:.4f}"}
                      for r in found["disagree_most"]],
         }
     except (TypeError, KeyError, ValueError):
         return None
+
+
+def _row_names(rows: list, names: tuple[str, ...]) -> list[str]:
+    """Column titles of the disagreeing rows: their feature names."""
+    if not rows:
+        return []
+    first = rows[0]["x"]
+    if isinstance(first, dict):
+        return [str(name) for name in first]
+    return list(names) if len(first) == len(names) else [f"x{i + 1}" for i in range(len(first))]
+
+
+def _row_values(x) -> list[str]:
+    values = x.values() if isinstance(x, dict) else x
+    return ["" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in values]
+
+
+def _answer(row: dict, side: str) -> str:
+    """A version's answer for a row: the probability (packed), or the class and its probability."""
+    shown = f"{row[side]:.4f}"
+    return f"{row[side + '_class']} {shown}" if f"{side}_class" in row else shown
 
 
 def _form_values() -> dict:

@@ -127,3 +127,21 @@ def test_a_served_version_of_another_schema_is_shown_with_a_note(client, project
                                          "label": {"column": "label", "classes": [0, 1]}})
     page = client.get("/").get_data(as_text=True)
     assert "config.json now declares a different schema" in page and "<td>x1</td>" in page
+
+
+def test_a_stored_comparison_of_named_versions_lists_rows_by_feature(client, project, fake_serving):
+    fake_serving.versions = {2: "AVAILABLE"}
+    comparison = {"a": {"version": 2, "spec": "served", "accuracy_percent": 95.0, "latency_ms": None},
+                  "b": {"version": 1, "spec": "previous", "accuracy_percent": 90.0, "latency_ms": None},
+                  "rows": 60, "source": "60 held-out rows of the current dataset", "labelled": True,
+                  "class_agreement": 0.95, "mean_abs_diff": 0.05, "max_abs_diff": 0.6,
+                  "disagree_most": [{"row": 7, "x": {"island": "Dream", "bill_length_mm": 45.25, "sex": None},
+                                     "label": "Chinstrap", "a": 0.8, "a_class": "Chinstrap", "b": 0.55,
+                                     "b_class": "Adelie", "abs_diff": 0.6}],
+                  "computed_at": "2025-11-20T02:01:00Z"}
+    project.add_version(2, 95.0, comparison=comparison)
+    page = client.get("/").get_data(as_text=True)
+    table = re.search(r'<section class="card" id="comparison".*?</section>', page, re.S).group(0)
+    assert re.findall(r'<th scope="col">(\w+)</th>', table)[:4] == ["Row", "island", "bill_length_mm", "sex"]
+    assert "<td>7</td><td>Dream</td><td>45.2500</td><td></td><td>Chinstrap</td>" in table
+    assert "<td>Chinstrap 0.8000</td><td>Adelie 0.5500</td>" in table
