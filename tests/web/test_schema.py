@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.web.conftest import SPECIES
+from tests.web.conftest import SPECIES, probability
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 FEATURES = {
@@ -24,12 +24,16 @@ FEATURES = {
 }
 
 
-@pytest.fixture
-def client(project, make_app):
+def client_for(project, make_app, features: dict, label: dict):
     config = json.loads(project.config_path.read_text())
-    config.update(features=FEATURES, label={"column": "species", "classes": list(SPECIES)})
+    config.update(features=features, label=label)
     project.config_path.write_text(json.dumps(config))
     return make_app().test_client()
+
+
+@pytest.fixture
+def client(project, make_app):
+    return client_for(project, make_app, FEATURES, {"column": "species", "classes": list(SPECIES)})
 
 
 def test_objects_by_feature_name_answer_the_class_and_every_class_probability(client, fake_serving):
@@ -145,3 +149,27 @@ def test_a_stored_comparison_of_named_versions_lists_rows_by_feature(client, pro
     assert re.findall(r'<th scope="col">(\w+)</th>', table)[:4] == ["Row", "island", "bill_length_mm", "sex"]
     assert "<td>7</td><td>Dream</td><td>45.2500</td><td></td><td>Chinstrap</td>" in table
     assert "<td>Chinstrap 0.8000</td><td>Adelie 0.5500</td>" in table
+
+
+def test_an_all_numeric_schema_also_takes_lists_in_feature_order(project, make_app, fake_serving):
+    numeric = client_for(project, make_app, {"width": {"type": "float"}, "depth": {"type": "float", "optional": True}},
+                         {"column": "kind", "classes": list(SPECIES)})
+    r = numeric.post("/predict", json={"instances": [[1.5, None], {"width": 2.0, "depth": 3.0}]})
+    assert r.status_code == 200, r.json
+    first, second = fake_serving.instances[-1]
+    assert first["width"] == 1.5 and math.isnan(first["depth"]) and second == {"width": 2.0, "depth": 3.0}
+    short = numeric.post("/predict", json={"instances": [[1.5]]})
+    assert short.status_code == 400 and "exactly 2 values in the order width, depth" in short.json["error"]
+
+
+def test_a_packed_schema_with_bounds_keeps_the_demo_answer_and_checks_the_bounds(project, make_app, fake_serving):
+    bounded = client_for(project, make_app, {"x1": {"type": "float", "min": 0}, "x2": {"type": "float", "max": 5}},
+                         {"column": "label", "classes": [0, 1]})
+    assert bounded.post("/predict", json={"instances": [[1.5, 2.3]]}).json == {
+        "predictions": [[pytest.approx(probability(1.5, 2.3))]]}
+    low = bounded.post("/predict", json={"instances": [[1.5, 2.3], [-1, 2]]})
+    assert low.status_code == 400 and low.json["error"].startswith("instances[1].x1") and "-1" in low.json["error"]
+    form = bounded.post("/predict", data={"x1": "1", "x2": "9"})
+    assert form.status_code == 400 and form.json["error"].startswith("x2")
+    page = bounded.get("/").get_data(as_text=True)
+    assert re.search(r'<input id="x1"[^>]*type="number"[^>]*min="0.0"', page)
