@@ -63,11 +63,17 @@ def held_out_rows(config: Config, limit: int | None = DEFAULT_ROWS) -> Rows:
     """The first ``limit`` (None: all) eval rows of the current dataset, split as the pipeline splits it."""
     from modelops import data
 
+    schema = config.schema
     split = data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config))
-    x, y = split.x_eval[:limit].tolist(), split.y_eval[:limit].tolist()
-    if not x:
+    y = split.y_eval[:limit].tolist()
+    if not y:
         raise UsageError("the current dataset has no held-out rows yet; give rows with --input FILE.csv")
-    return Rows(x, [int(v) for v in y], f"{len(x)} held-out rows of the current dataset", config.schema)
+    if schema.packed:
+        x = split.x_eval[:limit].tolist()
+    else:
+        text = None if split.text_eval is None else split.text_eval[:limit]
+        x = [schema.instance_for_serving(row) for row in data.typed_rows(schema, split.x_eval[:limit], text)]
+    return Rows(x, [int(v) for v in y], f"{len(x)} held-out rows of the current dataset", schema)
 
 
 def read_csv(path: Path, max_abs: float, max_rows: int, schema: Schema = DEMO_SCHEMA) -> Rows:

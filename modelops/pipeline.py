@@ -111,8 +111,9 @@ class RunLog:
 
 # verifier(config, version, eval rows, the gate's predictions for them, log): returns when serving
 # answers like the gated model; raises VerifyError when it does not, ServingUnavailable or
-# ServingTimeout when serving never answered at all.
-Verifier = Callable[[Config, int, np.ndarray, np.ndarray, RunLog], None]
+# ServingTimeout when serving never answered at all. The rows: a packed schema's float matrix,
+# else typed rows by feature name (data.typed_rows).
+Verifier = Callable[[Config, int, "np.ndarray | list[dict]", np.ndarray, RunLog], None]
 NOTIFY_LABELS = {Event.PROMOTE: "promoted", Event.REJECT: "rejected"}
 
 
@@ -391,7 +392,9 @@ def _publish_and_verify(run: _Run, store: ModelStore, gated: Gated, verifier: Ve
         _publish(run, store, gated)
         if verifier is None:
             return promoted
-        verifier(config, version, gated.split.x_eval, gated.evaluation.probabilities, run.log)
+        split, schema = gated.split, config.schema
+        rows = split.x_eval if schema.packed else data.typed_rows(schema, split.x_eval, split.text_eval)
+        verifier(config, version, rows, gated.evaluation.probabilities, run.log)
     except KeyboardInterrupt:
         if not store.path(version).is_dir():
             raise  # interrupted before the publish block: nothing was published
