@@ -107,7 +107,8 @@ class PackedInputs(Inputs):
     def rows(self, instances: list) -> list[list[float]]:
         rows = _plain_rows(instances, len(self.names)) or [self._row(row, i) for i, row in enumerate(instances)]
         if self._bounded:
-            self._check_bounds(rows)
+            for i, row in enumerate(rows):
+                self._within_bounds(row, f"instances[{i}].")
         return rows
 
     def _row(self, row, index: int) -> list[float]:
@@ -129,13 +130,13 @@ class PackedInputs(Inputs):
             )
         return [_number(value, f"{where}[{j}]", self.json_example) for j, value in enumerate(row)]
 
-    def _check_bounds(self, rows: list[list[float]]) -> None:
-        for i, row in enumerate(rows):
-            for j, feature in self._bounded:
-                try:
-                    feature.parse(row[j])
-                except SchemaValueError as exc:
-                    raise InputError(f"instances[{i}].{exc}") from None
+    def _within_bounds(self, row: list[float], where: str) -> None:
+        """A declared ``min``/``max`` holds, checked (and worded) as ingest checks it."""
+        for j, feature in self._bounded:
+            try:
+                feature.parse(row[j])
+            except SchemaValueError as exc:
+                raise InputError(f"{where}{exc}") from None
 
     def parse_form(self, form) -> list[float]:
         row = []
@@ -149,11 +150,7 @@ class PackedInputs(Inputs):
             except ValueError:
                 raise InputError(f"{name} must be a number, got {_shorten(raw)}; e.g. {self.form_example}") from None
             row.append(_finite(number, name))
-        for j, feature in self._bounded:
-            try:
-                feature.parse(row[j])
-            except SchemaValueError as exc:
-                raise InputError(str(exc)) from None
+        self._within_bounds(row, "")
         return row
 
 
