@@ -173,3 +173,26 @@ def test_a_packed_schema_with_bounds_keeps_the_demo_answer_and_checks_the_bounds
     assert form.status_code == 400 and form.json["error"].startswith("x2")
     page = bounded.get("/").get_data(as_text=True)
     assert re.search(r'<input id="x1"[^>]*type="number"[^>]*min="0.0"', page)
+
+
+def test_the_shadow_comparison_agrees_on_the_class_and_measures_every_probability(registry):
+    from prometheus_client import generate_latest
+
+    from modelops.schema import Schema
+    from modelops.web.traffic import Mirror, RolloutMetrics
+
+    schema = Schema.from_config(FEATURES, {"column": "species", "classes": list(SPECIES)})
+    stable = [{"probabilities": [0.7, 0.2, 0.1], "class": "Adelie"}, {"probabilities": [0.1, 0.8, 0.1], "class":
+                                                                       "Chinstrap"}]
+    candidate = [{"probabilities": [0.6, 0.3, 0.1], "class": "Adelie"}, {"probabilities": [0.1, 0.4, 0.5], "class":
+                                                                          "Gentoo"}]
+
+    class Candidate:
+        def predict(self, rows, version):
+            return candidate
+
+    Mirror(Candidate(), RolloutMetrics(registry), schema).compare([{}, {}], stable, 2)
+    text = generate_latest(registry).decode()
+    assert 'modelops_frontend_shadow_rows_total{result="agree",version="2"} 1.0' in text
+    assert 'modelops_frontend_shadow_rows_total{result="disagree",version="2"} 1.0' in text
+    assert 'modelops_frontend_shadow_abs_difference_sum{version="2"} 0.5' in text  # 0.1 + 0.4
