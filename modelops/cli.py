@@ -243,7 +243,7 @@ def format_record(r: dict) -> str:
 
 def _compare(args: argparse.Namespace, config: Config) -> int:
     if args.input is not None:  # a bad file is reported before serving is asked anything
-        rows = compare.read_csv(args.input, config.data.max_abs_feature, config.data.max_batch_rows)
+        rows = compare.read_csv(args.input, config.data.max_abs_feature, config.data.max_batch_rows, config.schema)
     else:
         rows = compare.held_out_rows(config, args.rows)
     result = compare.compare_served(config, verify.serving_client(config), (args.a, args.b), rows, args.load,

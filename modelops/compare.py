@@ -2,8 +2,9 @@
 
 The same rows go, one per request as the frontend sends them, to
 ``/v1/models/<m>/versions/<A>:predict`` and ``.../<B>:predict`` on TF Serving (``TF_HOST``),
-alternating A and B so both see the same load. The result: rows compared, class agreement
-(``p >= 0.5`` on both sides), mean and max absolute difference of the probabilities, each
+alternating A and B so both see the same load. The rows and answers follow the declared schema
+(``modelops.predictions``: the demo's ``p >= 0.5``, else the most probable class). The result:
+rows compared, class agreement, mean and max absolute difference of the class probabilities, each
 version's accuracy on labelled rows, its p50/p99 latency, and the rows where the two disagree
 most. ``--max-diff`` / ``--min-agreement`` bounds turn it into a gate for scripts (exit 3).
 
@@ -30,26 +31,29 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops import rollout_control
+from modelops import predictions, rollout_control
 from modelops.config import Config
-from modelops.errors import ModelNotLoaded, ServingHTTPError, UsageError
+from modelops.errors import ModelNotLoaded, SchemaValueError, ServingHTTPError, UsageError
+from modelops.predictions import Prediction
+from modelops.schema import DEMO_SCHEMA, Schema
 from modelops.store import ModelStore
 from modelops.tfserving_client import ServingClient
 from modelops.timestamps import now_iso
 
 DEFAULT_ROWS = 500
 DEFAULT_SHOW = 5
-FEATURES = ("x1", "x2")
 MAX_PROBLEMS = 5
 
 
 @dataclass(frozen=True)
 class Rows:
-    """The rows both versions answer; ``labels`` is None when the input has no label column."""
+    """The rows both versions answer, as TF Serving instances of ``schema`` (packed: ``[x1, x2]``;
+    named: ``{feature: value}``); ``labels`` (class indexes) is None when the input has no label column."""
 
-    x: list[list[float]]
+    x: list
     labels: list[int] | None
     source: str
+    schema: Schema = DEMO_SCHEMA
 
 
 # --- the rows ---
@@ -59,64 +63,88 @@ def held_out_rows(config: Config, limit: int | None = DEFAULT_ROWS) -> Rows:
     """The first ``limit`` (None: all) eval rows of the current dataset, split as the pipeline splits it."""
     from modelops import data
 
+    schema = config.schema
     split = data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config))
-    x, y = split.x_eval[:limit].tolist(), split.y_eval[:limit].tolist()
-    if not x:
+    y = split.y_eval[:limit].tolist()
+    if not y:
         raise UsageError("the current dataset has no held-out rows yet; give rows with --input FILE.csv")
-    return Rows(x, [int(v) for v in y], f"{len(x)} held-out rows of the current dataset")
+    if schema.packed:
+        x = split.x_eval[:limit].tolist()
+    else:
+        text = None if split.text_eval is None else split.text_eval[:limit]
+        x = [schema.instance_for_serving(row) for row in data.typed_rows(schema, split.x_eval[:limit], text)]
+    return Rows(x, [int(v) for v in y], f"{len(x)} held-out rows of the current dataset", schema)
 
 
-def read_csv(path: Path, max_abs: float, max_rows: int) -> Rows:
-    """Rows of a CSV with columns x1,x2 and optionally label (any order); UsageError says what is wrong."""
+def read_csv(path: Path, max_abs: float, max_rows: int, schema: Schema = DEMO_SCHEMA) -> Rows:
+    """Rows of a CSV with the schema's feature columns and optionally its label column (any order);
+    UsageError says what is wrong."""
+    features, label = schema.names, schema.label.column
+    expected = f"{','.join(features)}[,{label}]"
     try:
         text = Path(path).read_bytes().decode("utf-8-sig")
         table = [r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r)]
     except OSError as exc:
         raise UsageError(f"cannot read --input {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"--input {path} is not a CSV text file ({exc}); expected columns x1,x2[,label]") from None
-    header = [cell.strip().lower() for cell in table[0]] if table else []
-    if sorted(header) not in (sorted(FEATURES), sorted((*FEATURES, "label"))):
-        raise UsageError(f"--input {path}: the header must be x1,x2 or x1,x2,label (any order), "
-                         f"got {','.join(header) or 'an empty file'}")
+        raise UsageError(f"--input {path} is not a CSV text file ({exc}); expected columns {expected}") from None
+    header = [cell.strip() for cell in table[0]] if table else []
+    if all(name == name.lower() for name in (*features, label)):  # then a header's case does not matter
+        header = [cell.lower() for cell in header]
+    if sorted(header) not in (sorted(features), sorted((*features, label))):
+        raise UsageError(f"--input {path}: the header must be {','.join(features)} or {','.join(features)},{label} "
+                         f"(any order), got {','.join(header) or 'an empty file'}")
     if not 1 <= len(table) - 1 <= max_rows:
         raise UsageError(f"--input {path} has {len(table) - 1} data rows; between 1 and {max_rows} are needed")
-    columns = [header.index(name) for name in (*FEATURES, "label") if name in header]
-    x: list[list[float]] = []
+    columns = [header.index(name) for name in (*features, label) if name in header]
+    x: list = []
     labels: list[int] = []
     problems: list[str] = []
     for line, row in enumerate(table[1:], start=2):
         try:
-            values = _parse_row(row, columns, header, max_abs)
+            instance, index = _parse_row(row, columns, header, max_abs, schema)
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
             continue
-        x.append(values[:2])
-        labels.extend(int(v) for v in values[2:])
+        x.append(instance)
+        if index is not None:
+            labels.append(index)
     if problems:
         more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
         raise UsageError(f"--input {path}: " + "; ".join(problems[:MAX_PROBLEMS]) + more)
-    return Rows(x, labels if "label" in header else None, f"{len(x)} rows of {path}")
+    return Rows(x, labels if label in header else None, f"{len(x)} rows of {path}", schema)
 
 
-def _parse_row(row: list[str], columns: list[int], header: list[str], max_abs: float) -> list[float]:
+def _parse_row(row: list[str], columns: list[int], header: list[str], max_abs: float, schema: Schema
+               ) -> tuple[list | dict, int | None]:
+    """One CSV row as a TF Serving instance and its class index (None without a label column)."""
     if len(row) != len(header):
         raise ValueError(f"expected {len(header)} fields, got {len(row)}")
     cells = [row[i].strip() for i in columns]
-    values = []
-    for name, cell in zip(FEATURES, cells, strict=False):
+    typed: dict = {}
+    for feature, cell in zip(schema.features, cells, strict=False):
+        if schema.packed:  # the demo's wording
+            try:
+                value = float(cell)
+            except ValueError:
+                raise ValueError(f"{feature.name} is not a number: {cell[:40]!r}") from None
+            if not math.isfinite(value) or abs(value) > max_abs:
+                raise ValueError(f"{feature.name}={cell[:40]} is not a finite number within +-{max_abs:g}")
         try:
-            value = float(cell)
-        except ValueError:
-            raise ValueError(f"{name} is not a number: {cell[:40]!r}") from None
-        if not math.isfinite(value) or abs(value) > max_abs:
-            raise ValueError(f"{name}={cell[:40]} is not a finite number within +-{max_abs:g}")
-        values.append(value)
-    if len(cells) == 3:
-        if cells[2] not in ("0", "1"):
-            raise ValueError(f"label must be 0 or 1, got {cells[2][:40]!r}")
-        values.append(float(cells[2]))
-    return values
+            typed[feature.name] = feature.parse(cell)
+        except SchemaValueError as exc:
+            raise ValueError(str(exc)) from None
+        if isinstance(typed[feature.name], float) and abs(typed[feature.name]) > max_abs:
+            raise ValueError(f"{feature.name}={cell[:40]} is not a finite number within +-{max_abs:g}")
+    index = None
+    if len(cells) > len(schema.features):
+        try:
+            index = schema.label.index(cells[-1])
+        except SchemaValueError:
+            names = schema.label.class_names
+            allowed = " or ".join(names) if len(names) == 2 else f"one of {', '.join(names)}"
+            raise ValueError(f"{schema.label.column} must be {allowed}, got {cells[-1][:40]!r}") from None
+    return schema.instance_for_serving(typed), index
 
 
 # --- the versions ---
@@ -179,38 +207,46 @@ def _names(versions: list[int]) -> str:
 # --- asking and measuring ---
 
 
-def ask_serving(client: ServingClient, versions: tuple[int, int], rows: Rows) -> list[tuple[list[float], list[float]]]:
-    """``(probabilities, latencies in seconds)`` per version: one row per request, A and B in turn."""
-    answers: list[tuple[list[float], list[float]]] = [([], []), ([], [])]
+def ask_serving(client: ServingClient, versions: tuple[int, int], rows: Rows) -> list[tuple[list, list[float]]]:
+    """``(predictions, latencies in seconds)`` per version: one row per request, A and B in turn."""
+    answers: list[tuple[list[Prediction], list[float]]] = [([], []), ([], [])]
     for row in rows.x:
-        for (probs, seconds), version in zip(answers, versions, strict=True):
+        for (found, seconds), version in zip(answers, versions, strict=True):
             started = time.perf_counter()
             prediction = client.predict([row], version)
             seconds.append(time.perf_counter() - started)
-            probs.append(_probability(prediction, version))
+            found.append(_prediction(prediction, version, rows.schema))
     return answers
 
 
-def _probability(prediction: list, version: int) -> float:
-    value = prediction[0] if len(prediction) == 1 else None
-    value = value[0] if isinstance(value, list) and len(value) == 1 else value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ServingHTTPError(502, f"v{version} answered {str(prediction)[:80]}, not one probability per row")
-    return float(value)
+def _prediction(prediction: list, version: int, schema: Schema) -> Prediction:
+    what = "one probability per row" if schema.packed else "class probabilities per row"
+    try:
+        if len(prediction) != 1:
+            raise ServingHTTPError(502, "not one prediction")
+        read = predictions.read(prediction[0], schema)
+    except ServingHTTPError:
+        read = None
+    if read is None or not all(0.0 <= p <= 1.0 for p in read.probabilities):
+        raise ServingHTTPError(502, f"v{version} answered {str(prediction)[:80]}, not {what}")
+    return read
 
 
 def summarize(versions: tuple[int, int], specs: tuple[str, str], rows: Rows, answers, show: int = DEFAULT_SHOW) -> dict:
-    """The comparison as JSON-ready data; ``answers`` is ``(probabilities, latencies or None)`` per version."""
+    """The comparison as JSON-ready data; ``answers`` is ``(predictions, latencies or None)`` per version.
+
+    A row's ``a``/``b`` is the second class's probability for a packed schema (the demo's p), else
+    the probability of the class that version predicts (``a_class``/``b_class``)."""
     (pa, la), (pb, lb) = answers
-    diffs = [abs(a - b) for a, b in zip(pa, pb, strict=True)]
-    agree = sum((a >= 0.5) == (b >= 0.5) for a, b in zip(pa, pb, strict=True))
+    diffs = [predictions.difference(a, b) for a, b in zip(pa, pb, strict=True)]
+    agree = sum(predictions.agree(a, b) for a, b in zip(pa, pb, strict=True))
     worst = sorted((i for i in range(len(diffs)) if diffs[i] > 0), key=lambda i: -diffs[i])[:show]
     sides = []
-    for version, spec, probs, latencies in ((versions[0], specs[0], pa, la), (versions[1], specs[1], pb, lb)):
+    for version, spec, found, latencies in ((versions[0], specs[0], pa, la), (versions[1], specs[1], pb, lb)):
         side = {"version": version, "spec": spec, "accuracy_percent": None, "latency_ms": None}
         if rows.labels is not None:
-            hits = sum((p >= 0.5) == bool(y) for p, y in zip(probs, rows.labels, strict=True))
-            side["accuracy_percent"] = round(100.0 * hits / len(probs), 4)
+            hits = sum(p.index == y for p, y in zip(found, rows.labels, strict=True))
+            side["accuracy_percent"] = round(100.0 * hits / len(found), 4)
         if latencies:
             side["latency_ms"] = {"p50": _percentile_ms(latencies, 0.50), "p99": _percentile_ms(latencies, 0.99)}
         sides.append(side)
@@ -220,14 +256,20 @@ def summarize(versions: tuple[int, int], specs: tuple[str, str], rows: Rows, ans
         "class_agreement": round(agree / len(diffs), 6),
         "mean_abs_diff": round(sum(diffs) / len(diffs), 6),
         "max_abs_diff": round(max(diffs), 6),
-        "disagree_most": [
-            {"row": i + 1, "x": [round(v, 6) for v in rows.x[i]],
-             "label": None if rows.labels is None else rows.labels[i],
-             "a": round(pa[i], 6), "b": round(pb[i], 6), "abs_diff": round(diffs[i], 6)}
-            for i in worst
-        ],
+        "disagree_most": [_row_record(i, rows, pa[i], pb[i], diffs[i]) for i in worst],
         "computed_at": now_iso(),
     }
+
+
+def _row_record(i: int, rows: Rows, a: Prediction, b: Prediction, diff: float) -> dict:
+    schema = rows.schema
+    label = None if rows.labels is None else schema.label.classes[rows.labels[i]]
+    if schema.packed:
+        return {"row": i + 1, "x": [round(v, 6) for v in rows.x[i]], "label": label,
+                "a": round(a.probabilities[-1], 6), "b": round(b.probabilities[-1], 6), "abs_diff": round(diff, 6)}
+    shown = {name: (None if isinstance(v, float) and math.isnan(v) or v == "" else v) for name, v in rows.x[i].items()}
+    return {"row": i + 1, "x": shown, "label": label, "a": round(a.probability, 6), "a_class": a.name(schema),
+            "b": round(b.probability, 6), "b_class": b.name(schema), "abs_diff": round(diff, 6)}
 
 
 def _percentile_ms(seconds: list[float], q: float) -> float:
@@ -281,11 +323,18 @@ def format_text(result: dict) -> list[str]:
             for n, s in zip(names, (a, b), strict=True)))
     if result["disagree_most"]:
         lines.append("  rows where they disagree most:")
-        lines.append(f"  {'row':>6} {'x1':>9} {'x2':>9} {'label':>5} {names[0]:>8} {names[1]:>8} {'diff':>8}")
-        for r in result["disagree_most"]:
-            label = "" if r["label"] is None else r["label"]
-            lines.append(f"  {r['row']:>6} {r['x'][0]:>9.4f} {r['x'][1]:>9.4f} {label:>5} "
-                         f"{r['a']:>8.4f} {r['b']:>8.4f} {r['abs_diff']:>8.4f}")
+        if all(isinstance(r["x"], list) for r in result["disagree_most"]):
+            lines.append(f"  {'row':>6} {'x1':>9} {'x2':>9} {'label':>5} {names[0]:>8} {names[1]:>8} {'diff':>8}")
+            for r in result["disagree_most"]:
+                label = "" if r["label"] is None else r["label"]
+                lines.append(f"  {r['row']:>6} {r['x'][0]:>9.4f} {r['x'][1]:>9.4f} {label:>5} "
+                             f"{r['a']:>8.4f} {r['b']:>8.4f} {r['abs_diff']:>8.4f}")
+        else:
+            for r in result["disagree_most"]:
+                label = "" if r["label"] is None else f" label {r['label']}:"
+                values = ", ".join(f"{k}={'' if v is None else v}" for k, v in r["x"].items())
+                lines.append(f"  row {r['row']}:{label} {names[0]} {r['a_class']} {r['a']:.4f}, {names[1]} "
+                             f"{r['b_class']} {r['b']:.4f} (max diff {r['abs_diff']:.4f}); {values}")
     return lines
 
 
@@ -313,9 +362,17 @@ def after_promotion(config: Config, version: int, log) -> dict | None:
     return result
 
 
-def _in_process(path: Path, rows: Rows) -> list[float]:
+def _in_process(path: Path, rows: Rows) -> list[Prediction]:
+    """Each row's prediction from the SavedModel at ``path``, through the signature TF Serving runs."""
     import numpy as np
 
     from modelops import model
 
-    return model.predict(model.load_signature(path), np.asarray(rows.x, dtype=np.float32)).reshape(-1).tolist()
+    signature = model.load_signature(path)
+    if rows.schema.packed:
+        found = model.predict(signature, np.asarray(rows.x, dtype=np.float32)).reshape(-1).tolist()
+        return [predictions.read([p], rows.schema) for p in found]
+    feeds = {f.name: np.asarray([r[f.name] for r in rows.x], dtype=np.float32) if f.numeric
+             else np.asarray([str(r[f.name]).encode() for r in rows.x], dtype=object) for f in rows.schema.features}
+    probabilities = signature.run(feeds)["probabilities"]
+    return [Prediction(tuple(map(float, p)), int(np.argmax(p))) for p in probabilities]

@@ -111,8 +111,9 @@ class RunLog:
 
 # verifier(config, version, eval rows, the gate's predictions for them, log): returns when serving
 # answers like the gated model; raises VerifyError when it does not, ServingUnavailable or
-# ServingTimeout when serving never answered at all.
-Verifier = Callable[[Config, int, np.ndarray, np.ndarray, RunLog], None]
+# ServingTimeout when serving never answered at all. The rows: a packed schema's float matrix,
+# else typed rows by feature name (data.typed_rows).
+Verifier = Callable[[Config, int, "np.ndarray | list[dict]", np.ndarray, RunLog], None]
 NOTIFY_LABELS = {Event.PROMOTE: "promoted", Event.REJECT: "rejected"}
 
 
@@ -392,7 +393,7 @@ def _publish_and_verify(run: _Run, store: ModelStore, gated: Gated, verifier: Ve
         _publish(run, store, gated)
         if verifier is None:
             return promoted
-        verifier(_asking_once(config) if first else config, version, gated.split.x_eval,
+        verifier(_asking_once(config) if first else config, version, _verification_rows(config, gated.split),
                  gated.evaluation.probabilities, run.log)
     except KeyboardInterrupt:
         if not store.path(version).is_dir():
@@ -417,10 +418,11 @@ def _publish(run: _Run, store: ModelStore, gated: Gated) -> None:
     A version is never served without its record: if the history cannot be written (disk full,
     read-only), the version leaves the served path again and the run fails saying why.
     """
-    rows = run.config.verify.rows
+    n = run.config.verify.rows
+    rows = _verification_rows(run.config, gated.split)[:n]
     metrics = {**_metrics(run.config, run.id, gated), "promoted_at": now_iso(),
-               "verification": {"rows": np.asarray(gated.split.x_eval[:rows]).tolist(),
-                                "expected": np.asarray(gated.evaluation.probabilities[:rows]).tolist()}}
+               "verification": {"rows": rows.tolist() if isinstance(rows, np.ndarray) else rows,
+                                "expected": np.asarray(gated.evaluation.probabilities[:n]).tolist()}}
     candidate, version = gated.evaluation.candidate, gated.version
     with signals.held():
         rollout_control.before_publish(run.config, store, gated.version)  # shadow/canary: loads beside the champion
@@ -452,6 +454,12 @@ def _unverified(run: _Run, promoted: RunResult, reason: str) -> RunResult:
                version=promoted.version, reasons=[reason])
     run.log.step("verify", f"WARNING v{promoted.version} is promoted but unverified: {reason}")
     return dataclasses.replace(promoted, message=f"{promoted.message}, UNVERIFIED: {reason}")
+
+
+def _verification_rows(config: Config, split: data.Split) -> np.ndarray | list[dict]:
+    """The eval rows as verification sends them: the float matrix (packed schema) or typed rows by name."""
+    schema = config.schema
+    return split.x_eval if schema.packed else data.typed_rows(schema, split.x_eval, split.text_eval)
 
 
 def _asking_once(config: Config) -> Config:
@@ -492,8 +500,10 @@ def verify_pending(config: Config, verifier: Verifier, wait_seconds: float = 0.0
             return None
         run = _Run(config, log)
         promoted = RunResult(Outcome.PROMOTED, version, f"v{version}")
+        rows = kept["rows"]  # typed rows by feature name stay as they are; packed rows are a float matrix
         try:
-            verifier(config, version, np.asarray(kept["rows"]), np.asarray(kept["expected"]), log)
+            verifier(config, version, rows if rows and isinstance(rows[0], dict) else np.asarray(rows, np.float32),
+                     np.asarray(kept["expected"]), log)
         except VerifyError as exc:
             return _roll_back_unverifiable(run, store, version, str(exc))
         except (ServingUnavailable, ServingTimeout) as exc:

@@ -44,10 +44,11 @@ def interrupts() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        _interrupted.clear()  # a later run in this process (a test, a service) starts uninterrupted
 
 
 def interrupted() -> bool:
-    """Whether a stop signal arrived inside the current (or last) ``interrupts()`` block."""
+    """Whether a stop signal arrived inside the current ``interrupts()`` block."""
     return _interrupted.is_set()
 
 
@@ -87,8 +88,9 @@ def deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        _timed_out.clear()
 
 
 def timed_out() -> bool:
-    """Whether the current (or last) ``deadline()`` block ran out of time."""
+    """Whether the current ``deadline()`` block ran out of time."""
     return _timed_out.is_set()

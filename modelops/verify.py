@@ -34,8 +34,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from modelops import predictions
 from modelops.config import Config
 from modelops.errors import ConfigError, ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
+from modelops.schema import DEMO_SCHEMA, Schema
 from modelops.tfserving_client import ServingClient, base_url_of, env_target
 
 REPLICAS_ENV = "TF_SERVING_REPLICAS"
@@ -99,7 +101,10 @@ class ServingVerifier:
     def __init__(self, clients: Sequence[ServingClient] | None = None, poll_seconds: float = POLL_SECONDS):
         self.clients, self.poll_seconds = clients, poll_seconds
 
-    def __call__(self, config: Config, version: int, x_eval: np.ndarray, expected: np.ndarray, log) -> None:
+    def __call__(self, config: Config, version: int, x_eval: np.ndarray | Sequence[dict], expected: np.ndarray,
+                 log) -> None:
+        """``x_eval``: the eval rows, a float matrix (packed schema) or typed rows by feature name
+        (``data.typed_rows``); ``expected``: the gate's probabilities for them, ``[n, 1]`` or ``[n, K]``."""
         settings = config.verify
         try:
             clients = self.clients or [serving_client(config, min(10.0, settings.timeout_seconds), url)
@@ -114,9 +119,10 @@ class ServingVerifier:
             patience = min(patience, settings.unreachable_seconds)
         self._wait_available(clients, named, version, settings.timeout_seconds, patience)
         n = min(settings.rows, len(x_eval))
-        rows = np.asarray(x_eval[:n], dtype=np.float32).tolist()
+        rows = serving_rows(config.schema, x_eval[:n])
         for client in clients:
-            log.detail(named.on(client, _check_answers(client, named, rows, expected[:n], settings.tolerance, version)))
+            log.detail(named.on(client, _check_answers(client, named, rows, expected[:n], settings.tolerance, version,
+                                                       config.schema)))
 
     def _wait_available(self, clients, named: _Names, version: int, timeout: float, patience: float) -> None:
         """Return once every replica reports ``version`` AVAILABLE; raise as the module docstring says."""
@@ -166,12 +172,19 @@ class _Names:
         return f"{message} on {client.base_url}" if self.several else message
 
 
+def serving_rows(schema: Schema, rows: np.ndarray | Sequence[dict]) -> list:
+    """The instances to send: a packed schema's float rows as lists, typed rows as the schema spells them."""
+    if isinstance(rows, np.ndarray):
+        return np.asarray(rows, dtype=np.float32).tolist()
+    return [schema.instance_for_serving(row) for row in rows]
+
+
 def _check_answers(client: ServingClient, named: _Names, rows: list, expected: np.ndarray, tolerance: float,
-                   version: int) -> str:
+                   version: int, schema: Schema) -> str:
     """Predict ``rows`` on one replica and compare; raise VerifyError when it disagrees."""
     try:
         answers = client.predict(rows, version)
-        return compare(answers, expected, tolerance, version)
+        return compare(answers, expected, tolerance, version, schema)
     except ServingHTTPError as exc:
         message = f"v{version} is AVAILABLE but predict failed: HTTP {exc.status} {exc.message}"
     except (ServingUnavailable, ServingTimeout) as exc:
@@ -191,16 +204,18 @@ def _state(entries: list[dict], version: int) -> tuple[str | None, str | None]:
     return None, None
 
 
-def compare(answers: list, expected: np.ndarray, tolerance: float, version: int) -> str:
-    """Raise VerifyError unless serving's predictions match ``expected`` within ``tolerance``."""
+def compare(answers: list, expected: np.ndarray, tolerance: float, version: int, schema: Schema = DEMO_SCHEMA) -> str:
+    """Raise VerifyError unless serving's predictions match ``expected`` within ``tolerance``: the
+    probability per row (packed) or every class's probability (named)."""
     try:
-        served = np.asarray(answers, dtype=np.float64)
-    except (TypeError, ValueError):
+        served = np.asarray(answers if schema.packed else [predictions.read(a, schema).probabilities for a in answers],
+                            dtype=np.float64)
+    except (TypeError, ValueError, ServingHTTPError):
         raise VerifyError(f"v{version} answered predictions that are not numbers") from None
     if served.shape != expected.shape:
         raise VerifyError(f"v{version} answered shape {served.shape}, the gated model {expected.shape}")
     diff = np.abs(served - expected.astype(np.float64))
-    bad = int(np.count_nonzero(~(diff <= tolerance)))  # NaN counts as a mismatch
+    bad = int(np.count_nonzero((~(diff <= tolerance)).reshape(len(served), -1).any(axis=1)))  # rows; NaN mismatches
     worst = float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan")
     if bad:
         raise VerifyError(

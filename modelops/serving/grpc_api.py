@@ -60,7 +60,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         if proto.tensor_shape.unknown_rank or any(d < 0 for d in dims):
             raise ServableError("INVALID_ARGUMENT", f"tensor parsing error: {alias}")
         try:
-            item_bytes = max(tf.as_dtype(proto.dtype).size, 1)
+            item_bytes = tf.as_dtype(proto.dtype).size or 8  # a string element is at least an object pointer
         except TypeError:
             raise ServableError("INVALID_ARGUMENT", f"tensor parsing error: {alias}") from None
         if math.prod(dims) * item_bytes > self._max_tensor_bytes:

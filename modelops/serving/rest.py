@@ -9,11 +9,14 @@ decides which error a bad request gets. Every request is counted for the Prometh
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import html
 import itertools
 import json
 import logging
+import math
 import re
 import time
 import zlib
@@ -23,6 +26,7 @@ from http import HTTPStatus
 from urllib.parse import unquote
 
 import numpy as np
+import tensorflow as tf
 from google.protobuf import json_format
 
 from modelops.errors import ServableError
@@ -262,68 +266,95 @@ def _from_rows(instances, signature: Signature) -> dict[str, np.ndarray]:
     if not instances:
         raise ServableError("INVALID_ARGUMENT", "JSON Value: [] No values in 'instances' array")
     aliases = list(signature.inputs)
-    if len(aliases) == 1 and type(instances[0]) is not dict:
-        columns = {aliases[0]: instances}
-    else:
-        columns = {alias: [] for alias in aliases}
-        for i, row in enumerate(instances):
-            if type(row) is not dict:
+    if type(instances[0]) is not dict and len(aliases) > 1:
+        raise ServableError(
+            "INVALID_ARGUMENT",
+            "instances is a plain list, but expecting list of objects as "
+            "multiple input tensors required as per tensorinfo_map",
+        )
+    if _is_named(instances[0]):
+        return _from_named_rows(instances, signature)
+    alias = aliases[0]  # one input (several: TF Serving feeds the first only, and the run says what is missing)
+    dtype = signature.inputs[alias].dtype
+    if not _is_matrix(instances, dtype):
+        shape = None
+        for i, element in enumerate(instances):
+            if _is_named(element):
                 raise ServableError(
-                    "INVALID_ARGUMENT",
-                    "instances is a plain list, but expecting list of objects as "
-                    "multiple input tensors required as per tensorinfo_map",
+                    "INVALID_ARGUMENT", f"Expecting value/list but got object at item {i} of input list"
                 )
-            for key in row:
+            try:
+                shape = _same_shape(shape, _shape(element, dtype))
+            except ServableError as e:
+                raise _in_element(e, f"{i}") from e
+    return {alias: _tensor(instances, dtype)}
+
+
+def _from_named_rows(instances: list, signature: Signature) -> dict[str, np.ndarray]:
+    """Row format with one object per example, keyed by input alias, checked as TF Serving does:
+    key by key in the object's order, then the object's keys against the signature's."""
+    columns: dict[str, list] = {alias: [] for alias in signature.inputs}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, row in enumerate(instances):
+        if not _is_named(row):
+            raise ServableError("INVALID_ARGUMENT", f"Expecting object but got list at item {i} of input list")
+        for key, value in row.items():
+            try:
                 if key not in columns:
-                    raise ServableError(
-                        "INVALID_ARGUMENT",
-                        f"Failed to process element: {i} key: {key} of 'instances' "
-                        f"list. Error: INVALID_ARGUMENT: JSON object: does not have named input: {key}",
-                    )
-            if len(row) != len(columns):
-                raise ServableError(
-                    "INVALID_ARGUMENT",
-                    f"Failed to process element: {i} of 'instances' list. "
-                    f"Error: INVALID_ARGUMENT: keys must be equal to: {','.join(aliases)}",
-                )
-            for alias in aliases:
-                columns[alias].append(row[alias])
-    tensors = {}
-    for alias, elements in columns.items():
-        dtype = signature.inputs[alias].dtype
-        if not _is_matrix(elements, dtype):
-            _check_elements(elements, dtype)
-        tensors[alias] = np.array(elements, dtype=dtype.as_numpy_dtype)
-    return tensors
-
-
-def _check_elements(elements: list, dtype) -> None:
-    """Every row-format element must fit ``dtype`` and share the first one's shape."""
-    shape = None
-    for i, element in enumerate(elements):
-        try:
-            element_shape = _shape(element, dtype)
-        except ServableError as e:
-            raise ServableError(
-                e.code, f"Failed to process element: {i} of 'instances' list. Error: {e.code}: {e.message}"
-            ) from e
-        if shape is None:
-            shape = element_shape
-        elif element_shape != shape:
+                    raise ServableError("INVALID_ARGUMENT", f"JSON object: does not have named input: {key}")
+                shapes[key] = _same_shape(shapes.get(key), _shape(value, signature.inputs[key].dtype))
+            except ServableError as e:
+                raise _in_element(e, f"{i} key: {key}") from e
+            columns[key].append(value)
+        if len(row) != len(columns):
             raise ServableError(
                 "INVALID_ARGUMENT",
-                f"Failed to process element: {i} of 'instances' list. "
-                f"Error: INVALID_ARGUMENT: Expecting shape {list(shape)} but got: {list(element_shape)}",
+                f"Failed to process element: {i} of 'instances' list. JSON object: {_dump(row)} "
+                f"keys must be equal to: {','.join(columns)}",
             )
+    return {alias: _tensor(values, signature.inputs[alias].dtype) for alias, values in columns.items()}
+
+
+def _is_named(value) -> bool:
+    """An object of named inputs, as opposed to a value (a ``{"b64": ...}`` string is a value)."""
+    return type(value) is dict and not _is_b64(value)
+
+
+def _is_b64(value) -> bool:
+    return type(value) is dict and len(value) == 1 and type(value.get("b64")) is str
+
+
+def _same_shape(first: tuple[int, ...] | None, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Every example of one input must have the first one's size and shape."""
+    if first is None or first == shape:
+        return shape
+    size, got = math.prod(first), math.prod(shape)
+    if size != got:
+        raise ServableError("INVALID_ARGUMENT", f"Expecting tensor size: {size} but got: {got}")
+    raise ServableError("INVALID_ARGUMENT", f"Expecting shape {_shape_text(first)} but got: {_shape_text(shape)}")
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ",".join(map(str, shape)) + "]"
+
+
+def _in_element(error: ServableError, where: str) -> ServableError:
+    """An element's error wrapped as TF Serving wraps it (always INVALID_ARGUMENT)."""
+    message = f"Failed to process element: {where} of 'instances' list. Error: {error.code}: {error.message}"
+    return ServableError("INVALID_ARGUMENT", message)
 
 
 def _from_columns(inputs, signature: Signature) -> dict[str, np.ndarray]:
     """Columnar format: each input's whole tensor; extra keys are ignored, as in TF Serving."""
     aliases = list(signature.inputs)
-    if len(aliases) == 1 and type(inputs) is not dict:
+    if not _is_named(inputs):
+        if len(aliases) > 1:
+            raise ServableError(
+                "INVALID_ARGUMENT",
+                "inputs is a plain value/list, but expecting an object as multiple "
+                "input tensors required as per tensorinfo_map",
+            )
         inputs = {aliases[0]: inputs}
-    elif type(inputs) is not dict:
-        raise ServableError("INVALID_ARGUMENT", f"JSON Value: {_dump(inputs)} Expecting 'inputs' to be an object")
     tensors = {}
     for alias in aliases:
         if alias not in inputs:
@@ -331,8 +362,32 @@ def _from_columns(inputs, signature: Signature) -> dict[str, np.ndarray]:
         dtype = signature.inputs[alias].dtype
         if not _is_matrix(inputs[alias], dtype):
             _shape(inputs[alias], dtype)
-        tensors[alias] = np.array(inputs[alias], dtype=dtype.as_numpy_dtype)
+        tensors[alias] = _tensor(inputs[alias], dtype)
     return tensors
+
+
+def _tensor(value, dtype) -> np.ndarray:
+    """A checked JSON value as the array fed to the signature; strings as UTF-8 (or base64-decoded) bytes."""
+    numpy_dtype = dtype.as_numpy_dtype
+    if numpy_dtype is object:  # DT_STRING
+        return np.array(_as_bytes(value), dtype=object)
+    return np.array(value, dtype=numpy_dtype)
+
+
+def _as_bytes(value):
+    if type(value) is list:
+        return [_as_bytes(item) for item in value]
+    if type(value) is str:
+        return value.encode("utf-8", "surrogatepass")
+    return _b64_decode(value)
+
+
+def _b64_decode(value: dict) -> bytes:
+    text = value["b64"]
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ServableError("INVALID_ARGUMENT", "Unable to base64 decode") from None
 
 
 def _is_matrix(value, dtype) -> bool:
@@ -349,41 +404,69 @@ def _is_matrix(value, dtype) -> bool:
 
 
 def _shape(value, dtype) -> tuple[int, ...]:
-    """The dense shape of a JSON value whose leaves all fit ``dtype`` (checked as TF Serving does)."""
-    kinds = _leaf_types(dtype)
+    """The dense shape of a JSON value, from its first elements (as TF Serving reads it), once every
+    list is checked to have that size and every leaf to fit ``dtype``."""
+    shape = []
+    probe = value
+    while type(probe) is list:
+        shape.append(len(probe))
+        if not probe:
+            break
+        probe = probe[0]
+    _check_dense(value, 0, shape, dtype, _leaf_types(dtype))
+    return tuple(shape)
+
+
+def _check_dense(value, level: int, shape: list[int], dtype, kinds: frozenset[type]) -> None:
+    """TF Serving's FillTensorProto checks, with its texts; a vector of fitting leaves at C speed."""
+    rank = len(shape)
     if type(value) is not list:
+        if level != rank:
+            raise ServableError(
+                "INVALID_ARGUMENT",
+                f"JSON Value: {_dump(value)} found at incorrect level: {level + 1} in the JSON DOM. "
+                f"Expected at level: {rank}",
+            )
         _check_leaf(value, dtype, kinds)
-        return ()
-    if not value:
-        return (0,)
-    if type(value[0]) is not list:  # a vector: one C-speed type check for all its leaves
-        if not kinds.issuperset(map(type, value)):
-            for item in value:
-                _check_leaf(item, dtype, kinds)
-        return (len(value),)
-    inner = _shape(value[0], dtype)
-    for item in value[1:]:
-        if type(item) is not list or _shape(item, dtype) != inner:
-            raise ServableError("INVALID_ARGUMENT", f"Encountered list at unexpected size: {_dump(value)}")
-    return (len(value), *inner)
+        return
+    if level >= rank:
+        raise ServableError("INVALID_ARGUMENT", f"Encountered list at unexpected level: {level} expected < {rank}")
+    if len(value) != shape[level]:
+        raise ServableError(
+            "INVALID_ARGUMENT",
+            f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: {shape[level]}",
+        )
+    if level == rank - 1 and kinds.issuperset(map(type, value)):
+        return
+    for item in value:
+        _check_dense(item, level + 1, shape, dtype, kinds)
 
 
 @functools.cache
 def _leaf_types(dtype) -> frozenset[type]:
-    """The JSON leaf types a signature dtype accepts: ints are fine for floats, bools only for bools."""
+    """The JSON leaf types a signature dtype accepts: ints are fine for floats, bools only for bools,
+    strings for strings (and ``{"b64": ...}`` objects, checked one by one)."""
     if dtype.is_floating:
         return frozenset((float, int))
     if dtype.is_bool:
         return frozenset((bool,))
     if dtype.is_integer:
         return frozenset((int,))
+    if dtype == tf.string:
+        return frozenset((str,))
     return frozenset()
 
 
 def _check_leaf(value, dtype, kinds: frozenset[type]) -> None:
     if not kinds:
         raise ServableError("UNIMPLEMENTED", f"Conversion of JSON Value: {_dump(value)} to type: {dtype.name}")
-    if type(value) not in kinds:
+    if type(value) is dict and dtype == tf.string:
+        if not _is_b64(value):
+            raise ServableError(
+                "INVALID_ARGUMENT", f"JSON Value: {_dump(value)} not formatted correctly for base64 data"
+            )
+        _b64_decode(value)
+    elif type(value) not in kinds:
         expected = _TYPE_NAMES.get(dtype.name, dtype.name)
         raise ServableError(
             "INVALID_ARGUMENT",
@@ -397,6 +480,8 @@ def _to_rows(outputs: dict[str, np.ndarray]):
     for alias, tensor in outputs.items():
         if tensor.ndim == 0:
             raise ServableError("INVALID_ARGUMENT", f"Tensor name: {alias} has no shape information ")
+        if tensor.shape[0] < 1:
+            raise ServableError("INVALID_ARGUMENT", f"Tensor name: {alias} has invalid batch size: {tensor.shape[0]}")
         if batch is None:
             batch = tensor.shape[0]
         elif tensor.shape[0] != batch:
@@ -405,15 +490,34 @@ def _to_rows(outputs: dict[str, np.ndarray]):
                 f"Tensor name: {alias} has inconsistent batch size: {tensor.shape[0]} expecting: {batch}",
             )
     if len(outputs) == 1:
-        return next(iter(outputs.values())).tolist()
-    lists = {alias: tensor.tolist() for alias, tensor in outputs.items()}
+        return _json_values(*next(iter(outputs.items())))
+    lists = {alias: _json_values(alias, tensor) for alias, tensor in outputs.items()}
     return [{alias: values[i] for alias, values in lists.items()} for i in range(batch or 0)]
 
 
 def _to_columns(outputs: dict[str, np.ndarray]):
     if len(outputs) == 1:
-        return next(iter(outputs.values())).tolist()
-    return {alias: tensor.tolist() for alias, tensor in outputs.items()}
+        return _json_values(*next(iter(outputs.items())))
+    return {alias: _json_values(alias, tensor) for alias, tensor in outputs.items()}
+
+
+def _json_values(alias: str, tensor: np.ndarray):
+    """The tensor as JSON values: strings as text, or ``{"b64": ...}`` when the alias ends in
+    ``_bytes`` (TF Serving's rule for binary outputs)."""
+    if tensor.dtype != object:
+        return tensor.tolist()
+    encode = _b64_object if alias.endswith("_bytes") else _text
+    if tensor.ndim == 0:
+        return encode(tensor.item())
+    return np.frompyfunc(encode, 1, 1)(tensor).tolist()
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
+
+
+def _b64_object(value: bytes) -> dict:
+    return {"b64": base64.b64encode(value).decode("ascii")}
 
 
 def _refuse_example_api(verb: str, request: dict, signature: Signature | None, name: str):

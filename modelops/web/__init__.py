@@ -20,6 +20,7 @@ from modelops.errors import ConfigError
 from modelops.paths import REPO_ROOT
 from modelops.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.web import errors, health, metrics, openapi, pages, predict, traffic
+from modelops.web.inputs import parser_for
 
 
 def settings(test_config: dict | None = None) -> dict:
@@ -61,13 +62,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         observe=lambda operation, seconds: web_metrics.upstream_latency.labels(operation).observe(seconds),
     )
     cfg = app.config["MODELOPS"]
+    app.extensions["inputs"] = parser_for(cfg.schema)  # the schema's validator, chosen once
     mirror_client = ServingClient(  # its own client: mirrors stay out of the upstream latency metric
         app.config["TF_HOST"], app.config["MODEL_NAME"], session=app.config["SERVING_SESSION"],
         timeout=app.config["TF_TIMEOUT_SECONDS"],
     )
     rollout_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"], traffic.RolloutMetrics)
     app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
-                                                mirror_client, rollout_metrics)
+                                                mirror_client, rollout_metrics, schema=cfg.schema)
     for module in (predict, pages, health, metrics, openapi):
         app.register_blueprint(module.bp)
     metrics.init_app(app)

@@ -1,9 +1,10 @@
-"""``GET /openapi.json``: the frontend's API as OpenAPI 3.1, limits filled in from the config.
+"""``GET /openapi.json``: the frontend's API as OpenAPI 3.1, from the declared schema and the limits.
 
 The document is ``openapi.json`` beside this module (shipped with the package, so the frontend
 image has it), read once at import. A string value ``"$name"`` becomes the limit ``name``
 itself, and ``{name}`` inside other strings is replaced by it, so the request limits the app
-enforces are the ones it documents.
+enforces are the ones it documents. The request, form and response schemas and their examples
+are built from the declared features and classes, so they say what ``/predict`` accepts.
 """
 
 from __future__ import annotations
@@ -13,16 +14,110 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify
 
-from modelops.web.inputs import FLOAT32_MAX
+from modelops.schema import Feature, Schema
+from modelops.web.inputs import FLOAT32_MAX, Inputs, example_value
 
 bp = Blueprint("openapi", __name__)
 TEMPLATE = json.loads((Path(__file__).with_name("openapi.json")).read_text(encoding="utf-8"))
+_EXAMPLE_PROBABILITY = 0.8234567
+_PACKED_EXAMPLE = [[0.8234567], [0.1234567]]  # one answer per example row
 
 
-def spec(max_instances: int, max_content_length: int) -> dict:
-    limits = {"max_instances": max_instances, "max_content_length": max_content_length,
-              "float32_max": FLOAT32_MAX, "-float32_max": -FLOAT32_MAX}
-    return _fill(TEMPLATE, limits)
+def spec(max_instances: int, max_content_length: int, inputs: Inputs) -> dict:
+    limits = {"max_instances": max_instances, "max_content_length": max_content_length}
+    doc = _fill(TEMPLATE, limits)
+    schema = inputs.schema
+    doc["components"]["schemas"].update(_schemas(schema, max_instances))
+    post = doc["paths"]["/predict"]["post"]
+    names = schema.label.class_names
+    post["summary"] = (f"Probability of class {names[-1]} for each row" if schema.packed
+                       else "The predicted class and every class's probability for each row"
+                       ) + ", from the highest AVAILABLE version"
+    content = post["requestBody"]["content"]
+    content["application/json"]["example"] = {"instances": inputs.example_rows()}
+    content["application/x-www-form-urlencoded"]["example"] = {
+        f.name: example_value(f, 0, i) for i, f in enumerate(schema.features)}
+    post["responses"]["200"]["content"]["application/json"]["example"] = {
+        "predictions": _PACKED_EXAMPLE if schema.packed else [_named_example(schema)]}
+    return doc
+
+
+def _schemas(schema: Schema, max_instances: int) -> dict:
+    if schema.packed:
+        number = {"type": "number", "minimum": -FLOAT32_MAX, "maximum": FLOAT32_MAX,
+                  "description": "finite, fits float32"}
+        columns = {f.name: {**number, **_bounds(f)} for f in schema.features}
+        bounded = any(f.min is not None or f.max is not None for f in schema.features)
+        row: dict = {"type": "array", "prefixItems": list(columns.values()), "items": False} if bounded \
+            else {"type": "array", "items": number}
+        row.update(minItems=len(columns), maxItems=len(columns), description=f"[{', '.join(columns)}]")
+        item = {"oneOf": [row, _object(columns, list(columns))]}
+        answer = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 1,
+                  "maxItems": 1}
+        return {"PredictRequest": _request(item, max_instances), "PredictForm": _form(columns, list(columns)),
+                "PredictResponse": _response(answer)}
+    columns = {f.name: _property(f) for f in schema.features}
+    required = [f.name for f in schema.features if not f.optional]
+    item = _object(columns, required)
+    if all(f.numeric for f in schema.features):
+        item = {"oneOf": [{"type": "array", "prefixItems": list(columns.values()), "items": False,
+                           "minItems": len(columns), "maxItems": len(columns),
+                           "description": f"[{', '.join(columns)}]; null for a blank optional value"}, item]}
+    form = {f.name: {**_property(f), "type": "string" if not f.numeric else "number"} for f in schema.features}
+    names = list(schema.label.class_names)
+    probability = {"type": "number", "minimum": 0, "maximum": 1}
+    answer = {"type": "object", "required": ["class", "probability", "probabilities"], "properties": {
+        "class": {"enum": names, "description": "the most probable class"},
+        "probability": {**probability, "description": "of that class"},
+        "probabilities": {"type": "object", "required": names, "additionalProperties": False,
+                          "properties": dict.fromkeys(names, probability)}}}
+    return {"PredictRequest": _request(item, max_instances), "PredictForm": _form(form, required),
+            "PredictResponse": _response(answer)}
+
+
+def _property(feature: Feature) -> dict:
+    """One feature as a JSON value: a number within its bounds, or one of its categories; optional ones may be null."""
+    if feature.numeric:
+        node: dict = {"type": "integer" if feature.type == "int" else "number", **_bounds(feature)}
+    else:
+        node = {"type": "string"}
+        if feature.values:
+            node["enum"] = list(feature.values)
+    node["description"] = feature.expected() + ("; optional (null or absent: missing)" if feature.optional else "")
+    if feature.optional:
+        node["type"] = [node["type"], "null"]
+        if "enum" in node:
+            node["enum"] = [*node["enum"], None]
+    return node
+
+
+def _bounds(feature: Feature) -> dict:
+    return {key: value for key, value in (("minimum", feature.min), ("maximum", feature.max)) if value is not None}
+
+
+def _object(columns: dict, required: list) -> dict:
+    return {"type": "object", "required": required, "additionalProperties": False, "properties": columns}
+
+
+def _request(item: dict, max_instances: int) -> dict:
+    return {"type": "object", "required": ["instances"], "properties": {
+        "instances": {"type": "array", "minItems": 1, "maxItems": max_instances, "items": item}}}
+
+
+def _form(columns: dict, required: list) -> dict:
+    return {"type": "object", "required": required, "properties": columns}
+
+
+def _response(answer: dict) -> dict:
+    return {"type": "object", "required": ["predictions"], "properties": {
+        "predictions": {"type": "array", "items": answer}}}
+
+
+def _named_example(schema: Schema) -> dict:
+    names = schema.label.class_names
+    rest = (1 - _EXAMPLE_PROBABILITY) / (len(names) - 1)
+    probabilities = {name: round(_EXAMPLE_PROBABILITY if i == 0 else rest, 7) for i, name in enumerate(names)}
+    return {"class": names[0], "probability": probabilities[names[0]], "probabilities": probabilities}
 
 
 def _fill(node, limits: dict):
@@ -40,4 +135,4 @@ def _fill(node, limits: dict):
 @bp.get("/openapi.json")
 def openapi():
     cfg = current_app.config
-    return jsonify(spec(cfg["MAX_INSTANCES"], cfg["MAX_CONTENT_LENGTH"]))
+    return jsonify(spec(cfg["MAX_INSTANCES"], cfg["MAX_CONTENT_LENGTH"], current_app.extensions["inputs"]))

@@ -14,9 +14,11 @@ from werkzeug.exceptions import HTTPException
 from modelops import history
 from modelops.errors import ServingError
 from modelops.history import Event
+from modelops.predictions import Prediction
+from modelops.schema import Schema
 from modelops.web import chart, traffic
 from modelops.web.deps import serving, store
-from modelops.web.inputs import FEATURES, FORM_TYPES
+from modelops.web.inputs import FORM_TYPES, Inputs, example_value
 from modelops.web.metrics import record_served
 
 bp = Blueprint("pages", __name__)
@@ -68,6 +70,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         served, serving_problem = None, str(exc)
     shown = served if served is not None else models.latest()
     model = (models.metrics(shown) or {}) if shown is not None else None
+    schema = schema_view(model, shown, cfg.schema)
     records = history.read(cfg.history_path)
     points = chart.accuracy_points(models, records, served)
     context = {
@@ -76,7 +79,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "serving_problem": serving_problem,
         "shown_version": shown,
         "model": model,
-        "comparison": comparison_view(model, shown),
+        "comparison": comparison_view(model, shown, tuple(schema["config"]["features"])),
         "threshold": cfg.gate.min_accuracy_percent,
         "chart": chart.render_svg(points, cfg.gate.min_accuracy_percent),
         "points": points,
@@ -86,7 +89,9 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "event_labels": EVENT_LABELS,
         "error": error,
         "result": result,
-        "values": _form_values(),
+        "form": form_view(current_app.extensions["inputs"], _form_values(), error),
+        "schema": schema,
+        "confusion": confusion_view(model),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
     }
     return render_template("index.html", **context), status
@@ -97,9 +102,10 @@ def _shown_path(path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-def comparison_view(model: dict | None, version: int | None) -> dict | None:
+def comparison_view(model: dict | None, version: int | None, names: tuple[str, ...]) -> dict | None:
     """The comparison the trainer stored with ``version`` (vs the version before it), as display
-    text; None when there is none or it is not in the shape ``modelops.compare`` writes."""
+    text; None when there is none or it is not in the shape ``modelops.compare`` writes. A row is
+    a list of numbers in the order of ``names`` (packed) or an object by feature name."""
     found: Any = (model or {}).get("comparison")
     try:
         if found["a"]["version"] != version:
@@ -111,12 +117,34 @@ def comparison_view(model: dict | None, version: int | None) -> dict | None:
             "mean": f"{found['mean_abs_diff']:.4f}", "max": f"{found['max_abs_diff']:.4f}",
             "accuracy": [f"{a:.2f}%" for a in accuracy] if None not in accuracy else None,
             "computed_at": found.get("computed_at"),
-            "rows": [{"row": int(r["row"]), "x": [f"{v:.4f}" for v in r["x"]], "label": r.get("label"),
-                      "a": f"{r['a']:.4f}", "b": f"{r['b']:.4f}", "diff": f"{r['abs_diff']:.4f}"}
+            "features": _row_names(found["disagree_most"], names),
+            "rows": [{"row": int(r["row"]), "x": _row_values(r["x"]), "label": r.get("label"),
+                      "a": _answer(r, "a"), "b": _answer(r, "b"), "diff": f"{r['abs_diff']:.4f}"}
                      for r in found["disagree_most"]],
         }
     except (TypeError, KeyError, ValueError):
         return None
+
+
+def _row_names(rows: list, names: tuple[str, ...]) -> list[str]:
+    """Column titles of the disagreeing rows: their feature names."""
+    if not rows:
+        return []
+    first = rows[0]["x"]
+    if isinstance(first, dict):
+        return [str(name) for name in first]
+    return list(names) if len(first) == len(names) else [f"x{i + 1}" for i in range(len(first))]
+
+
+def _row_values(x) -> list[str]:
+    values = x.values() if isinstance(x, dict) else x
+    return ["" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v) for v in values]
+
+
+def _answer(row: dict, side: str) -> str:
+    """A version's answer for a row: the probability (packed), or the class and its probability."""
+    shown = f"{row[side]:.4f}"
+    return f"{row[side + '_class']} {shown}" if f"{side}_class" in row else shown
 
 
 def _form_values() -> dict:
@@ -124,6 +152,68 @@ def _form_values() -> dict:
     if request.method != "POST" or request.mimetype not in FORM_TYPES:
         return {}
     try:
-        return {name: request.form.get(name, "") for name in FEATURES}
+        return {name: request.form.get(name, "") for name in current_app.extensions["inputs"].names}
     except HTTPException:  # the body was too large to parse
         return {}
+
+
+def form_view(inputs: Inputs, values: dict, error: str | None) -> dict:
+    """The predict form, one field per declared feature: a ``<select>`` for categories with declared
+    values, a number input with the bounds for bounded numbers, else a text input; a required field
+    starts at an example value, an optional one blank. Unbounded numbers only (the demo) share one hint."""
+    features = inputs.schema.features
+    shared_hint = None
+    if all(f.numeric and f.min is None and f.max is None for f in features) and inputs.schema.packed:
+        count = "Two" if len(features) == 2 else str(len(features))
+        shared_hint = f"{count} numbers, e.g. 1.5 and -2.3."
+    fields = []
+    for i, f in enumerate(features):
+        typed = values.get(f.name) or ("" if f.optional else str(example_value(f, 0, i)))
+        field = {"name": f.name, "value": typed, "required": not f.optional,
+                 "hint": f.expected() + ("; may stay blank" if f.optional else ""),
+                 "described_by": "form-error" if error else ("x-hint" if shared_hint else f"{f.name}-hint")}
+        if not f.numeric:
+            field["kind"] = "select" if f.values else "text"
+            field["options"] = ([""] if f.optional else []) + list(f.values or ())
+        elif f.min is not None or f.max is not None:
+            field.update(kind="number", min=f.min, max=f.max, step=1 if f.type == "int" else "any")
+        else:
+            field.update(kind="text", inputmode="numeric" if f.type == "int" else "decimal")
+        fields.append(field)
+    return {"fields": fields, "hint": shared_hint, "curl": inputs.form_example}
+
+
+def result_view(answer: Prediction, schema: Schema, version: int) -> dict:
+    """A prediction as the page shows it: packed, the second class's probability (the demo's "class 1");
+    named, the class, its probability and every class's."""
+    names = schema.label.class_names
+    return {"packed": schema.packed, "label": answer.name(schema), "probability": answer.probability,
+            "positive": names[-1], "positive_probability": answer.probabilities[-1],
+            "classes": list(zip(names, answer.probabilities, strict=True)), "version": version}
+
+
+def confusion_view(model: dict | None) -> dict | None:
+    """The per-class confusion table the trainer stored (``confusion``: ``classes`` and ``counts``,
+    rows the true class, columns the predicted), with each class's recall; None when absent or damaged."""
+    found: Any = (model or {}).get("confusion")
+    try:
+        classes = [str(c) for c in found["classes"]]
+        counts = [[int(n) for n in row] for row in found["counts"]]
+    except (TypeError, KeyError, ValueError):
+        return None
+    if len(counts) != len(classes) or any(len(row) != len(classes) for row in counts):
+        return None
+    rows = [{"name": name, "counts": row,
+             "recall": f"{100 * row[i] / sum(row):.1f}%" if sum(row) else "no rows"}
+            for i, (name, row) in enumerate(zip(classes, counts, strict=True))]
+    return {"classes": classes, "rows": rows}
+
+
+def schema_view(model: dict | None, version: int | None, declared: Schema) -> dict:
+    """The schema to show: the one recorded with the shown version (what it takes), else the declared one,
+    with a note when config.json now declares another (the next retrain trains that one)."""
+    declared_config = declared.to_config()
+    recorded = (model or {}).get("schema")
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("features"), dict):
+        return {"source": "declared in config.json", "config": declared_config, "changed": False}
+    return {"source": f"recorded with version {version}", "config": recorded, "changed": recorded != declared_config}

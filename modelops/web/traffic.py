@@ -27,10 +27,11 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from modelops import history, rollout
+from modelops import history, predictions, rollout
 from modelops.config import RolloutConfig
 from modelops.errors import ServingError, ServingHTTPError
 from modelops.rollout import Rollout
+from modelops.schema import DEMO_SCHEMA, Schema
 from modelops.timestamps import ISO_UTC
 from modelops.web.metrics import LATENCY_BUCKETS
 from modelops.web.metrics import metrics as metrics_page
@@ -52,7 +53,7 @@ class RolloutMetrics:
         self.rows = Counter(rollout.SHADOW_ROWS, "Mirrored rows whose predicted class agrees with the champion's.",
                             ["version", "result"], registry=registry)
         self.difference = Histogram("modelops_frontend_shadow_abs_difference",
-                                    "Absolute difference of candidate and champion probabilities, per mirrored row.",
+                                    "Largest difference of candidate and champion class probabilities, per row.",
                                     ["version"], buckets=DIFFERENCE_BUCKETS, registry=registry)
         self.dropped = Counter("modelops_frontend_shadow_dropped_total",
                                "Mirrors dropped because the mirror queue was full.", ["version"], registry=registry)
@@ -101,10 +102,10 @@ class Traffic:
     """Answers predict requests as the rollout says; ``client`` serves users, ``mirror_client`` mirrors."""
 
     def __init__(self, cfg: RolloutConfig, history_path: Path, client, mirror_client, metrics: RolloutMetrics,
-                 rng=random.random):
+                 rng=random.random, schema: Schema = DEMO_SCHEMA):
         self.cfg, self.client, self.metrics, self.rng = cfg, client, metrics, rng
         self.router = Router(history_path)
-        self.mirror = Mirror(mirror_client, metrics)
+        self.mirror = Mirror(mirror_client, metrics, schema)
 
     def current(self) -> Rollout | None:
         return None if self.cfg.mode == "direct" else self.router.current()
@@ -156,8 +157,9 @@ def timed_predict(client, metrics: RolloutMetrics, rows: list, version: int, lab
 class Mirror:
     """A bounded queue and a few daemon threads (started lazily, so after gunicorn's fork)."""
 
-    def __init__(self, client, metrics: RolloutMetrics, size: int = MIRROR_QUEUE, threads: int = MIRROR_THREADS):
-        self.client, self.metrics, self.threads = client, metrics, threads
+    def __init__(self, client, metrics: RolloutMetrics, schema: Schema = DEMO_SCHEMA, size: int = MIRROR_QUEUE,
+                 threads: int = MIRROR_THREADS):
+        self.client, self.metrics, self.schema, self.threads = client, metrics, schema, threads
         self.queue: queue.Queue = queue.Queue(maxsize=size)
         self._pid: int | None = None
         self._lock = threading.Lock()
@@ -200,21 +202,12 @@ class Mirror:
             return
         for ours, theirs in zip(answers, mirrored, strict=True):
             try:
-                a, b = probability(ours), probability(theirs)
-            except ServingHTTPError:  # not one number: no agreement
+                a, b = predictions.read(ours, self.schema), predictions.read(theirs, self.schema)
+            except ServingHTTPError:  # not a prediction of this schema: no agreement
                 self.metrics.rows.labels(version, "disagree").inc()
                 continue
-            self.metrics.rows.labels(version, "agree" if (a >= 0.5) == (b >= 0.5) else "disagree").inc()
-            self.metrics.difference.labels(version).observe(abs(a - b))
-
-
-
-def probability(prediction) -> float:
-    """A prediction's single probability; ServingHTTPError (502) when it is not one number."""
-    value = prediction[0] if isinstance(prediction, list) and len(prediction) == 1 else prediction
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ServingHTTPError(502, f"TF Serving returned a prediction that is not one number: {prediction!r:.60}")
-    return float(value)
+            self.metrics.rows.labels(version, "agree" if predictions.agree(a, b) else "disagree").inc()
+            self.metrics.difference.labels(version).observe(predictions.difference(a, b))
 
 
 def page_context(current: Rollout | None, cfg: RolloutConfig) -> dict | None:

@@ -4,6 +4,8 @@
 graph: ``x`` is an Identity of a parsed tf.Example feature, declared ``[-1, 1]``, and is fed
 directly), with several predict signatures; ``offset`` makes a second version that answers
 differently. ``tf2_half_plus_two`` is the same function saved by TF2's ``tf.saved_model.save``.
+``penguins`` has the signature issue 22 exports for a declared schema: one input per feature
+(strings for categories, floats with NaN for a missing value), two outputs.
 
 To run the tests that use them against a real TF Serving: ``python -m tests.serving.saved_models DIR``
 writes them and ``DIR/models.config``; start ``tensorflow_model_server --model_config_file=DIR/models.config``
@@ -62,6 +64,48 @@ def tf2_half_plus_two(path: Path) -> Path:
     return path
 
 
+ISLANDS = ("Biscoe", "Dream", "Torgersen")
+SPECIES = ("Adelie", "Chinstrap", "Gentoo")
+PENGUIN_ROWS = [
+    {"island": "Biscoe", "bill_length_mm": 39.1, "sex": "male"},
+    {"island": "Dream", "bill_length_mm": 48.7, "sex": "female"},
+    {"island": "Atlantis", "bill_length_mm": float("nan"), "sex": ""},  # unknown island, blanks
+]
+
+
+def penguins(path: Path) -> Path:
+    """A named signature like a declared schema's export: ``island`` and ``sex`` (string [None]),
+    ``bill_length_mm`` (float [None], NaN = missing) -> ``probabilities`` [None, 3] and ``class``
+    (string [None]); a lookup table (initialised at load) maps islands, unknown ones to no island."""
+    import tensorflow as tf
+
+    class Penguins(tf.Module):
+        def __init__(self):
+            super().__init__()
+            keys = tf.constant(ISLANDS)
+            self.islands = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(keys, tf.range(len(ISLANDS), dtype=tf.int64)), len(ISLANDS)
+            )
+            self.species = tf.constant(SPECIES)
+            self.weight = tf.Variable(2.0)
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None], tf.string, name="island"),
+            tf.TensorSpec([None], tf.float32, name="bill_length_mm"),
+            tf.TensorSpec([None], tf.string, name="sex"),
+        ])
+        def serve(self, island, bill_length_mm, sex):
+            bill = tf.where(tf.math.is_nan(bill_length_mm), 40.0, bill_length_mm)
+            female = tf.cast(tf.equal(sex, "female"), tf.float32)
+            extra = tf.stack([bill / 50.0, female, tf.zeros_like(bill)], axis=1)
+            probabilities = tf.nn.softmax(self.weight * tf.one_hot(self.islands.lookup(island), len(ISLANDS)) + extra)
+            return {"probabilities": probabilities, "class": tf.gather(self.species, tf.argmax(probabilities, axis=1))}
+
+    module = Penguins()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
 def write_unrunnable_warmup(export: Path) -> None:
     """A warmup file whose one record sends ``x`` of shape [1, 5]: no 2-feature model can run it."""
     import numpy as np
@@ -83,16 +127,19 @@ ZOO_CONFIG = """model_config_list {{
     version_labels {{ key: 'canary' value: 124 }}
   }}
   config {{ name: 'tf2' base_path: '{root}/tf2' model_platform: 'tensorflow' }}
+  config {{ name: 'penguins' base_path: '{root}/penguins' model_platform: 'tensorflow' }}
 }}
 """
 
 
 def write_zoo(root: Path) -> Path:
     """``half_plus_n`` (version 123: 0.5 x + 2, version 124: 0.5 x + 3, labels stable and canary) and
-    ``tf2`` (version 1), with the ``--model_config_file`` that serves both; returns that file."""
+    ``tf2`` and ``penguins`` (version 1 each), with the ``--model_config_file`` that serves them; returns
+    that file."""
     half_plus_two(root / "half_plus_n" / "123", offset=2.0)
     half_plus_two(root / "half_plus_n" / "124", offset=3.0)
     tf2_half_plus_two(root / "tf2" / "1")
+    penguins(root / "penguins" / "1")
     config = root / "models.config"
     config.write_text(ZOO_CONFIG.format(root=root.resolve()))
     return config

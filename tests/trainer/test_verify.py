@@ -10,8 +10,9 @@ import pytest
 from modelops import history, pipeline
 from modelops.errors import ConfigError, ServingUnavailable, VerifyError
 from modelops.notify import WEBHOOK_ENV
+from modelops.schema import Feature, Label, Schema
 from modelops.store import ModelStore
-from modelops.verify import ServingVerifier, compare, replica_urls
+from modelops.verify import ServingVerifier, compare, replica_urls, serving_rows
 from tests.conftest import quiet, run_cli
 from tests.trainer.conftest import dead_url, scheduler, wait_served, with_config
 
@@ -234,6 +235,23 @@ def test_compare_catches_drift_nan_and_shape():
         compare([[0.25], [float("nan")]], expected, 1e-4, 3)
     with pytest.raises(VerifyError, match="shape"):
         compare([0.25, 0.75], expected, 1e-4, 3)
+
+
+PENGUINS = Schema((Feature("island", "category", ("Biscoe", "Dream")), Feature("bill", "float", optional=True)),
+                  Label("species", ("Adelie", "Chinstrap", "Gentoo")))
+
+
+def test_a_named_schema_is_verified_on_every_class_probability():
+    rows = serving_rows(PENGUINS, [{"island": "Dream", "bill": None}, {"island": "Biscoe", "bill": 41.0}])
+    assert rows[0]["island"] == "Dream" and np.isnan(rows[0]["bill"]) and rows[1] == {"island": "Biscoe", "bill": 41.0}
+    expected = np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]], dtype=np.float32)
+    answers = [{"probabilities": [0.1, 0.7, 0.2], "class": "Chinstrap"},
+               {"probabilities": [0.6, 0.3, 0.1], "class": "Adelie"}]
+    compare(answers, expected, 1e-4, 4, PENGUINS)
+    with pytest.raises(VerifyError, match="1 of 2 rows"):
+        compare([answers[0], {"probabilities": [0.3, 0.6, 0.1], "class": "Chinstrap"}], expected, 1e-4, 4, PENGUINS)
+    with pytest.raises(VerifyError, match="not numbers"):
+        compare([[0.7], [0.6]], expected, 1e-4, 4, PENGUINS)
 
 
 class _Log:

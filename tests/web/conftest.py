@@ -35,6 +35,21 @@ def probability(x1: float, x2: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, x1 + x2))))
 
 
+ISLANDS = ("Biscoe", "Dream", "Torgersen")
+SPECIES = ("Adelie", "Chinstrap", "Gentoo")
+
+
+def named_answer(instance: dict) -> dict:
+    """What the fake answers a named (schema) instance: the island's species at 0.7, the others 0.15."""
+    index = ISLANDS.index(instance["island"]) if instance.get("island") in ISLANDS else 0
+    probabilities = [0.7 if i == index else 0.15 for i in range(len(SPECIES))]
+    return {"probabilities": probabilities, "class": SPECIES[index]}
+
+
+def answer(row) -> list | dict:
+    return named_answer(row) if isinstance(row, dict) else [probability(*row)]
+
+
 @dataclass
 class FakeServing:
     """TF Serving's REST behaviour for one model; ``mode`` makes it fail in one chosen way."""
@@ -42,6 +57,7 @@ class FakeServing:
     versions: dict[int, str] = field(default_factory=lambda: {1: "AVAILABLE"})
     mode: str | None = None  # "down", "timeout", "error500", "reject400", "garbage"
     calls: list[tuple[str, str]] = field(default_factory=list)
+    instances: list = field(default_factory=list)  # every predict's instances, as sent
 
     def handle(self, method: str, path: str, body: bytes | None) -> tuple[int, dict]:
         self.calls.append((method, path))
@@ -65,7 +81,8 @@ class FakeServing:
             if wanted is None or wanted not in available:
                 return 404, {"error": f"Servable not found for request: Specific({MODEL}, {wanted})"}
             rows = json.loads(body)["instances"]
-            return 200, {"predictions": [[probability(*row)] for row in rows]}
+            self.instances.append(rows)
+            return 200, {"predictions": [answer(row) for row in rows]}
         return 400, {"error": f"Malformed request: {method} {path}"}
 
     # the transport interface the client uses (KeepAliveSession.request)
