@@ -76,6 +76,7 @@ def haproxy_config(work: Path, port: int) -> Path:
     nbthread 1
 defaults
     mode http
+    option http-buffer-request  # read the whole body before answering, as TF Serving does: the connection stays open
     timeout connect 5s
     timeout client 60s
     timeout server 60s
