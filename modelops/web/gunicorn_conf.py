@@ -33,7 +33,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 keepalive = 5  # also the deadline for a request head (request line and headers)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
-accesslog = "-"
+# No access log by default: formatting and writing one line per request was a sixth of a worker's
+# CPU per request (docs/performance.md), and /metrics counts every request by route and status.
+# GUNICORN_CMD_ARGS="--access-logfile -" turns it on (gunicorn's environment overrides this file).
 errorlog = "-"
 # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn), shared by every
 # instance on the machine; the frontend does not use it.

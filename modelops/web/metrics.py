@@ -72,6 +72,23 @@ class WebMetrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self._children: dict[tuple, tuple] = {}  # labels -> children: labels() locks and builds a key per call
+
+    def answered(self, endpoint: str, method: str, status: str, seconds: float) -> None:
+        """Count and time one answered request."""
+        key = (endpoint, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(*key), self.latency.labels(*key))
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def upstream(self, operation: str, seconds: float) -> None:
+        """Time one call to TF Serving."""
+        child = self._children.get((operation,))
+        if child is None:
+            child = self._children[(operation,)] = self.upstream_latency.labels(operation)
+        child.observe(seconds)
 
 
 _declared: dict[tuple[int, type], object] = {}
@@ -95,11 +112,10 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _observe(response):
-        web = current_app.extensions["metrics"]
         method = request.method if request.method in METHODS else "other"
-        labels = (request.url_rule.rule if request.url_rule else "unmatched", method, str(response.status_code))
-        web.requests.labels(*labels).inc()
-        web.latency.labels(*labels).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        current_app.extensions["metrics"].answered(rule, method, str(response.status_code), seconds)
         return response
 
 
