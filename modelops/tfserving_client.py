@@ -256,6 +256,8 @@ class Breaker:
         self._failed_at = self._until = 0.0
 
     def check(self) -> None:
+        if self._failure is None:  # the common case, read without taking the lock
+            return
         with self._lock:
             failure, now = self._failure, time.monotonic()
             if failure is None:

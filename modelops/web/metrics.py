@@ -72,22 +72,24 @@ class WebMetrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
-        self._children: dict[tuple, tuple] = {}  # labels -> children: labels() locks and builds a key per call
+        # labels -> children, looked up once: labels() takes a lock and builds a key on every call
+        self._answered: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._upstream: dict[str, Histogram] = {}
 
     def answered(self, endpoint: str, method: str, status: str, seconds: float) -> None:
         """Count and time one answered request."""
         key = (endpoint, method, status)
-        children = self._children.get(key)
+        children = self._answered.get(key)
         if children is None:
-            children = self._children[key] = (self.requests.labels(*key), self.latency.labels(*key))
+            children = self._answered[key] = (self.requests.labels(*key), self.latency.labels(*key))
         children[0].inc()
         children[1].observe(seconds)
 
     def upstream(self, operation: str, seconds: float) -> None:
         """Time one call to TF Serving."""
-        child = self._children.get((operation,))
+        child = self._upstream.get(operation)
         if child is None:
-            child = self._children[(operation,)] = self.upstream_latency.labels(operation)
+            child = self._upstream[operation] = self.upstream_latency.labels(operation)
         child.observe(seconds)
 
 
