@@ -130,12 +130,13 @@ def processes(master: int) -> list[int]:
     return pids
 
 
-def cpu_ticks(pids: list[int]) -> int:
-    total = 0
+def cpu_ticks(pids: list[int]) -> tuple[int, int]:
+    """User and system (kernel) CPU ticks of ``pids`` so far."""
+    user = system = 0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+    return user, system
 
 
 def rss_mb(pid: int) -> float:
@@ -161,7 +162,9 @@ def wrk(url: str, path: str, connections: int, seconds: float, script: Path, pid
     row = {"requests": requests, "rps": requests / (figures["duration_us"] / 1e6),
            "p50_ms": figures["p50_us"] / 1e3, "p99_ms": figures["p99_us"] / 1e3}
     if pids:
-        row["cpu_ms_per_request"] = (after - before) * TICK_MS / requests
+        user, system = (b - a for a, b in zip(before, after, strict=True))
+        row["cpu_ms_per_request"] = (user + system) * TICK_MS / requests
+        row["kernel_ms_per_request"] = system * TICK_MS / requests
     return row
 
 
@@ -240,11 +243,12 @@ def machine() -> str:
 
 def markdown(result: dict) -> str:
     rows = {(r["upstream"], r["target"], r["connections"]): r for r in result["rows"]}
-    lines = ["| upstream | connections | path | req/s | p50 ms | p99 ms | CPU ms/request | vs direct |",
+    lines = ["| upstream | connections | path | req/s | p50 ms | p99 ms | CPU ms/request (kernel) | vs direct |",
              "|---|---:|---|---:|---:|---:|---:|---|"]
     for (upstream, name, connections), row in rows.items():
         direct = rows[(upstream, "direct", connections)]
-        cpu = f"{row['cpu_ms_per_request']:.3f}" if "cpu_ms_per_request" in row else "—"
+        cpu = (f"{row['cpu_ms_per_request']:.3f} ({row['kernel_ms_per_request']:.3f})"
+               if "cpu_ms_per_request" in row else "—")
         versus = "—" if name == "direct" else (f"{row['rps'] / direct['rps']:.2f}x req/s, "
                                                 f"{row['p50_ms'] - direct['p50_ms']:+.2f} ms p50")
         lines.append(f"| {upstream} | {connections} | {name} | {row['rps']:.0f} | {row['p50_ms']:.2f} "
