@@ -55,6 +55,7 @@ CASES = [(1, 1, 0), (1, 8, 0), (100, 1, 0), (100, 8, 0), (1, 1, 100)]
 TF_THREADS = 1
 PERFORMANCE_DOC = REPO / "docs" / "performance.md"
 TABLE_START, TABLE_END = "<!-- bench:start -->", "<!-- bench:end -->"
+FRONTEND_MARKERS = ("<!-- bench-frontend:start -->", "<!-- bench-frontend:end -->")
 SHADOW_FRACTIONS = (0.0, 0.1, 1.0)  # 0: rollout.mode direct, the baseline
 
 
@@ -408,13 +409,27 @@ def _vs(delta: float, unit: str) -> str:
     return "—" if abs(delta) < 1e-9 else f"{delta:+.2f} {unit}"
 
 
-def write_docs(table: str, doc: Path = PERFORMANCE_DOC) -> None:
-    """Replace the block between the bench markers in ``doc`` with ``table``; keep the rest."""
-    text = doc.read_text()
-    head, rest = text.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    body = f"{TABLE_START}\nMeasured by `.venv/bin/python scripts/bench.py --write-docs`:\n\n{table}\n{TABLE_END}"
-    doc.write_text(head + body + tail)
+def write_docs(table: str, doc: Path = PERFORMANCE_DOC, markers: tuple[str, str] = (TABLE_START, TABLE_END),
+               command: str = "scripts/bench.py --write-docs") -> None:
+    """Replace the block between ``markers`` in ``doc`` with ``table``; keep the rest."""
+    start, end = markers
+    head, rest = doc.read_text().split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\nMeasured by `.venv/bin/python {command}`:\n\n{table}\n{end}{tail}")
+
+
+def frontend_ceiling(args) -> int:
+    from scripts import bench_frontend
+
+    result = bench_frontend.run(args.seconds, args.rounds, args.old_ref)
+    table = bench_frontend.markdown(result)
+    print(table)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.write_docs:
+        command = f"scripts/bench.py --frontend{f' --old-ref {args.old_ref}' if args.old_ref else ''} --write-docs"
+        write_docs(table, markers=FRONTEND_MARKERS, command=command)
+    return 0
 
 
 def main() -> int:
@@ -426,7 +441,14 @@ def main() -> int:
                         help="only the weekly data cost: one accepted batch vs --batches of them")
     parser.add_argument("--batches", type=int, default=52)
     parser.add_argument("--batch-rows", type=int, default=100_000)
+    parser.add_argument("--frontend", action="store_true",
+                        help="only the frontend's own ceiling and CPU per request (needs haproxy and wrk)")
+    parser.add_argument("--old-ref", help="with --frontend: also run this git commit's code, side by side")
+    parser.add_argument("--rounds", type=int, default=3, help="with --frontend: alternating rounds (medians)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="with --frontend: seconds per wrk run")
     args = parser.parse_args()
+    if args.frontend:
+        return frontend_ceiling(args)
     if args.data_window:
         result = data_window(args.batches, args.batch_rows)
         print(json.dumps(result, indent=2))

@@ -3,6 +3,7 @@
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -69,3 +70,30 @@ def test_data_window_bench_times_one_batch_against_many(tmp_path):
     for case in ("one", "all"):
         assert bench[case]["train_seconds"] > 0 and bench[case]["total_seconds"] >= bench[case]["train_seconds"]
     assert bench["ratio"] > 0 and bench["load_and_split_every_batch_seconds"] >= 0
+
+
+def test_frontend_bench_says_which_tools_are_missing():
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--frontend"], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "PATH": "/nonexistent"})
+    assert result.returncode != 0
+    assert "needs haproxy wrk on PATH" in result.stderr and "apt-get install -y haproxy wrk" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("haproxy") and shutil.which("wrk")), reason="needs Debian's haproxy and wrk")
+def test_frontend_bench_measures_the_ceiling_and_cpu_per_request_beside_an_older_commit(tmp_path):
+    out = tmp_path / "frontend.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--frontend", "--old-ref", "HEAD",
+                             "--rounds", "1", "--seconds", "1", "--json", str(out)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    bench = json.loads(out.read_text())
+    cases = {(r["upstream"], r["target"], r["connections"]) for r in bench["rows"]}
+    targets = {"direct", "frontend (old)", "frontend (new)"}
+    assert cases == {(u, t, c) for u in ("haproxy", "serving") for t in targets for c in (1, 8)}
+    for row in bench["rows"]:
+        assert row["requests"] > 0 and 0 < row["p50_ms"] <= row["p99_ms"] and row["rps"] > 0, row
+        if row["target"] != "direct":
+            assert 0 <= row["kernel_ms_per_request"] <= row["cpu_ms_per_request"] and row["cpu_ms_per_request"] > 0, row
+    assert set(bench["worker_rss_mb"]) == {"frontend (old)", "frontend (new)"}
+    assert "CPU ms/request" in result.stdout and "new / old" in result.stdout

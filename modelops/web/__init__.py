@@ -59,7 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["MODEL_NAME"],
         session=app.config["SERVING_SESSION"],
         timeout=app.config["TF_TIMEOUT_SECONDS"],
-        observe=lambda operation, seconds: web_metrics.upstream_latency.labels(operation).observe(seconds),
+        observe=web_metrics.upstream,
     )
     cfg = app.config["MODELOPS"]
     app.extensions["inputs"] = parser_for(cfg.schema)  # the schema's validator, chosen once

@@ -8,10 +8,12 @@ With gthread, a connection that sends half a request holds one of the few thread
 client goes away (gunicorn 27 only defers connections that send nothing): 8 such sockets
 (2 workers x 4 threads) stopped every other client. A gevent worker gives each connection a
 greenlet, so a stalled client parks only its own, up to ``worker_connections`` (1000) per
-worker; gunicorn reads each request head within ``keepalive`` seconds and drops the connection
-otherwise. A request mostly waits on TF Serving, which gevent overlaps as well as threads did
-(the client's sockets are cooperative after gunicorn's monkey-patching). A proxy in front would
-also work, but would be one more service in every mode and in the image.
+worker; each request head must arrive within ``keepalive`` seconds, else the connection is
+dropped. A request mostly waits on TF Serving, which gevent overlaps as well as threads did
+(the client's sockets are cooperative after gunicorn's monkey-patching). The worker class is
+``modelops.web.worker.Worker`` (gevent's WSGI server with gunicorn's head deadline): it costs
+less CPU per request than gunicorn's own ``gevent`` worker (docs/performance.md).
+A proxy in front would also work, but would be one more service in every mode and in the image.
 Environment: ``PORT`` (default 5002) on ``BIND_ADDRESS`` (default 127.0.0.1),
 ``WEB_CONCURRENCY`` workers (default 2), ``GUNICORN_TIMEOUT`` seconds (default 30).
 
@@ -28,12 +30,14 @@ import tempfile
 
 port = int(os.environ.get("PORT", "5002"))
 bind = [f"{os.environ.get('BIND_ADDRESS') or '127.0.0.1'}:{port}"]  # the frontend image sets 0.0.0.0
-worker_class = "gevent"
+worker_class = "modelops.web.worker.Worker"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 keepalive = 5  # also the deadline for a request head (request line and headers)
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
-accesslog = "-"
+# No access log by default: formatting and writing one line per request was a sixth of a worker's
+# CPU per request (docs/performance.md), and /metrics counts every request by route and status.
+# GUNICORN_CMD_ARGS="--access-logfile -" turns it on (gunicorn's environment overrides this file).
 errorlog = "-"
 # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn), shared by every
 # instance on the machine; the frontend does not use it.

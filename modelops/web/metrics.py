@@ -72,6 +72,25 @@ class WebMetrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        # labels -> children, looked up once: labels() takes a lock and builds a key on every call
+        self._answered: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._upstream: dict[str, Histogram] = {}
+
+    def answered(self, endpoint: str, method: str, status: str, seconds: float) -> None:
+        """Count and time one answered request."""
+        key = (endpoint, method, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = self._answered[key] = (self.requests.labels(*key), self.latency.labels(*key))
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def upstream(self, operation: str, seconds: float) -> None:
+        """Time one call to TF Serving."""
+        child = self._upstream.get(operation)
+        if child is None:
+            child = self._upstream[operation] = self.upstream_latency.labels(operation)
+        child.observe(seconds)
 
 
 _declared: dict[tuple[int, type], object] = {}
@@ -95,11 +114,10 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _observe(response):
-        web = current_app.extensions["metrics"]
         method = request.method if request.method in METHODS else "other"
-        labels = (request.url_rule.rule if request.url_rule else "unmatched", method, str(response.status_code))
-        web.requests.labels(*labels).inc()
-        web.latency.labels(*labels).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        current_app.extensions["metrics"].answered(rule, method, str(response.status_code), seconds)
         return response
 
 

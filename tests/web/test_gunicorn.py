@@ -75,6 +75,20 @@ def test_clients_that_send_half_a_request_and_stop_cannot_stall_the_others(fake_
             assert r.status_code == 200 and r.json()["predictions"][0][0] == pytest.approx(probability(1, 2))
 
 
+def test_a_request_head_that_never_completes_is_dropped_after_the_keepalive_deadline(fake_upstream, project, tmp_path):
+    """A stalled client must not hold its connection (and a worker's slot) for good."""
+    project.add_version(1, 98.0)
+    with frontend(fake_upstream, MODEL, project.config_path, tmp_path, workers=1) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=60) as s:
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+            with contextlib.suppress(ConnectionResetError):
+                assert s.recv(1024) == b"", "the frontend answered a request it never fully received"
+        with requests.Session() as session:  # a kept-alive connection still carries request after request
+            for _ in range(3):
+                assert session.post(f"{url}/predict", json={"instances": [[1, 2]]}, timeout=5).status_code == 200
+
+
 def test_a_bad_setting_stops_gunicorn_with_the_message_not_a_traceback(project, tmp_path):
     env = {**os.environ, "PORT": str(free_port()), "TF_HOST": "http://tfserving:85o1",
            "MODELOPS_CONFIG": str(project.config_path), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")}
