@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from modelops.errors import ConfigError
 from modelops.paths import REPO_ROOT
 
 CONFIG_ENV = "MODELOPS_CONFIG"
+FEATURES = ("x1", "x2")  # the demo schema's features, which gate.slices may name
 
 
 def _range(lo=None, hi=None, choices=None):
@@ -28,10 +30,24 @@ def _range(lo=None, hi=None, choices=None):
 
 
 @dataclass(frozen=True)
+class SliceConfig:
+    """Rows grouped by one feature: each category value a slice, or numeric ranges cut at ``edges``."""
+
+    feature: str = ""
+    edges: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class GateConfig:
+    """The promotion rules (docs/gate.md): an absolute floor, and a paired test against the champion."""
+
     min_accuracy_percent: float = field(default=97.0, metadata=_range(0.0, 100.0))
     max_regression_percent: float = field(default=1.0, metadata=_range(0.0, 100.0))
     min_eval_rows: int = field(default=100, metadata=_range(1))
+    significance: float = field(default=0.05, metadata=_range(1e-9, 1.0))
+    require_improvement: bool = False
+    slices: tuple[SliceConfig, ...] = ()
+    min_slice_rows: int = field(default=50, metadata=_range(1))
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,13 @@ class RolloutConfig:
 
 
 @dataclass(frozen=True)
+class ReproduceConfig:
+    """``retrain_pipeline.py reproduce N``: how far the retrained accuracy may be from the recorded one."""
+
+    tolerance_percent: float = field(default=0.5, metadata=_range(0.0, 100.0))
+
+
+@dataclass(frozen=True)
 class Config:
     model_name: str = "simple_classifier"
     gate: GateConfig = GateConfig()
@@ -106,7 +129,10 @@ class Config:
     schedule: ScheduleConfig = ScheduleConfig()
     verify: VerifyConfig = VerifyConfig()
     rollout: RolloutConfig = RolloutConfig()
+    reproduce: ReproduceConfig = ReproduceConfig()
     root: Path = field(default=Path("."), metadata={"internal": True})
+    # The config file's exact text: its sha256 and a copy go into each version's lineage.
+    source_text: str = field(default="", metadata={"internal": True}, repr=False)
 
     # Where the pipeline keeps its state, all relative to the project root.
     @property
@@ -152,7 +178,8 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     """Read and validate the config file; raise ConfigError naming the offending key."""
     path = Path(path) if path is not None else default_config_path()
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -160,7 +187,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     config = _build(Config, raw, prefix="", source=path)
-    config = dataclasses.replace(config, root=path.resolve().parent)
+    config = dataclasses.replace(config, root=path.resolve().parent, source_text=text)
     _check_cross_fields(config, path)
     return config
 
@@ -177,13 +204,18 @@ def _build(cls, raw, prefix: str, source: Path):
             suggestion = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{source}: unknown key '{prefix}{key}'{suggestion}; known keys: {known}")
-        values[key] = _value(fields[key], hints[key], value, f"{prefix}{key}", source)
+        values[key] = _value(fields[key].metadata, hints[key], value, f"{prefix}{key}", source)
     return cls(**values)
 
 
-def _value(f: dataclasses.Field, kind: type, value, key: str, source: Path):
+def _value(metadata, kind, value, key: str, source: Path):
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, prefix=f"{key}.", source=source)
+    if typing.get_origin(kind) is tuple:  # tuple[X, ...]: a JSON list of X
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: '{key}' must be a list, got {json.dumps(value)}")
+        item = typing.get_args(kind)[0]
+        return tuple(_value({}, item, v, f"{key}[{i}]", source) for i, v in enumerate(value))
     ok = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),
@@ -194,9 +226,9 @@ def _value(f: dataclasses.Field, kind: type, value, key: str, source: Path):
         names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
         raise ConfigError(f"{source}: '{key}' must be {names[kind]}, got {json.dumps(value)}")
     value = kind(value)
-    if kind is float and value != value:
+    if kind is float and not math.isfinite(value):
         raise ConfigError(f"{source}: '{key}' must be a finite number")
-    lo, hi, choices = (f.metadata.get(k) for k in ("lo", "hi", "choices"))
+    lo, hi, choices = (metadata.get(k) for k in ("lo", "hi", "choices"))
     if lo is not None and value < lo or hi is not None and value > hi:
         bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise ConfigError(f"{source}: '{key}' must be {bounds}, got {value}")
@@ -215,6 +247,7 @@ def _check_cross_fields(config: Config, source: Path) -> None:
     if config.data.window.max_rows < config.data.max_batch_rows:
         raise ConfigError(f"{source}: 'data.window.max_rows' must be at least 'data.max_batch_rows' "
                           f"({config.data.max_batch_rows}), so the newest batch always fits the window")
+    _check_slices(config.gate.slices, source)
     rollout = config.rollout
     if rollout.min_seconds >= rollout.max_seconds:
         raise ConfigError(f"{source}: 'rollout.min_seconds' must be less than 'rollout.max_seconds'")
@@ -224,3 +257,16 @@ def _check_cross_fields(config: Config, source: Path) -> None:
         raise ConfigError(f"{source}: 'rollout.canary_percent' must be above 0 when 'rollout.mode' is canary")
     if not rollout.serving_config_file.strip() or rollout.serving_config_file.endswith("/"):
         raise ConfigError(f"{source}: 'rollout.serving_config_file' must name a file, like models/models.config")
+
+
+def _check_slices(slices: tuple[SliceConfig, ...], source: Path) -> None:
+    known = FEATURES
+    for i, spec in enumerate(slices):
+        key = f"gate.slices[{i}]"
+        if spec.feature not in known:
+            hint = difflib.get_close_matches(spec.feature, known, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"{source}: '{key}.feature' must name a feature, got {json.dumps(spec.feature)}"
+                              f"{suggestion}; features: {', '.join(known)}")
+        if any(b <= a for a, b in zip(spec.edges, spec.edges[1:], strict=False)):
+            raise ConfigError(f"{source}: '{key}.edges' must be strictly increasing, got {list(spec.edges)}")

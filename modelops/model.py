@@ -94,7 +94,7 @@ def predict(signature, x: np.ndarray) -> np.ndarray:
     return signature.run({INPUT_NAME: np.asarray(x, dtype=np.float32)})[OUTPUT_NAME]
 
 
-def accuracy_percent(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Share of rows where ``p >= 0.5`` matches the label, in percent."""
+def correct(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row, whether ``p >= 0.5`` matches the label: accuracy is its mean, the gate's paired test its input."""
     predicted = (probabilities.reshape(-1) >= 0.5).astype(np.float32)
-    return float((predicted == labels.reshape(-1)).mean() * 100.0)
+    return predicted == labels.reshape(-1)

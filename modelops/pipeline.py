@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from modelops import compare, data, gate, history, rollout_control, signals
+from modelops import compare, data, gate, history, lineage, rollout_control, signals, slices, stats
 from modelops.config import Config
 from modelops.errors import ModelopsError, ServableError, ServingTimeout, ServingUnavailable, StoreError, VerifyError
 from modelops.exit_codes import ExitCode
@@ -119,6 +119,7 @@ class Evaluation:
     probabilities: np.ndarray
     accuracy: float
     sanity_error: str | None
+    correct: np.ndarray  # per eval row: did the candidate get it right (the paired test's input)
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Champion:
     version: int | None  # ``served`` if it could be evaluated, else None: the floor alone decides
     accuracy: float | None
     absent: str = "no champion yet"
+    correct: np.ndarray | None = None  # per eval row, when evaluated
 
     def versus(self) -> str:
         return f" vs champion v{self.version} {self.accuracy:.2f}%" if self.version is not None else ""
@@ -145,6 +147,9 @@ class Gated:
     decision: gate.Decision
     dataset: data.Dataset
     split: data.Split
+    comparison: stats.Paired | None  # candidate vs champion on the eval rows
+    slices: list[gate.SliceResult]
+    lineage: dict
 
     def summary(self) -> str:
         """``v<N> <accuracy>%[ vs champion ...]: <reasons>`` for the decision record's message."""
@@ -225,12 +230,35 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     run_dir = config.runs_dir / f"{run.id}-v{version}"
     evaluation = _train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
     champion = _evaluate_champion(store, split, run.log)
-    decision = gate.decide(config.gate, evaluation.accuracy, champion.accuracy, len(split.y_eval),
-                           evaluation.sanity_error, champion.absent)
-    gated = Gated(version, run_dir, evaluation, champion, decision, dataset, split)
+    comparison = None if champion.correct is None else stats.mcnemar(evaluation.correct.tolist(),
+                                                                     champion.correct.tolist())
+    slice_results = slices.score(config.gate, eval_columns(split), evaluation.correct.tolist(),
+                                 None if champion.correct is None else champion.correct.tolist())
+    _log_evidence(run.log, comparison, slice_results)
+    decision = gate.decide(config.gate, evaluation.accuracy, comparison, len(split.y_eval),
+                           evaluation.sanity_error, champion.absent, slice_results)
+    lineage.keep_config(config, evaluation.candidate.path)
+    gated = Gated(version, run_dir, evaluation, champion, decision, dataset, split, comparison, slice_results,
+                  lineage.collect(config, dataset, split, champion.served))
     if not decision.promote:
         return _reject(run, gated)
     return _publish_and_verify(run, store, gated, verifier)
+
+
+def eval_columns(split: data.Split) -> dict[str, list]:
+    """The eval rows' feature values by name, for slicing."""
+    return {name: split.x_eval[:, i].tolist() for i, name in enumerate(data.COLUMNS[:-1])}
+
+
+def _log_evidence(log: RunLog, comparison: stats.Paired | None, slice_results: list[gate.SliceResult]) -> None:
+    """The paired comparison and every slice, in the run log (shown, not numbered)."""
+    if comparison is not None:
+        log.note(f"  paired: candidate {comparison.candidate_percent:.2f}% vs champion "
+                 f"{comparison.champion_percent:.2f}% on {comparison.rows} rows, {comparison.summary()}")
+    for s in slice_results:
+        versus = "" if s.comparison is None else (f" vs {s.comparison.champion_percent:.2f}%, "
+                                                  f"p={s.comparison.p_value:.3g}")
+        log.note(f"  slice {s.name}: {s.rows} rows, {s.candidate_percent:.2f}%{versus}: {s.verdict}")
 
 
 def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.IngestReport, data.Dataset, data.Split]:
@@ -292,9 +320,10 @@ def _train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label:
                       f"{config.train.epochs} epochs in {candidate.seconds:.1f}s")
     probabilities = model.predict(model.load_signature(candidate.path), split.x_eval)
     sanity_error = _sanity_error(probabilities, len(split.y_eval))
-    accuracy = model.accuracy_percent(probabilities, split.y_eval) if not sanity_error else 0.0
+    correct = model.correct(probabilities, split.y_eval) if not sanity_error else np.zeros(len(split.y_eval), bool)
+    accuracy = float(correct.mean() * 100.0) if len(correct) else 0.0
     log.step("evaluate", f"{label} {accuracy:.2f}% on {len(split.y_eval)} eval rows")
-    return Evaluation(candidate, probabilities, accuracy, sanity_error)
+    return Evaluation(candidate, probabilities, accuracy, sanity_error, correct)
 
 
 def _sanity_error(probabilities: np.ndarray, rows: int) -> str | None:
@@ -329,7 +358,8 @@ def _evaluate_champion(store: ModelStore, split: data.Split, log: RunLog) -> Cha
             f"could not evaluate the serving champion v{served}: {exc}; "
             "retire it with 'retrain_pipeline.py rollback' and retrain"
         ) from exc
-    champion = Champion(served, served, model.accuracy_percent(probabilities, split.y_eval))
+    correct = model.correct(probabilities, split.y_eval)
+    champion = Champion(served, served, float(correct.mean() * 100.0), correct=correct)
     log.step("champion", f"v{served} {champion.accuracy:.2f}% on the same eval rows")
     return champion
 
@@ -426,8 +456,12 @@ def _decision_fields(run: _Run, gated: Gated) -> dict:
         threshold_percent=gated.decision.threshold_percent, champion_version=champion.version,
         champion_accuracy_percent=None if champion.accuracy is None else round(champion.accuracy, 4),
         eval_rows=len(gated.split.y_eval), data_fingerprint=gated.dataset.fingerprint,
-        reasons=list(gated.decision.reasons), **run.ingest_counts(),
+        comparison=_comparison_record(run.config, gated), reasons=list(gated.decision.reasons), **run.ingest_counts(),
     )
+
+
+def _comparison_record(config: Config, gated: Gated) -> dict | None:
+    return None if gated.comparison is None else gated.comparison.record(config.gate.significance)
 
 
 def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
@@ -455,7 +489,10 @@ def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
         "champion": None if champion.version is None or champion.accuracy is None
         else {"version": champion.version, "accuracy_percent": round(champion.accuracy, 4)},
         "gate": {"promote": decision.promote, "reasons": list(decision.reasons),
-                 "threshold_percent": decision.threshold_percent},
+                 "threshold_percent": decision.threshold_percent,
+                 "comparison": _comparison_record(config, gated),
+                 "slices": [s.record() for s in gated.slices]},
+        "lineage": gated.lineage,
         "config": {"train": dataclasses.asdict(config.train), "gate": dataclasses.asdict(config.gate)},
     }
 
