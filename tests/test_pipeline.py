@@ -1,5 +1,6 @@
 """The gated retrain end to end with real TensorFlow: promote, reject, crash, contend, roll back."""
 
+import hashlib
 import json
 import os
 import re
@@ -12,8 +13,17 @@ import time
 import pytest
 
 from modelops import data, history, pipeline, signals
+from modelops.config import load_config
 from modelops.store import ModelStore
-from tests.conftest import REPO, assert_no_partial_version, export_unservable, json_load, quiet, run_cli
+from tests.conftest import (
+    REPO,
+    assert_no_partial_version,
+    export_unservable,
+    json_load,
+    quiet,
+    run_cli,
+    write_config,
+)
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow
@@ -62,6 +72,48 @@ def test_clean_new_data_promotes_against_the_champion_on_the_same_rows(trained_p
     metrics = json_load(config.models_dir / "2" / "metrics.json")
     assert metrics["champion"]["version"] == 1
     assert len(metrics["dataset"]["files"]) == 2
+    comparison = metrics["gate"]["comparison"]
+    assert comparison["rows"] == metrics["dataset"]["eval_rows"]
+    assert comparison["champion_percent"] == metrics["champion"]["accuracy_percent"]
+    lo, hi = comparison["ci95_percent"]
+    assert lo <= comparison["difference_percent"] <= hi and 0 <= comparison["p_value"] <= 1
+    assert history.read(config.history_path)[-1]["comparison"] == comparison, "the decision record carries it too"
+    assert f"p={comparison['p_value']:.3g}" in config.train_log_path.read_text()
+    lineage = metrics["lineage"]
+    assert lineage["parent_version"] == 1 and lineage["dataset_files"] == metrics["dataset"]["files"]
+    assert lineage["seed"] == config.train.seed and lineage["tensorflow"] and lineage["numpy"]
+    assert "git_commit" in lineage["code_version"] or "package" in lineage["code_version"]
+    kept = (config.models_dir / "2" / "config.json").read_text()
+    assert kept == config.source_text and lineage["config_sha256"] == hashlib.sha256(kept.encode()).hexdigest()
+    assert json_load(config.models_dir / "1" / "metrics.json")["lineage"]["parent_version"] is None
+
+
+def test_a_barely_trained_candidate_is_rejected_by_the_paired_test(trained_project):
+    """The floor is set low, so the comparison with the champion decides, on evidence."""
+    config = load_config(write_config(trained_project.root, train={"epochs": 1, "learning_rate": 0.0001},
+                                      gate={"min_accuracy_percent": 0.0}))
+    result = pipeline.retrain(config, echo=quiet)
+    assert (result.outcome, result.exit_code) == ("rejected", 3)
+    assert "significant regression" in result.message
+    [run_dir] = config.runs_dir.glob("*-v2")
+    comparison = json_load(run_dir / "metrics.json")["gate"]["comparison"]
+    assert comparison["p_value"] < 0.05 and comparison["ci95_percent"][1] < 0
+    assert comparison["champion_only_correct"] > comparison["candidate_only_correct"]
+    assert history.read(config.history_path)[-1]["comparison"] == comparison
+
+
+def test_slices_are_scored_and_recorded_and_cover_every_eval_row(trained_project):
+    config = load_config(write_config(trained_project.root, gate={"slices": [{"feature": "x1", "edges": [0.0, 1.0]}],
+                                                                  "min_slice_rows": 30}))
+    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    result = pipeline.retrain(config, echo=quiet)
+    assert result.outcome == "promoted", result.message
+    metrics = json_load(config.models_dir / "2" / "metrics.json")
+    found = metrics["gate"]["slices"]
+    assert [s["name"] for s in found] == ["x1 < 0", "0 <= x1 < 1", "x1 >= 1"]
+    assert sum(s["rows"] for s in found) == metrics["dataset"]["eval_rows"]
+    assert all(s["verdict"] in ("ok", "not judged (fewer than gate.min_slice_rows=30 rows)") for s in found)
+    assert "slice 0 <= x1 < 1:" in config.train_log_path.read_text()
 
 
 def test_a_served_version_tf_serving_cannot_run_does_not_block_a_working_one(trained_project):
