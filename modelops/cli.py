@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from modelops import compare, data, history, pipeline, rollout_control, signals, verify
+from modelops import compare, data, history, lineage, pipeline, rollout_control, signals, stats, verify
 from modelops.config import Config, load_config
 from modelops.errors import ConfigError, ModelopsError, UsageError
 from modelops.exit_codes import ExitCode
@@ -204,6 +204,11 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
         acc = m.get("test_accuracy_percent")
         acc_text = f"{acc:.2f}%" if isinstance(acc, (int, float)) else "accuracy unknown"
         lines.append(f"  v{v}: {acc_text}, promoted {m.get('promoted_at', '?')}{served}")
+        gate = m.get("gate")
+        evidence = stats.describe(gate.get("comparison")) if isinstance(gate, dict) else None
+        if evidence:
+            lines.append(f"      gate: {evidence}")
+        lines.append(f"      lineage: {lineage.summary(m.get('lineage'))}")
     retired = store.retired()
     if retired:
         lines.append(f"retired: {', '.join(f'v{v}' for v in retired)}")

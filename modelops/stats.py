@@ -152,3 +152,15 @@ def paired_bootstrap(metric: Metric, y_true: Sequence, candidate_pred: Sequence,
         ci95_percent=(diffs[int(alpha * rounds)], diffs[min(rounds - 1, int((1 - alpha) * rounds))]),
         p_value=min(1.0, 2 * min(below, above)),
     )
+
+
+def describe(record) -> str | None:
+    """A stored ``gate.comparison`` (see ``Paired.record``) as one line; None when it is not one."""
+    try:
+        lo, hi = (float(v) for v in record["ci95_percent"])
+        return (f"{float(record['difference_percent']):+.2f} points vs the champion (95% CI [{lo:+.2f}, {hi:+.2f}], "
+                f"p={float(record['p_value']):.3g}, significance {float(record['significance']):g}; "
+                f"only the candidate right on {int(record['candidate_only_correct'])}, "
+                f"only the champion on {int(record['champion_only_correct'])} of {int(record['rows'])} rows)")
+    except (TypeError, KeyError, ValueError):
+        return None

@@ -280,6 +280,9 @@ def test_status_and_history_commands(trained_project):
     status = run_cli("--config", cfg, "status")
     assert status.returncode == 0
     assert "v1:" in status.stdout and "<- served" in status.stdout
+    lineage = json_load(trained_project.models_dir / "1" / "metrics.json")["lineage"]
+    assert f"tensorflow {lineage['tensorflow']}, data {lineage['dataset_fingerprint']}" in status.stdout
+    assert "parent none" in status.stdout, "v1 had no champion"
     hist = run_cli("--config", cfg, "history", "--json")
     assert json.loads(hist.stdout.splitlines()[-1])["event"] == "promote"
 
