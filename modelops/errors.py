@@ -5,6 +5,7 @@
     ├── UsageError           a command's argument or input file cannot be used  -> exit 2
     ├── DataError            no usable training data                   -> exit 1
     ├── StoreError           model store could not be read or written  -> exit 1
+    ├── ReproduceError       what a version's lineage names is gone or damaged -> exit 1
     │   └── LockBusyError    another retrain holds the pipeline lock   -> exit 1
     ├── ServingError         TF Serving answered badly or not at all
     │   ├── ServingUnavailable  connection refused / reset             -> HTTP 503
@@ -37,6 +38,10 @@ class DataError(ModelopsError):
 
 class StoreError(ModelopsError):
     """The model store could not be read or written."""
+
+
+class ReproduceError(ModelopsError):
+    """``reproduce N``: a batch, the config copy or the metrics its lineage names is gone or damaged."""
 
 
 class LockBusyError(StoreError):

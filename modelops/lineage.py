@@ -30,16 +30,8 @@ KEYS = ("code_version", "python", "tensorflow", "keras", "numpy", "config_sha256
 
 def collect(config: Config, dataset: Dataset, split: Split, parent_version: int | None) -> dict:
     """The lineage of a candidate trained in this process from ``dataset`` with ``config``."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
     return {
-        "code_version": code_version(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
+        **environment(),
         "config_sha256": sha256(config.source_text),
         "dataset_fingerprint": dataset.fingerprint,
         "dataset_files": list(dataset.files),
@@ -47,6 +39,16 @@ def collect(config: Config, dataset: Dataset, split: Split, parent_version: int 
         "seed": config.train.seed,
         "parent_version": parent_version,
     }
+
+
+def environment() -> dict:
+    """The code and library versions this process runs (TensorFlow is imported)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    return {"code_version": code_version(), "python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__}
 
 
 def eval_fingerprint(split: Split) -> str:

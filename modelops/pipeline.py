@@ -228,7 +228,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     run.ingest, dataset, split = _ingest(config, store, run.log)
     version = store.reserve_version()
     run_dir = config.runs_dir / f"{run.id}-v{version}"
-    evaluation = _train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
+    evaluation = train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
     champion = _evaluate_champion(store, split, run.log)
     comparison = None if champion.correct is None else stats.mcnemar(evaluation.correct.tolist(),
                                                                      champion.correct.tolist())
@@ -311,7 +311,7 @@ def _record_versions_without(recorded: set, config: Config, store: ModelStore, l
         log.detail(f"v{version} was served without its promote record; recorded it from its metrics.json")
 
 
-def _train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:
+def train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:
     """Train, export, reload the export and score it on the eval rows through its signature."""
     from modelops import model, train  # TensorFlow loads only when a run needs it
 
@@ -503,7 +503,7 @@ def train_only(config: Config, echo=print) -> Path:
     with store.lock(), RunLog(config.train_log_path, TRAIN_STEPS, echo=echo) as log:
         run_dir = config.runs_dir / f"{run_id()}-train"
         _, _, split = _ingest(config, store, log)
-        evaluation = _train_and_evaluate(config, split, run_dir, "candidate", log)
+        evaluation = train_and_evaluate(config, split, run_dir, "candidate", log)
         write_json_atomic(run_dir / "metrics.json", {
             "test_accuracy_percent": round(evaluation.accuracy, 4),
             "training_loss": round(evaluation.candidate.training_loss, 6),

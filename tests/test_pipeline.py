@@ -294,3 +294,48 @@ def test_train_tf_trains_without_publishing(project):
     assert "not published" in result.stdout
     assert ModelStore(project.models_dir).versions() == []
     assert list(project.runs_dir.glob("*-train/candidate/saved_model.pb"))
+
+
+def test_reproduce_retrains_a_version_from_its_lineage_within_tolerance(trained_project):
+    config = trained_project
+    before = sorted(p.name for p in config.runs_dir.iterdir())
+    result = run_cli("--config", str(config.root / "config.json"), "reproduce", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    recorded = json_load(config.models_dir / "1" / "metrics.json")
+    assert f"recorded {recorded['test_accuracy_percent']:.2f}%" in result.stdout and ": reproduced" in result.stdout
+    assert f"on the same {recorded['dataset']['eval_rows']} eval rows" in result.stdout
+    assert ModelStore(config.models_dir).versions() == [1], "nothing is published"
+    assert sorted(p.name for p in config.runs_dir.iterdir()) == before, "the scratch folder is gone"
+    assert len(history.read(config.history_path)) == 1, "nothing is recorded as a decision"
+
+
+def test_reproduce_outside_the_tolerance_exits_3(trained_project):
+    config = trained_project
+    path = config.models_dir / "1" / "metrics.json"
+    metrics = json_load(path)
+    path.write_text(json.dumps({**metrics, "test_accuracy_percent": metrics["test_accuracy_percent"] - 5.0}))
+    result = run_cli("--config", str(config.root / "config.json"), "reproduce", "1")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "NOT reproduced" in result.stdout
+
+
+@pytest.mark.parametrize("damage", ["batch deleted", "metrics damaged", "config copy edited", "no such version"])
+def test_reproduce_with_inputs_gone_exits_1_saying_which(trained_project, damage):
+    config = trained_project
+    version, expected = "1", ""
+    if damage == "batch deleted":
+        [batch] = json_load(config.models_dir / "1" / "metrics.json")["lineage"]["dataset_files"]
+        (data.accepted_dir(config) / batch).unlink()
+        expected = f"{batch} no longer in"
+    elif damage == "metrics damaged":
+        (config.models_dir / "1" / "metrics.json").write_text('{"version": 1, "lineage": ')
+        expected = "cannot be read"
+    elif damage == "config copy edited":
+        with (config.models_dir / "1" / "config.json").open("a") as fh:
+            fh.write("\n")
+        expected = "changed since training"
+    else:
+        version, expected = "7", "no version 7"
+    result = run_cli("--config", str(config.root / "config.json"), "reproduce", version)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
