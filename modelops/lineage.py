@@ -104,6 +104,26 @@ def summary(lineage) -> str:
             f"parent {'v' + str(parent) if parent is not None else 'none'}")
 
 
+def rows(lineage) -> list[tuple[str, str]]:
+    """``(label, text)`` per lineage entry, for the model page; empty when there is none."""
+    if not isinstance(lineage, dict):
+        return []
+    files = lineage.get("dataset_files")
+    parent = lineage.get("parent_version")
+    return [
+        ("Code", describe_code(lineage.get("code_version"))),
+        ("Libraries", ", ".join(f"{name} {lineage.get(key, '?')}" for name, key in
+                                (("Python", "python"), ("TensorFlow", "tensorflow"), ("Keras", "keras"),
+                                 ("NumPy", "numpy")))),
+        ("Config sha256", str(lineage.get("config_sha256", "?"))),
+        ("Data", f"fingerprint {lineage.get('dataset_fingerprint', '?')} of "
+                 f"{', '.join(map(str, files)) if isinstance(files, list) else '?'}"),
+        ("Eval rows", f"fingerprint {lineage.get('eval_fingerprint', '?')}"),
+        ("Seed", str(lineage.get("seed", "?"))),
+        ("Parent", f"version {parent}" if parent is not None else "none (first model)"),
+    ]
+
+
 def differences(a, b) -> list[dict]:
     """Where two lineages differ: ``[{"key", "a", "b"}]`` in ``KEYS`` order (a missing lineage is None)."""
     a, b = (x if isinstance(x, dict) else {} for x in (a, b))
