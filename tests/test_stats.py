@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from modelops.stats import binomial_cdf, clopper_pearson, mcnemar, paired_bootstrap, sign_test_p
+from modelops.stats import adjusted_wald, mcnemar, paired_bootstrap, sign_test_p
 
 
 def test_exact_mcnemar_p_is_twice_the_smaller_binomial_tail():
@@ -18,24 +18,26 @@ def test_exact_mcnemar_p_is_twice_the_smaller_binomial_tail():
 def test_large_counts_stay_exact_and_finite():
     p = sign_test_p(2400, 5000)
     assert 0.004 < p < 0.006  # normal approximation: z = 2.83 -> 0.0047
-    assert binomial_cdf(2400, 5000, 0.5) == pytest.approx(p / 2, rel=1e-9)
+    assert 0 < sign_test_p(4, 289) < 1e-70, "far beyond float's 2**-1074 steps, still not rounded to 0"
 
 
-def test_clopper_pearson_matches_the_published_table():
-    lo, hi = clopper_pearson(2, 10)
-    assert (round(lo, 4), round(hi, 4)) == (0.0252, 0.5561)
-    assert clopper_pearson(0, 10) == (0.0, pytest.approx(0.3085, abs=1e-4))
-    assert clopper_pearson(10, 10) == (pytest.approx(0.6915, abs=1e-4), 1.0)
+def test_the_interval_is_bonett_prices_adjusted_wald():
+    """(b+1)/(n+2) and (c+1)/(n+2): 3/482 and 9/482, centre -1.245, half width 1.96 * 0.716 points."""
+    lo, hi = adjusted_wald(2, 8, 480)
+    assert (round(lo, 2), round(hi, 2)) == (-2.65, 0.16)
+    lo, hi = adjusted_wald(0, 0, 480)
+    assert lo == -hi and 0.5 < hi < 0.6, "no disagreement on 480 rows still leaves half a point of doubt"
+    assert adjusted_wald(0, 100, 100)[0] == -100.0, "never beyond -100 points"
 
 
-def test_the_interval_excludes_zero_exactly_when_the_test_is_significant():
-    for b, c in [(2, 8), (1, 8), (0, 6), (3, 30), (12, 20), (40, 60), (0, 5)]:
+def test_the_interval_agrees_with_the_exact_test_away_from_the_margin():
+    for b, c in [(2, 8), (1, 8), (0, 6), (3, 30), (12, 20), (0, 5), (0, 2), (2, 12), (100, 200)]:
         cand = [True] * b + [False] * c + [True] * 400
         champ = [False] * b + [True] * c + [True] * 400
         result = mcnemar(cand, champ)
         lo, hi = result.ci95_percent
         assert (result.p_value < 0.05) == (hi < 0 or lo > 0), (b, c, result)
-        assert lo <= result.difference_percent <= hi
+        assert lo < result.difference_percent < hi
 
 
 def test_the_record_carries_the_counts_and_the_decision_inputs():

@@ -136,7 +136,7 @@ GATE_EVIDENCE = {
     "promote": True, "reasons": ["no significant regression"], "threshold_percent": 97.0,
     "comparison": {"method": "exact McNemar (two-sided)", "rows": 480, "candidate_only_correct": 2,
                    "champion_only_correct": 8, "candidate_percent": 97.5, "champion_percent": 98.75,
-                   "difference_percent": -1.25, "ci95_percent": [-1.9783, 0.2337], "p_value": 0.109375,
+                   "difference_percent": -1.25, "ci95_percent": [-2.6538, 0.1635], "p_value": 0.109375,
                    "significance": 0.05},
     "slices": [{"name": "x1 < 0", "rows": 30, "candidate_percent": 90.0, "champion_percent": 100.0, "p_value": 0.25,
                 "verdict": "not judged (fewer than gate.min_slice_rows=50 rows)"},
@@ -156,7 +156,7 @@ def test_the_served_version_shows_its_gate_evidence_slices_and_lineage(client, p
     fake_serving.versions = {2: "AVAILABLE"}
     page = client.get("/").get_data(as_text=True)
     text = " ".join(page.split())
-    assert "-1.25 points vs the champion (95% CI [-1.98, +0.23], p=0.109, significance 0.05" in text
+    assert "-1.25 points vs the champion (95% CI [-2.65, +0.16], p=0.109, significance 0.05" in text
     assert "only the candidate right on 2, only the champion on 8 of 480 rows" in text
     assert ("<tr><td>x1 &lt; 0</td><td>30</td><td>90.00%</td><td>100.00%</td> <td>0.25</td>"
             "<td>not judged (fewer than gate.min_slice_rows=50 rows)</td></tr>") in text
