@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from modelops import data, history, pipeline, signals
+from modelops import data, history, pipeline, reproduce, signals
 from modelops.config import load_config
 from modelops.store import ModelStore
 from tests.conftest import (
@@ -100,6 +100,8 @@ def test_a_barely_trained_candidate_is_rejected_by_the_paired_test(trained_proje
     assert comparison["p_value"] < 0.05 and comparison["ci95_percent"][1] < 0
     assert comparison["champion_only_correct"] > comparison["candidate_only_correct"]
     assert history.read(config.history_path)[-1]["comparison"] == comparison
+    again = reproduce.reproduce(config, 2, echo=quiet)  # a rejected candidate can be reproduced too
+    assert again.within and again.recorded_percent == json_load(run_dir / "metrics.json")["test_accuracy_percent"]
 
 
 def test_slices_are_scored_and_recorded_and_cover_every_eval_row(trained_project):
