@@ -1,7 +1,9 @@
 """One gated retrain, start to finish, and the other store operations (rollback, train only).
 
 ``_retrain`` is the list of steps: ingest -> train (and reload the export) -> evaluate the
-champion on the same eval rows -> gate -> publish (atomic) or reject -> verify -> record. Every
+champion on the same eval rows -> gate (a paired test overall and per slice, docs/gate.md) ->
+publish (atomic) or reject -> verify -> record. Every candidate keeps its lineage and a copy of
+the config file it was trained with (``modelops.lineage``). Every
 numbered step prints one progress line; the whole run, tracebacks included, goes to
 ``last_train_log.txt``. Any failure ends the run as ``failed`` without publishing (fail closed).
 The writer lock is taken before the log is opened, so a second run that cannot get the lock
@@ -230,14 +232,8 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     run_dir = config.runs_dir / f"{run.id}-v{version}"
     evaluation = train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
     champion = _evaluate_champion(store, split, run.log)
-    comparison = None if champion.correct is None else stats.mcnemar(evaluation.correct.tolist(),
-                                                                     champion.correct.tolist())
-    slice_results = slices.score(config.gate, eval_columns(split), evaluation.correct.tolist(),
-                                 None if champion.correct is None else champion.correct.tolist())
-    _log_evidence(run.log, comparison, slice_results)
-    decision = gate.decide(config.gate, evaluation.accuracy, comparison, len(split.y_eval),
-                           evaluation.sanity_error, champion.absent, slice_results)
-    lineage.keep_config(config, evaluation.candidate.path)
+    comparison, slice_results, decision = _judge(config, split, evaluation, champion, run.log)
+    lineage.keep_config(config, evaluation.candidate.path)  # moves with the candidate when published
     gated = Gated(version, run_dir, evaluation, champion, decision, dataset, split, comparison, slice_results,
                   lineage.collect(config, dataset, split, champion.served))
     if not decision.promote:
@@ -245,9 +241,19 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     return _publish_and_verify(run, store, gated, verifier)
 
 
-def eval_columns(split: data.Split) -> dict[str, list]:
-    """The eval rows' feature values by name, for slicing."""
-    return {name: split.x_eval[:, i].tolist() for i, name in enumerate(data.COLUMNS[:-1])}
+def _judge(config: Config, split: data.Split, evaluation: Evaluation, champion: Champion,
+           log: RunLog) -> tuple[stats.Paired | None, list[gate.SliceResult], gate.Decision]:
+    """The gate's evidence, from one bool per eval row and model (the paired comparison overall
+    and per slice), and its decision."""
+    candidate = evaluation.correct.tolist()
+    champion_correct = None if champion.correct is None else champion.correct.tolist()
+    comparison = None if champion_correct is None else stats.mcnemar(candidate, champion_correct)
+    columns = {name: split.x_eval[:, i].tolist() for i, name in enumerate(data.COLUMNS[:-1])}  # by feature name
+    slice_results = slices.score(config.gate, columns, candidate, champion_correct)
+    _log_evidence(log, comparison, slice_results)
+    decision = gate.decide(config.gate, evaluation.accuracy, comparison, len(split.y_eval),
+                           evaluation.sanity_error, champion.absent, slice_results)
+    return comparison, slice_results, decision
 
 
 def _log_evidence(log: RunLog, comparison: stats.Paired | None, slice_results: list[gate.SliceResult]) -> None:
