@@ -137,8 +137,11 @@ def evidence_view(model: dict | None) -> dict | None:
                          "verdict": str(s["verdict"])})
         except (TypeError, KeyError, ValueError):
             continue  # a damaged row is left out; the others still show
-    comparison = stats.describe(gate.get("comparison"))
-    return {"comparison": comparison, "slices": rows} if comparison or rows else None
+    record: Any = gate.get("comparison")
+    comparison = stats.describe(record)
+    headline = comparison and (f"{float(record['difference_percent']):+.2f} points vs the champion, "
+                               f"p={float(record['p_value']):.3g}")  # describe() has checked both
+    return {"comparison": comparison, "headline": headline, "slices": rows} if comparison or rows else None
 
 
 def _form_values() -> dict:

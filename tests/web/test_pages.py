@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tests.web.conftest import GATE_EVIDENCE, LINEAGE
+
 
 def test_fresh_clone_with_serving_down_still_renders_the_form(client, fake_serving):
     fake_serving.mode = "down"
@@ -132,24 +134,6 @@ def test_a_non_utf8_byte_in_the_history_is_skipped_and_reported_on_the_page(clie
     assert "1 damaged line(s) in runs/history.jsonl were skipped" in page
 
 
-GATE_EVIDENCE = {
-    "promote": True, "reasons": ["no significant regression"], "threshold_percent": 97.0,
-    "comparison": {"method": "exact McNemar (two-sided)", "rows": 480, "candidate_only_correct": 2,
-                   "champion_only_correct": 8, "candidate_percent": 97.5, "champion_percent": 98.75,
-                   "difference_percent": -1.25, "ci95_percent": [-2.6538, 0.1635], "p_value": 0.109375,
-                   "significance": 0.05},
-    "slices": [{"name": "x1 < 0", "rows": 30, "candidate_percent": 90.0, "champion_percent": 100.0, "p_value": 0.25,
-                "verdict": "not judged (fewer than gate.min_slice_rows=50 rows)"},
-               {"name": "x1 >= 0", "rows": 450, "candidate_percent": 98.0, "champion_percent": 98.6667,
-                "p_value": 0.3, "verdict": "ok"},
-               {"name": "damaged", "rows": "many"}],
-}
-LINEAGE = {"code_version": {"git_commit": "0123456789abcdef", "dirty": True}, "python": "3.11.2",
-           "tensorflow": "2.21.0", "keras": "3.12.0", "numpy": "2.3.4", "config_sha256": "ab" * 32,
-           "dataset_fingerprint": "6faa25d79afbb61c", "dataset_files": ["bootstrap.csv", "sim-1.csv"],
-           "eval_fingerprint": "0f0f", "seed": 42, "parent_version": 1}
-
-
 def test_the_served_version_shows_its_gate_evidence_slices_and_lineage(client, project, fake_serving):
     project.add_version(1, 98.75)
     project.add_version(2, 97.5, gate=GATE_EVIDENCE, lineage=LINEAGE)
@@ -158,6 +142,7 @@ def test_the_served_version_shows_its_gate_evidence_slices_and_lineage(client, p
     text = " ".join(page.split())
     assert "-1.25 points vs the champion (95% CI [-2.65, +0.16], p=0.109, significance 0.05" in text
     assert "only the candidate right on 2, only the champion on 8 of 480 rows" in text
+    assert '<a href="#evidence">-1.25 points vs the champion, p=0.109</a>' in text
     assert ("<tr><td>x1 &lt; 0</td><td>30</td><td>90.00%</td><td>100.00%</td> <td>0.25</td>"
             "<td>not judged (fewer than gate.min_slice_rows=50 rows)</td></tr>") in text
     assert "<td>x1 &gt;= 0</td><td>450</td><td>98.00%</td><td>98.67%</td>" in text
