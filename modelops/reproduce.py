@@ -1,10 +1,12 @@
 """``retrain_pipeline.py reproduce N``: retrain version N from its lineage and compare accuracies.
 
-The inputs are exactly what the lineage recorded: the same accepted batches (checked against
-the dataset fingerprint), the kept copy of the config file (checked against its sha256, so the
-same seed, epochs and split share), and this installation's split key (checked against the eval
-fingerprint, so the reproduction is graded on the same eval rows). The candidate is trained in a
-scratch folder under ``runs/``, removed afterwards: nothing is published and no lock is taken.
+The inputs are exactly what the lineage recorded: the kept copy of the config file (checked
+against its sha256, so the same schema, seed, epochs, split share and ``gate.metric``), the same
+accepted batches read with that schema (checked against the dataset fingerprint), the user's
+``train.module`` file if any (checked against its sha256), and this installation's split key
+(checked against the eval fingerprint, so the reproduction is graded on the same eval rows).
+The candidate is trained in a scratch folder under ``runs/``, removed afterwards: nothing is
+published and no lock is taken.
 Inputs that are gone or damaged raise ReproduceError (exit 1) saying which; a reproduction
 further from the recorded accuracy than ``reproduce.tolerance_percent`` exits 3.
 """

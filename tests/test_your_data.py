@@ -14,6 +14,7 @@ import pytest
 from modelops import data, history, pipeline, reproduce
 from modelops.cli import status_lines
 from modelops.config import load_config
+from modelops.errors import ReproduceError
 from modelops.schema import Schema
 from modelops.store import ModelStore
 from tests.conftest import write_config
@@ -231,3 +232,6 @@ def test_a_declared_table_is_compared_by_its_metric_sliced_by_its_features_and_r
 
     again = reproduce.reproduce(config, first.version, echo=lambda line: None)
     assert again.metric == "macro_f1" and again.within, again.lines()
+    (wine.root / "my_model.py").write_text(USER_MODEL + "# edited\n")
+    with pytest.raises(ReproduceError, match="my_model.py was changed since training"):
+        reproduce.reproduce(config, first.version, echo=lambda line: None)
