@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from modelops import compare, data, history, pipeline, rollout_control, signals, verify
+from modelops import compare, data, history, lineage, pipeline, reproduce, rollout_control, signals, stats, verify
 from modelops.config import Config, load_config
 from modelops.errors import ConfigError, ModelopsError, UsageError
 from modelops.exit_codes import ExitCode
@@ -25,7 +25,8 @@ EPILOG = """exit codes:
   0  promoted (or the command succeeded); a promotion serving could not confirm is
      reported as UNVERIFIED (verify.on_unreachable=warn)
   3  the candidate was rejected by the gate; the served version is unchanged
-     (compare: the two versions are further apart than --max-diff/--min-agreement allow)
+     (compare: the two versions are further apart than --max-diff/--min-agreement allow;
+     reproduce: the retrained accuracy is further than reproduce.tolerance_percent from the recorded one)
   2  usage or config.json error (the message names the key or the input that is wrong)
   1  a step failed (nothing was published), the promoted version did not answer like
      the gated model on TF Serving and was rolled back, or another run holds the lock
@@ -71,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra fraction of flipped labels, 0..1 (e.g. 0.3 makes the gate reject)")
     p.add_argument("--shift", type=float, default=0.0, metavar="D", help="move the decision boundary by D")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: time based)")
+    p = sub.add_parser("reproduce", help="retrain version N from its recorded lineage; does it score the same?",
+                       description="Retrain version N in a scratch folder from the batches, config copy and seed "
+                                   "its lineage recorded, evaluate it on the same eval rows and compare its accuracy "
+                                   "with the recorded one. Nothing is published.")
+    p.add_argument("version", type=_positive_int, metavar="N", help="the version to reproduce")
     _add_compare(sub)
     return parser
 
@@ -198,6 +204,10 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
         ok = checked.exit_code == ExitCode.OK
         print(f"{checked.outcome}: {checked.message}", file=sys.stdout if ok else sys.stderr)
         return checked.exit_code
+    if command == "reproduce":
+        reproduction = reproduce.reproduce(config, args.version)
+        print("\n".join(reproduction.lines()))
+        return ExitCode.OK if reproduction.within else ExitCode.REJECTED
     path = data.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")
     return ExitCode.OK
@@ -216,6 +226,11 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
         acc = m.get("test_accuracy_percent")
         acc_text = f"{acc:.2f}%" if isinstance(acc, (int, float)) else "accuracy unknown"
         lines.append(f"  v{v}: {acc_text}, promoted {m.get('promoted_at', '?')}{served}")
+        gate = m.get("gate")
+        evidence = stats.describe(gate.get("comparison")) if isinstance(gate, dict) else None
+        if evidence:
+            lines.append(f"      gate: {evidence}")
+        lines.append(f"      lineage: {lineage.summary(m.get('lineage'))}")
     if versions:
         own = recorded_schema(store.metrics(versions[-1]))
         lines.append(f"served schema: {own.describe() if own else 'unreadable in its metrics.json'}")

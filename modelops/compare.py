@@ -6,7 +6,9 @@ alternating A and B so both see the same load. The rows and answers follow the d
 (``modelops.predictions``: the demo's ``p >= 0.5``, else the most probable class). The result:
 rows compared, class agreement, mean and max absolute difference of the class probabilities, each
 version's accuracy on labelled rows, its p50/p99 latency, and the rows where the two disagree
-most. ``--max-diff`` / ``--min-agreement`` bounds turn it into a gate for scripts (exit 3).
+most, and where the two versions' recorded lineage differs (code, libraries, config, data, seed,
+parent: ``modelops.lineage``). ``--max-diff`` / ``--min-agreement`` bounds turn it into a gate for
+scripts (exit 3).
 
 TF Serving keeps only the latest version loaded unless it runs from a model config file that
 lists more, so the version before the served one is usually not loaded: the command says what
@@ -31,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops import predictions, rollout_control
+from modelops import lineage, predictions, rollout_control
 from modelops.config import Config
 from modelops.errors import ModelNotLoaded, SchemaValueError, ServingHTTPError, UsageError
 from modelops.predictions import Prediction
@@ -298,9 +300,18 @@ def compare_served(config: Config, client: ServingClient, specs: tuple[str, str]
     store = ModelStore(config.models_dir)
     versions, missing = resolve(client, store, specs, load, config_file=config.rollout.mode != "direct")
     if not missing:
-        return summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
-    with rollout_control.loaded_beside(config, store, client, missing):
-        return summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
+        result = summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
+    else:
+        with rollout_control.loaded_beside(config, store, client, missing):
+            result = summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
+    return {**result, "lineage": lineage_differences(store, versions)}
+
+
+def lineage_differences(store: ModelStore, versions: tuple[int, int]) -> dict:
+    """Where the two versions' lineage differs, and which versions recorded none."""
+    found = [(store.metrics(v) or store.metrics(v, retired=True) or {}).get("lineage") for v in versions]
+    unrecorded = [v for v, recorded in zip(versions, found, strict=True) if not isinstance(recorded, dict)]
+    return {"unrecorded": unrecorded, "differences": [] if unrecorded else lineage.differences(*found)}
 
 
 def format_text(result: dict) -> list[str]:
@@ -321,6 +332,7 @@ def format_text(result: dict) -> list[str]:
         lines.append("  latency p50/p99   " + ", ".join(
             f"{n} {s['latency_ms']['p50']:.2f}/{s['latency_ms']['p99']:.2f} ms"
             for n, s in zip(names, (a, b), strict=True)))
+    lines.extend(_lineage_lines(result.get("lineage"), names))
     if result["disagree_most"]:
         lines.append("  rows where they disagree most:")
         if all(isinstance(r["x"], list) for r in result["disagree_most"]):
@@ -336,6 +348,23 @@ def format_text(result: dict) -> list[str]:
                 lines.append(f"  row {r['row']}:{label} {names[0]} {r['a_class']} {r['a']:.4f}, {names[1]} "
                              f"{r['b_class']} {r['b']:.4f} (max diff {r['abs_diff']:.4f}); {values}")
     return lines
+
+
+def _lineage_lines(found: dict | None, names: list[str]) -> list[str]:
+    if not found:
+        return []
+    if found["unrecorded"]:
+        return [f"  lineage           not recorded for {', '.join(f'v{v}' for v in found['unrecorded'])}"]
+    if not found["differences"]:
+        return ["  lineage           the same code, libraries, config, data and seed"]
+    return ["  lineage differs:", *(f"    {d['key']}: {names[0]} {_value(d['a'])}, {names[1]} {_value(d['b'])}"
+                                  for d in found["differences"])]
+
+
+def _value(value) -> str:
+    if isinstance(value, dict):
+        return lineage.describe_code(value)
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 # --- after a promotion (trainer) ---

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -30,13 +31,27 @@ def _range(lo=None, hi=None, choices=None):
 
 
 @dataclass(frozen=True)
+class SliceConfig:
+    """Rows grouped by one feature: each category value a slice, or numeric ranges cut at ``edges``."""
+
+    feature: str = ""
+    edges: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class GateConfig:
+    """The promotion rules (docs/gate.md): an absolute floor, and a paired test against the champion."""
+
     min_accuracy_percent: float = field(default=97.0, metadata=_range(0.0, 100.0))
     max_regression_percent: float = field(default=1.0, metadata=_range(0.0, 100.0))
     min_eval_rows: int = field(default=100, metadata=_range(1))
     # what min_accuracy_percent and max_regression_percent measure (docs/your-data.md): for imbalanced classes
     # balanced_accuracy or macro_f1 do not reward always answering the biggest class
     metric: str = field(default="accuracy", metadata=_range(choices=("accuracy", "balanced_accuracy", "macro_f1")))
+    significance: float = field(default=0.05, metadata=_range(1e-9, 1.0))
+    require_improvement: bool = False
+    slices: tuple[SliceConfig, ...] = ()
+    min_slice_rows: int = field(default=50, metadata=_range(1))
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,13 @@ class RolloutConfig:
 
 
 @dataclass(frozen=True)
+class ReproduceConfig:
+    """``retrain_pipeline.py reproduce N``: how far the retrained accuracy may be from the recorded one."""
+
+    tolerance_percent: float = field(default=0.5, metadata=_range(0.0, 100.0))
+
+
+@dataclass(frozen=True)
 class Config:
     model_name: str = "simple_classifier"
     gate: GateConfig = GateConfig()
@@ -114,8 +136,11 @@ class Config:
     schedule: ScheduleConfig = ScheduleConfig()
     verify: VerifyConfig = VerifyConfig()
     rollout: RolloutConfig = RolloutConfig()
+    reproduce: ReproduceConfig = ReproduceConfig()
     schema: Schema = field(default=DEMO_SCHEMA, metadata={"internal": True})  # top-level features + label
     root: Path = field(default=Path("."), metadata={"internal": True})
+    # The config file's exact text: its sha256 and a copy go into each version's lineage.
+    source_text: str = field(default="", metadata={"internal": True}, repr=False)
 
     # Where the pipeline keeps its state, all relative to the project root.
     @property
@@ -166,7 +191,8 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     """Read and validate the config file; raise ConfigError naming the offending key."""
     path = Path(path) if path is not None else default_config_path()
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -178,7 +204,7 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     sections = {key: raw.pop(key) for key in SCHEMA_KEYS if key in raw} if isinstance(raw, dict) else {}
     config = _build(Config, raw, prefix="", source=path)
     schema = Schema.from_config(sections.get("features"), sections.get("label"), config.data.missing_values, path)
-    config = dataclasses.replace(config, schema=schema, root=path.resolve().parent)
+    config = dataclasses.replace(config, schema=schema, root=path.resolve().parent, source_text=text)
     _check_cross_fields(config, path)
     return config
 
@@ -205,17 +231,19 @@ def _build(cls, raw, prefix: str, source: Path):
             suggestion = f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
             known = ", ".join(sorted([*fields, *SCHEMA_KEYS] if cls is Config else fields))
             raise ConfigError(f"{source}: unknown key '{prefix}{key}'{suggestion}; known keys: {known}")
-        values[key] = _value(fields[key], hints[key], value, f"{prefix}{key}", source)
+        values[key] = _value(fields[key].metadata, hints[key], value, f"{prefix}{key}", source)
     return cls(**values)
 
 
-def _value(f: dataclasses.Field, kind: type, value, key: str, source: Path):
+def _value(metadata, kind, value, key: str, source: Path):
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, prefix=f"{key}.", source=source)
-    if typing.get_origin(kind) is tuple:  # a list of strings
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{source}: '{key}' must be a list of strings, got {json.dumps(value)}")
-        return tuple(value)
+    if typing.get_origin(kind) is tuple:  # tuple[X, ...]: a JSON list of X
+        item = typing.get_args(kind)[0]
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: '{key}' must be {'a list of strings' if item is str else 'a list'}, "
+                              f"got {json.dumps(value)}")
+        return tuple(_value({}, item, v, f"{key}[{i}]", source) for i, v in enumerate(value))
     if kind is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: '{key}' must be a JSON object, got {json.dumps(value)}")
@@ -230,9 +258,9 @@ def _value(f: dataclasses.Field, kind: type, value, key: str, source: Path):
         names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
         raise ConfigError(f"{source}: '{key}' must be {names[kind]}, got {json.dumps(value)}")
     value = kind(value)
-    if kind is float and value != value:
+    if kind is float and not math.isfinite(value):
         raise ConfigError(f"{source}: '{key}' must be a finite number")
-    lo, hi, choices = (f.metadata.get(k) for k in ("lo", "hi", "choices"))
+    lo, hi, choices = (metadata.get(k) for k in ("lo", "hi", "choices"))
     if lo is not None and value < lo or hi is not None and value > hi:
         bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise ConfigError(f"{source}: '{key}' must be {bounds}, got {value}")
@@ -251,6 +279,7 @@ def _check_cross_fields(config: Config, source: Path) -> None:
     if config.data.window.max_rows < config.data.max_batch_rows:
         raise ConfigError(f"{source}: 'data.window.max_rows' must be at least 'data.max_batch_rows' "
                           f"({config.data.max_batch_rows}), so the newest batch always fits the window")
+    _check_slices(config.gate.slices, config.schema, source)
     rollout = config.rollout
     if rollout.min_seconds >= rollout.max_seconds:
         raise ConfigError(f"{source}: 'rollout.min_seconds' must be less than 'rollout.max_seconds'")
@@ -260,3 +289,24 @@ def _check_cross_fields(config: Config, source: Path) -> None:
         raise ConfigError(f"{source}: 'rollout.canary_percent' must be above 0 when 'rollout.mode' is canary")
     if not rollout.serving_config_file.strip() or rollout.serving_config_file.endswith("/"):
         raise ConfigError(f"{source}: 'rollout.serving_config_file' must name a file, like models/models.config")
+
+
+def _check_slices(slices: tuple[SliceConfig, ...], schema: Schema, source: Path) -> None:
+    """Each slice names a declared feature: a category is sliced by value, a number by ``edges``."""
+    known = schema.names
+    for i, spec in enumerate(slices):
+        key = f"gate.slices[{i}]"
+        if spec.feature not in known:
+            hint = difflib.get_close_matches(spec.feature, known, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(f"{source}: '{key}.feature' must name a feature, got {json.dumps(spec.feature)}"
+                              f"{suggestion}; features: {', '.join(known)}")
+        numeric = schema.feature(spec.feature).numeric
+        if numeric and not spec.edges:
+            raise ConfigError(f"{source}: '{key}.edges' is needed for the number feature '{spec.feature}' "
+                              "(ranges cut at these values, like [0, 1.5]); only a category is sliced by value")
+        if not numeric and spec.edges:
+            raise ConfigError(f"{source}: '{key}.edges' is only for number features; the category "
+                              f"'{spec.feature}' is sliced by value: remove 'edges'")
+        if any(b <= a for a, b in zip(spec.edges, spec.edges[1:], strict=False)):
+            raise ConfigError(f"{source}: '{key}.edges' must be strictly increasing, got {list(spec.edges)}")

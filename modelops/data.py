@@ -513,13 +513,33 @@ def load_dataset(config: Config) -> Dataset:
             break
         used[path.name] = distinct
         raw_rows, distinct_rows = raw_rows + len(rows), distinct_rows + len(distinct)
+    left_out = tuple(sorted(p.name for p in files if p.name not in used))
+    return _assemble(used, left_out, raw_rows)
+
+
+def load_batches(config: Config, names: list[str]) -> Dataset:
+    """The dataset of exactly these accepted batches (a version's lineage names them), window aside.
+
+    DataError names a batch that is no longer in ``data/accepted/``.
+    """
+    missing = [name for name in names if Path(name).name != name or not (accepted_dir(config) / name).is_file()]
+    if missing or not names:
+        raise DataError(f"batch(es) {', '.join(missing) or '(none named)'} no longer in {accepted_dir(config)}")
+    used, raw_rows = dict[str, Batch](), 0
+    for name in names:
+        rows = _batch_rows(config, accepted_dir(config) / name)
+        used[name], raw_rows = _distinct(rows), raw_rows + len(rows)
+    return _assemble(used, (), raw_rows)
+
+
+def _assemble(used: dict[str, Batch], left_out: tuple[str, ...], raw_rows: int) -> Dataset:
+    """One de-duplicated dataset from distinct rows per batch, in batch name order, fingerprinted."""
     names = sorted(used)
     digest = hashlib.sha256()
     for name in names:
         digest.update(hashlib.sha256(used[name].numbers.tobytes() + used[name].text.tobytes()).digest())
     unique = _distinct(Batch(np.concatenate([used[name].numbers for name in names]),
                              np.concatenate([used[name].text for name in names])))
-    left_out = tuple(sorted(p.name for p in files if p.name not in used))
     return Dataset(np.ascontiguousarray(unique.numbers[:, :-1]), np.ascontiguousarray(unique.numbers[:, -1]),
                    digest.hexdigest()[:16], tuple(names), left_out, raw_rows - len(unique),
                    unique.text if unique.text.shape[1] else None)

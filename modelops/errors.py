@@ -7,6 +7,7 @@
     ├── DataError            no usable training data                   -> exit 1
     ├── UserModelError       train.module did not give a usable model: the run fails, nothing published
     ├── StoreError           model store could not be read or written  -> exit 1
+    ├── ReproduceError       what a version's lineage names is gone or damaged -> exit 1
     │   └── LockBusyError    another retrain holds the pipeline lock   -> exit 1
     ├── ServingError         TF Serving answered badly or not at all
     │   ├── ServingUnavailable  connection refused / reset             -> HTTP 503
@@ -53,6 +54,10 @@ class UserModelError(ModelopsError):
 
 class StoreError(ModelopsError):
     """The model store could not be read or written."""
+
+
+class ReproduceError(ModelopsError):
+    """``reproduce N``: a batch, the config copy or the metrics its lineage names is gone or damaged."""
 
 
 class LockBusyError(StoreError):

@@ -155,9 +155,3 @@ def predict(signature, x: np.ndarray, schema: Schema | None = None, text: np.nda
 
     return signature.run(feeds(schema, x, text))[NAMED_OUTPUT]
 
-
-def accuracy_percent(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Share of rows where the most probable class (``p >= 0.5`` for one column) is the label, in percent."""
-    from modelops.scoring import predicted_classes
-
-    return float((predicted_classes(probabilities) == labels.reshape(-1)).mean() * 100.0)

@@ -1,7 +1,9 @@
 """One gated retrain, start to finish, and the other store operations (rollback, train only).
 
 ``_retrain`` is the list of steps: ingest -> train (and reload the export) -> evaluate the
-champion on the same eval rows -> gate -> publish (atomic) or reject -> verify -> record. Every
+champion on the same eval rows -> gate (a paired test overall and per slice, docs/gate.md) ->
+publish (atomic) or reject -> verify -> record. Every candidate keeps its lineage and a copy of
+the config file it was trained with (``modelops.lineage``). Every
 numbered step prints one progress line; the whole run, tracebacks included, goes to
 ``last_train_log.txt``. Any failure ends the run as ``failed`` without publishing (fail closed).
 The writer lock is taken before the log is opened, so a second run that cannot get the lock
@@ -31,7 +33,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from modelops import compare, data, gate, history, rollout_control, scoring, signals
+from modelops import compare, data, gate, history, lineage, rollout_control, scoring, signals, slices, stats
 from modelops.config import Config
 from modelops.errors import (
     ModelopsError,
@@ -130,6 +132,9 @@ class Evaluation:
     sanity_error: str | None
     scores: dict[str, float] = dataclasses.field(default_factory=dict)  # every metric (modelops.scoring)
     confusion: np.ndarray | None = None  # [true class, predicted class] counts
+    # per eval row, the predicted class index (the paired test's input; correct where it equals the
+    # label); None when the export answered no usable probabilities
+    predicted: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,7 @@ class Champion:
     version: int | None  # ``served`` if it could be evaluated, else None: the floor alone decides
     accuracy: float | None
     absent: str = "no champion yet"
+    predicted: np.ndarray | None = None  # per eval row, its predicted class index, when evaluated
 
     def versus(self) -> str:
         return f" vs champion v{self.version} {self.accuracy:.2f}%" if self.version is not None else ""
@@ -156,6 +162,9 @@ class Gated:
     decision: gate.Decision
     dataset: data.Dataset
     split: data.Split
+    comparison: stats.Paired | None  # candidate vs champion on the eval rows
+    slices: list[gate.SliceResult]
+    lineage: dict
 
     def summary(self) -> str:
         """``v<N> <accuracy>%[ vs champion ...]: <reasons>`` for the decision record's message."""
@@ -234,14 +243,46 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     run.ingest, dataset, split = _ingest(config, store, run.log)
     version = store.reserve_version()
     run_dir = config.runs_dir / f"{run.id}-v{version}"
-    evaluation = _train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
+    evaluation = train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
     champion = _evaluate_champion(config, store, split, run.log)
-    decision = gate.decide(config.gate, evaluation.accuracy, champion.accuracy, len(split.y_eval),
-                           evaluation.sanity_error, champion.absent)
-    gated = Gated(version, run_dir, evaluation, champion, decision, dataset, split)
+    comparison, slice_results, decision = _judge(config, split, evaluation, champion, run.log)
+    lineage.keep_config(config, evaluation.candidate.path)  # moves with the candidate when published
+    gated = Gated(version, run_dir, evaluation, champion, decision, dataset, split, comparison, slice_results,
+                  lineage.collect(config, dataset, split, champion.served))
     if not decision.promote:
         return _reject(run, gated)
     return _publish_and_verify(run, store, gated, verifier)
+
+
+def _judge(config: Config, split: data.Split, evaluation: Evaluation, champion: Champion,
+           log: RunLog) -> tuple[stats.Paired | None, list[gate.SliceResult], gate.Decision]:
+    """The gate's evidence, from both models' predicted classes on the same eval rows (the paired
+    comparison by ``gate.metric``, overall and per slice), and its decision. A candidate without
+    usable answers has none: the reload check rejects it."""
+    comparison, slice_results = None, []
+    if evaluation.predicted is not None:
+        truth, mine, theirs = split.y_eval, evaluation.predicted, champion.predicted
+        if theirs is not None:
+            comparison = scoring.paired(config.gate.metric, truth, mine, theirs)
+        columns = {name: values.tolist() for name, values in
+                   data.columns(config.schema, split.x_eval, split.text_eval).items()}  # by feature name
+        slice_results = slices.score(config.gate, columns, truth.tolist(), mine.tolist(),
+                                     None if theirs is None else theirs.tolist())
+    _log_evidence(log, comparison, slice_results)
+    decision = gate.decide(config.gate, evaluation.accuracy, comparison, len(split.y_eval),
+                           evaluation.sanity_error, champion.absent, slice_results)
+    return comparison, slice_results, decision
+
+
+def _log_evidence(log: RunLog, comparison: stats.Paired | None, slice_results: list[gate.SliceResult]) -> None:
+    """The paired comparison and every slice, in the run log (shown, not numbered)."""
+    if comparison is not None:
+        log.note(f"  paired: candidate {comparison.candidate_percent:.2f}% vs champion "
+                 f"{comparison.champion_percent:.2f}% on {comparison.rows} rows, {comparison.summary()}")
+    for s in slice_results:
+        versus = "" if s.comparison is None else (f" vs {s.comparison.champion_percent:.2f}%, "
+                                                  f"p={s.comparison.p_value:.3g}")
+        log.note(f"  slice {s.name}: {s.rows} rows, {s.candidate_percent:.2f}%{versus}: {s.verdict}")
 
 
 def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.IngestReport, data.Dataset, data.Split]:
@@ -296,7 +337,7 @@ def _record_versions_without(recorded: set, config: Config, store: ModelStore, l
         log.detail(f"v{version} was served without its promote record; recorded it from its metrics.json")
 
 
-def _train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:
+def train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:
     """Train, export, reload the export and score it on the eval rows through its signature."""
     from modelops import model, train  # TensorFlow loads only when a run needs it
 
@@ -311,11 +352,12 @@ def _train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label:
     if sanity_error:
         log.step("evaluate", f"{label} answers no usable probabilities: {sanity_error}")
         return Evaluation(candidate, probabilities, 0.0, sanity_error)
-    table = scoring.confusion(scoring.predicted_classes(probabilities), split.y_eval, schema.num_classes)
+    predicted = scoring.predicted_classes(probabilities)
+    table = scoring.confusion(predicted, split.y_eval, schema.num_classes)
     scores = scoring.scores_percent(table)
     accuracy = scores[config.gate.metric]
     log.step("evaluate", f"{label} {_metric(config)}{accuracy:.2f}% on {len(split.y_eval)} eval rows")
-    return Evaluation(candidate, probabilities, accuracy, None, scores, table)
+    return Evaluation(candidate, probabilities, accuracy, None, scores, table, predicted)
 
 
 def _metric(config: Config) -> str:
@@ -367,8 +409,9 @@ def _evaluate_champion(config: Config, store: ModelStore, split: data.Split, log
             f"could not evaluate the serving champion v{served}: {exc}; "
             "retire it with 'retrain_pipeline.py rollback' and retrain"
         ) from exc
-    table = scoring.confusion(scoring.predicted_classes(probabilities), split.y_eval, config.schema.num_classes)
-    champion = Champion(served, served, scoring.scores_percent(table)[config.gate.metric])
+    predicted = scoring.predicted_classes(probabilities)
+    table = scoring.confusion(predicted, split.y_eval, config.schema.num_classes)
+    champion = Champion(served, served, scoring.scores_percent(table)[config.gate.metric], predicted=predicted)
     log.step("champion", f"v{served} {_metric(config)}{champion.accuracy:.2f}% on the same eval rows")
     return champion
 
@@ -528,8 +571,12 @@ def _decision_fields(run: _Run, gated: Gated) -> dict:
         threshold_percent=gated.decision.threshold_percent, champion_version=champion.version,
         champion_accuracy_percent=None if champion.accuracy is None else round(champion.accuracy, 4),
         eval_rows=len(gated.split.y_eval), data_fingerprint=gated.dataset.fingerprint,
-        reasons=list(gated.decision.reasons), **run.ingest_counts(),
+        comparison=_comparison_record(run.config, gated), reasons=list(gated.decision.reasons), **run.ingest_counts(),
     )
+
+
+def _comparison_record(config: Config, gated: Gated) -> dict | None:
+    return None if gated.comparison is None else gated.comparison.record(config.gate.significance)
 
 
 def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
@@ -560,11 +607,14 @@ def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
         "champion": None if champion.version is None or champion.accuracy is None
         else {"version": champion.version, "accuracy_percent": round(champion.accuracy, 4)},
         "gate": {"promote": decision.promote, "reasons": list(decision.reasons),
-                 "threshold_percent": decision.threshold_percent, "metric": config.gate.metric},
+                 "threshold_percent": decision.threshold_percent, "metric": config.gate.metric,
+                 "comparison": _comparison_record(config, gated),
+                 "slices": [s.record() for s in gated.slices]},
         "scores_percent": {name: round(value, 4) for name, value in gated.evaluation.scores.items()},
         "confusion": None if gated.evaluation.confusion is None
         else scoring.confusion_record(gated.evaluation.confusion, config.schema.label.class_names),
         "schema": config.schema.to_config(),
+        "lineage": gated.lineage,
         "config": {"train": dataclasses.asdict(config.train), "gate": dataclasses.asdict(config.gate)},
     }
 
@@ -575,7 +625,7 @@ def train_only(config: Config, echo=print) -> Path:
     with store.lock(), RunLog(config.train_log_path, TRAIN_STEPS, echo=echo) as log:
         run_dir = config.runs_dir / f"{run_id()}-train"
         _, _, split = _ingest(config, store, log)
-        evaluation = _train_and_evaluate(config, split, run_dir, "candidate", log)
+        evaluation = train_and_evaluate(config, split, run_dir, "candidate", log)
         write_json_atomic(run_dir / "metrics.json", {
             "test_accuracy_percent": round(evaluation.accuracy, 4),
             "training_loss": round(evaluation.candidate.training_loss, 6),

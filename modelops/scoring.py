@@ -1,4 +1,4 @@
-"""How well predicted classes match the labels: the gate's metric and the per-class confusion table.
+"""How well predicted classes match the labels: the gate's metric, its paired comparison, the confusion table.
 
 ``gate.metric`` picks what the gate compares: ``accuracy`` (the default), ``balanced_accuracy``
 (the mean of the per-class recalls) or ``macro_f1`` (the mean of the per-class F1 scores). On an
@@ -7,9 +7,14 @@ imbalanced table the last two do not reward a model that always answers the bigg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from modelops import stats
+
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
+Classes = Sequence | np.ndarray  # class indexes per row: labels or a model's predictions
 
 
 def predicted_classes(probabilities: np.ndarray) -> np.ndarray:
@@ -46,3 +51,20 @@ def confusion_record(table: np.ndarray, class_names: tuple[str, ...]) -> dict:
     """The table as metrics.json keeps it for the model page: rows are the true class, columns the predicted."""
     return {"classes": list(class_names), "rows": "true class", "columns": "predicted class",
             "counts": table.tolist()}
+
+
+def metric_percent(metric: str, y_true: Classes, predicted: Classes) -> float:
+    """One metric of predicted class indexes against the labels, in percent (any rows: a slice, a resample)."""
+    truth, guess = np.asarray(y_true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
+    size = int(max(truth.max(initial=0), guess.max(initial=0))) + 1  # a class in neither side counts in no mean
+    return scores_percent(confusion(guess, truth, size))[metric]
+
+
+def paired(metric: str, y_true: Classes, candidate: Classes, champion: Classes) -> stats.Paired:
+    """Candidate vs champion on the same rows by ``metric``: the exact McNemar test for accuracy (a
+    per-row mean), a seeded paired bootstrap for the others (not a per-row mean)."""
+    truth = np.asarray(y_true).reshape(-1)
+    if metric == "accuracy":
+        return stats.mcnemar((np.asarray(candidate) == truth).tolist(), (np.asarray(champion) == truth).tolist())
+    return stats.paired_bootstrap(lambda t, p: metric_percent(metric, t, p), truth.tolist(),
+                                  np.asarray(candidate).tolist(), np.asarray(champion).tolist(), metric)

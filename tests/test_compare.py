@@ -59,7 +59,9 @@ def two_versions(_trained_template, tmp_path_factory):
     data.simulate(config, 2000, noise=0.0, shift=2.0, seed=3)
     candidate = pipeline.train_only(config, echo=quiet)
     store = ModelStore(config.models_dir)
-    store.publish(candidate, store.reserve_version(), {"version": 2, "test_accuracy_percent": 80.0})
+    lineage = {**store.metrics(1)["lineage"], "dataset_fingerprint": "0" * 16, "parent_version": 1}
+    store.publish(candidate, store.reserve_version(), {"version": 2, "test_accuracy_percent": 80.0,
+                                                       "lineage": lineage})
     return config
 
 
@@ -78,6 +80,7 @@ def test_identical_versions_agree_on_every_row(one_loaded, tmp_path):
     assert report["mean_abs_diff"] == 0.0 and report["max_abs_diff"] == 0.0
     assert report["disagree_most"] == []
     assert report["a"]["accuracy_percent"] == report["b"]["accuracy_percent"] > 90
+    assert report["lineage"] == {"unrecorded": [], "differences": []}
     for side in (report["a"], report["b"]):
         assert 0 < side["latency_ms"]["p50"] <= side["latency_ms"]["p99"]
 
@@ -87,6 +90,7 @@ def test_identical_versions_agree_on_every_row(one_loaded, tmp_path):
                          "--min-agreement", "1")
     assert result.returncode == 0, result.stderr
     assert "100.00% (0 of 3 rows differ)" in result.stdout
+    assert "lineage           the same code, libraries, config, data and seed" in result.stdout
     assert "accuracy" not in result.stdout  # no labels: nothing to score
 
 
@@ -212,6 +216,14 @@ def test_two_real_versions_compared_through_serving_match_the_in_process_scores(
                                     for v in (2, 1)])
     assert served["class_agreement"] == in_process["class_agreement"] < 0.95
     assert served["mean_abs_diff"] == pytest.approx(in_process["mean_abs_diff"], abs=1e-4)
+    v1 = ModelStore(config.models_dir).metrics(1)["lineage"]
+    assert served["lineage"]["differences"] == [
+        {"key": "dataset_fingerprint", "a": "0" * 16, "b": v1["dataset_fingerprint"]},
+        {"key": "parent_version", "a": 1, "b": None},
+    ]
+    text = compare_cli(config, url, "--rows", "20").stdout
+    assert f"lineage differs:\n    dataset_fingerprint: v2 {'0' * 16}, v1 {v1['dataset_fingerprint']}" in text
+    assert "parent_version: v2 1, v1 None" in text
 
 
 @pytest.mark.slow

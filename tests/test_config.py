@@ -32,6 +32,19 @@ def test_repo_config_keeps_the_product_keys():
         ({"schedule": {"max_run_seconds": 0}}, "'schedule.max_run_seconds' must be between 1.0 and 604800.0"),
         ({"schedule": {"max_run_seconds": "4h"}}, "'schedule.max_run_seconds' must be a number"),
         ({"gate": 97}, "'gate' must be a JSON object"),
+        ({"gate": {"significance": 0}}, "'gate.significance' must be between 1e-09 and 1.0"),
+        ({"gate": {"require_improvment": True}}, "(did you mean 'gate.require_improvement'?)"),
+        ({"gate": {"slices": {"feature": "x1"}}}, "'gate.slices' must be a list"),
+        ({"gate": {"slices": [{"feature": "x_1"}]}}, "'gate.slices[0].feature' must name a feature, got \"x_1\" "
+                                                    "(did you mean 'x1'?); features: x1, x2"),
+        ({"gate": {"slices": [{"feature": "x1", "edge": [0]}]}}, "unknown key 'gate.slices[0].edge' (did you mean "
+                                                                  "'gate.slices[0].edges'?)"),
+        ({"gate": {"slices": [{"feature": "x1", "edges": [1, 0]}]}}, "'gate.slices[0].edges' must be strictly "
+                                                                     "increasing"),
+        ({"gate": {"slices": [{"feature": "x1", "edges": ["0"]}]}}, "'gate.slices[0].edges[0]' must be a number"),
+        ({"gate": {"min_slice_rows": 0}}, "'gate.min_slice_rows' must be at least 1"),
+        ({"gate": {"slices": [{"feature": "x2"}]}}, "'gate.slices[0].edges' is needed for the number feature 'x2'"),
+        ({"reproduce": {"tolerance_percent": -1}}, "'reproduce.tolerance_percent' must be between 0.0 and 100.0"),
         ({"model_name": "a/b"}, "'model_name' must be non-empty"),
         ({"data": {"window": {"max_batch": 4}}}, "unknown key 'data.window.max_batch' (did you mean 'data.window.max_batches'?)"),
         ({"data": {"window": {"max_rows": 10}}}, "'data.window.max_rows' must be at least 'data.max_batch_rows'"),
@@ -88,3 +101,29 @@ def test_defaults_fill_missing_sections(tmp_path):
     config = load_config(path)
     assert config.gate.min_accuracy_percent == 97.0
     assert config.models_dir == tmp_path / "models"
+
+
+def test_gate_slices_load_typed_and_the_file_text_is_kept_for_lineage(tmp_path):
+    path = write_config(tmp_path, gate={"slices": [{"feature": "x1", "edges": [0, 1.5]}, {"feature": "x2", "edges": [1]}],
+                                        "significance": 0.01, "require_improvement": True})
+    config = load_config(path)
+    assert [(s.feature, s.edges) for s in config.gate.slices] == [("x1", (0.0, 1.5)), ("x2", (1.0,))]
+    assert (config.gate.significance, config.gate.require_improvement, config.gate.min_slice_rows) == (0.01, True, 50)
+    assert config.source_text == path.read_text()
+
+
+DECLARED = {"features": {"size": {"type": "float"}, "island": {"type": "category"}},
+            "label": {"column": "kind", "classes": ["a", "b", "c"]}}
+
+
+def test_gate_slices_name_the_declared_features_a_category_by_value(tmp_path):
+    config = load_config(write_config(tmp_path, **DECLARED, gate={"slices": [{"feature": "island"}]}))
+    assert config.gate.slices[0].feature == "island"
+    for spec, expected in [
+        ({"feature": "x1", "edges": [0]}, "got \"x1\"; features: size, island"),
+        ({"feature": "islnd"}, "(did you mean 'island'?)"),
+        ({"feature": "island", "edges": [1]}, "'gate.slices[0].edges' is only for number features"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            load_config(write_config(tmp_path, **DECLARED, gate={"slices": [spec]}))
+        assert expected in str(err.value)

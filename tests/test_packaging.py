@@ -24,3 +24,9 @@ def test_dependencies_are_the_images_pins():
 def test_console_scripts_name_a_callable(script):
     module, _, function = PROJECT["scripts"][script].partition(":")
     assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_the_package_version_lineage_records_is_pyprojects():
+    import modelops
+
+    assert modelops.__version__ == PROJECT["version"]

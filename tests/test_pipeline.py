@@ -1,5 +1,6 @@
 """The gated retrain end to end with real TensorFlow: promote, reject, crash, contend, roll back."""
 
+import hashlib
 import json
 import os
 import re
@@ -11,9 +12,18 @@ import time
 
 import pytest
 
-from modelops import data, history, pipeline, signals
+from modelops import data, history, pipeline, reproduce, signals
+from modelops.config import load_config
 from modelops.store import ModelStore
-from tests.conftest import REPO, assert_no_partial_version, export_unservable, json_load, quiet, run_cli
+from tests.conftest import (
+    REPO,
+    assert_no_partial_version,
+    export_unservable,
+    json_load,
+    quiet,
+    run_cli,
+    write_config,
+)
 from tests.support import free_port
 
 pytestmark = pytest.mark.slow
@@ -64,6 +74,50 @@ def test_clean_new_data_promotes_against_the_champion_on_the_same_rows(trained_p
     metrics = json_load(config.models_dir / "2" / "metrics.json")
     assert metrics["champion"]["version"] == 1
     assert len(metrics["dataset"]["files"]) == 2
+    comparison = metrics["gate"]["comparison"]
+    assert comparison["rows"] == metrics["dataset"]["eval_rows"]
+    assert comparison["champion_percent"] == metrics["champion"]["accuracy_percent"]
+    lo, hi = comparison["ci95_percent"]
+    assert lo <= comparison["difference_percent"] <= hi and 0 <= comparison["p_value"] <= 1
+    assert history.read(config.history_path)[-1]["comparison"] == comparison, "the decision record carries it too"
+    assert f"p={comparison['p_value']:.3g}" in config.train_log_path.read_text()
+    lineage = metrics["lineage"]
+    assert lineage["parent_version"] == 1 and lineage["dataset_files"] == metrics["dataset"]["files"]
+    assert lineage["seed"] == config.train.seed and lineage["tensorflow"] and lineage["numpy"]
+    assert "git_commit" in lineage["code_version"] or "package" in lineage["code_version"]
+    kept = (config.models_dir / "2" / "config.json").read_text()
+    assert kept == config.source_text and lineage["config_sha256"] == hashlib.sha256(kept.encode()).hexdigest()
+    assert json_load(config.models_dir / "1" / "metrics.json")["lineage"]["parent_version"] is None
+
+
+def test_a_barely_trained_candidate_is_rejected_by_the_paired_test(trained_project):
+    """The floor is set low, so the comparison with the champion decides, on evidence."""
+    config = load_config(write_config(trained_project.root, train={"epochs": 1, "learning_rate": 0.0001},
+                                      gate={"min_accuracy_percent": 0.0}))
+    result = pipeline.retrain(config, echo=quiet)
+    assert (result.outcome, result.exit_code) == ("rejected", 3)
+    assert "significant regression" in result.message
+    [run_dir] = config.runs_dir.glob("*-v2")
+    comparison = json_load(run_dir / "metrics.json")["gate"]["comparison"]
+    assert comparison["p_value"] < 0.05 and comparison["ci95_percent"][1] < 0
+    assert comparison["champion_only_correct"] > comparison["candidate_only_correct"]
+    assert history.read(config.history_path)[-1]["comparison"] == comparison
+    again = reproduce.reproduce(config, 2, echo=quiet)  # a rejected candidate can be reproduced too
+    assert again.within and again.recorded_percent == json_load(run_dir / "metrics.json")["test_accuracy_percent"]
+
+
+def test_slices_are_scored_and_recorded_and_cover_every_eval_row(trained_project):
+    config = load_config(write_config(trained_project.root, gate={"slices": [{"feature": "x1", "edges": [0.0, 1.0]}],
+                                                                  "min_slice_rows": 30}))
+    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    result = pipeline.retrain(config, echo=quiet)
+    assert result.outcome == "promoted", result.message
+    metrics = json_load(config.models_dir / "2" / "metrics.json")
+    found = metrics["gate"]["slices"]
+    assert [s["name"] for s in found] == ["x1 < 0", "0 <= x1 < 1", "x1 >= 1"]
+    assert sum(s["rows"] for s in found) == metrics["dataset"]["eval_rows"]
+    assert all(s["verdict"] in ("ok", "not judged (fewer than gate.min_slice_rows=30 rows)") for s in found)
+    assert "slice 0 <= x1 < 1:" in config.train_log_path.read_text()
 
 
 def test_a_served_version_tf_serving_cannot_run_does_not_block_a_working_one(trained_project):
@@ -230,6 +284,9 @@ def test_status_and_history_commands(trained_project):
     status = run_cli("--config", cfg, "status")
     assert status.returncode == 0
     assert "v1:" in status.stdout and "<- served" in status.stdout
+    lineage = json_load(trained_project.models_dir / "1" / "metrics.json")["lineage"]
+    assert f"tensorflow {lineage['tensorflow']}, data {lineage['dataset_fingerprint']}" in status.stdout
+    assert "parent none" in status.stdout, "v1 had no champion"
     hist = run_cli("--config", cfg, "history", "--json")
     assert json.loads(hist.stdout.splitlines()[-1])["event"] == "promote"
 
@@ -241,3 +298,48 @@ def test_train_tf_trains_without_publishing(project):
     assert "not published" in result.stdout
     assert ModelStore(project.models_dir).versions() == []
     assert list(project.runs_dir.glob("*-train/candidate/saved_model.pb"))
+
+
+def test_reproduce_retrains_a_version_from_its_lineage_within_tolerance(trained_project):
+    config = trained_project
+    before = sorted(p.name for p in config.runs_dir.iterdir())
+    result = run_cli("--config", str(config.root / "config.json"), "reproduce", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    recorded = json_load(config.models_dir / "1" / "metrics.json")
+    assert f"recorded {recorded['test_accuracy_percent']:.2f}%" in result.stdout and ": reproduced" in result.stdout
+    assert f"on the same {recorded['dataset']['eval_rows']} eval rows" in result.stdout
+    assert ModelStore(config.models_dir).versions() == [1], "nothing is published"
+    assert sorted(p.name for p in config.runs_dir.iterdir()) == before, "the scratch folder is gone"
+    assert len(history.read(config.history_path)) == 1, "nothing is recorded as a decision"
+
+
+def test_reproduce_outside_the_tolerance_exits_3(trained_project):
+    config = trained_project
+    path = config.models_dir / "1" / "metrics.json"
+    metrics = json_load(path)
+    path.write_text(json.dumps({**metrics, "test_accuracy_percent": metrics["test_accuracy_percent"] - 5.0}))
+    result = run_cli("--config", str(config.root / "config.json"), "reproduce", "1")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "NOT reproduced" in result.stdout
+
+
+@pytest.mark.parametrize("damage", ["batch deleted", "metrics damaged", "config copy edited", "no such version"])
+def test_reproduce_with_inputs_gone_exits_1_saying_which(trained_project, damage):
+    config = trained_project
+    version, expected = "1", ""
+    if damage == "batch deleted":
+        [batch] = json_load(config.models_dir / "1" / "metrics.json")["lineage"]["dataset_files"]
+        (data.accepted_dir(config) / batch).unlink()
+        expected = f"{batch} no longer in"
+    elif damage == "metrics damaged":
+        (config.models_dir / "1" / "metrics.json").write_text('{"version": 1, "lineage": ')
+        expected = "cannot be read"
+    elif damage == "config copy edited":
+        with (config.models_dir / "1" / "config.json").open("a") as fh:
+            fh.write("\n")
+        expected = "changed since training"
+    else:
+        version, expected = "7", "no version 7"
+    result = run_cli("--config", str(config.root / "config.json"), "reproduce", version)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr

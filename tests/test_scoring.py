@@ -32,3 +32,18 @@ def test_a_perfect_model_scores_100_on_every_metric():
 
 def test_one_probability_column_is_the_second_class_from_one_half():
     assert scoring.predicted_classes(np.array([[0.5], [0.49]])).tolist() == [1.0, 0.0]
+
+
+def test_the_paired_comparison_follows_the_metric_and_counts_k_class_rows_right_by_class():
+    truth = np.array([0, 1, 2, 2, 1, 0] * 20, dtype=np.float32)
+    champion = truth.copy()
+    candidate = truth.copy()
+    candidate[:12] = (candidate[:12] + 1) % 3  # wrong on the first 12 rows, right elsewhere
+    by_accuracy = scoring.paired("accuracy", truth, candidate, champion)
+    assert by_accuracy.method.startswith("exact McNemar")
+    assert (by_accuracy.candidate_only_correct, by_accuracy.champion_only_correct) == (0, 12)
+    assert by_accuracy.candidate_percent == 90.0 and by_accuracy.p_value < 0.001
+    by_balanced = scoring.paired("balanced_accuracy", truth, candidate, champion)
+    assert "balanced_accuracy" in by_balanced.method and by_balanced.champion_percent == 100.0
+    assert by_balanced.candidate_percent == scoring.metric_percent("balanced_accuracy", truth, candidate)
+    assert by_balanced.ci95_percent[1] < 0 and by_balanced.p_value < 0.05

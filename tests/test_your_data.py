@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelops import data, history, pipeline
+from modelops import data, history, pipeline, reproduce
 from modelops.cli import status_lines
 from modelops.config import load_config
+from modelops.errors import ReproduceError
 from modelops.schema import Schema
 from modelops.store import ModelStore
 from tests.conftest import write_config
@@ -180,6 +181,7 @@ def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(
     assert result.outcome in ("promoted", "rejected"), result.message
     champion = next(line for line in lines if "champion:" in line)
     assert "skipped" in champion and "grape" in champion, "the old model needs grape: the comparison is skipped"
+    assert history.read(wine.history_path)[-1]["comparison"] is None, "no paired comparison either"
     served = next(line for line in status_lines(changed) if line.startswith("served schema:"))
     assert ("grape" in served) != (result.outcome == "promoted"), "status shows the served version's own schema"
 
@@ -195,3 +197,41 @@ def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(
     pipeline.retrain(again, echo=lines.append)
     champion = next(line for line in lines if "champion:" in line)
     assert "macro_f1" in champion and "on the same eval rows" in champion, champion
+
+
+def test_a_declared_table_is_compared_by_its_metric_sliced_by_its_features_and_reproduced(wine):
+    """gate.metric macro_f1: a paired bootstrap; a category sliced by value, a number by edges;
+    the lineage carries the user's model file, and reproduce retrains from the config copy's schema."""
+    raw = json.loads((wine.root / "config.json").read_text())
+    raw["gate"].update(slices=[{"feature": "region"}, {"feature": "sugar", "edges": [5]}], min_slice_rows=20)
+    (wine.root / "config.json").write_text(json.dumps(raw))
+    config = load_config(wine.root / "config.json")
+    first = pipeline.retrain(config, echo=lambda line: None)
+    assert first.outcome == "promoted", first.message
+    write_csv(data.incoming_dir(config) / "week-3.csv", wine_rows(600, seed=3))
+    lines = []
+    second = pipeline.retrain(config, echo=lines.append)
+    assert second.outcome in ("promoted", "rejected"), second.message
+
+    record = history.read(config.history_path)[-1]
+    comparison = record["comparison"]
+    assert comparison["method"].startswith("paired bootstrap of macro_f1")
+    assert comparison["rows"] == record["eval_rows"] and comparison["significance"] == 0.05
+    assert any("paired:" in line and "p=" in line for line in lines), "the run log shows the evidence"
+    candidate = next(config.runs_dir.glob(f"*-v{second.version}")) if second.outcome == "rejected" else None
+    metrics = json.loads((candidate / "metrics.json").read_text()) if candidate else \
+        ModelStore(config.models_dir).metrics(second.version)
+    found = metrics["gate"]["slices"]
+    regions = [s for s in found if s["name"].startswith("region = ")]
+    assert sorted(s["name"] for s in regions) == [f"region = {r}" for r in ("east", "north", "south", "west")]
+    assert sum(s["rows"] for s in regions) == record["eval_rows"]
+    assert [s["name"] for s in found if "sugar" in s["name"]] == ["sugar < 5", "sugar >= 5"]
+    assert all(s["champion_percent"] is not None for s in found)
+    lineage = metrics["lineage"]
+    assert lineage["parent_version"] == first.version and len(lineage["train_module_sha256"]) == 64
+
+    again = reproduce.reproduce(config, first.version, echo=lambda line: None)
+    assert again.metric == "macro_f1" and again.within, again.lines()
+    (wine.root / "my_model.py").write_text(USER_MODEL + "# edited\n")
+    with pytest.raises(ReproduceError, match="my_model.py was changed since training"):
+        reproduce.reproduce(config, first.version, echo=lambda line: None)

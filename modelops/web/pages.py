@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from modelops import history
+from modelops import history, lineage, stats
 from modelops.errors import ServingError
 from modelops.history import Event
 from modelops.predictions import Prediction
@@ -80,6 +80,8 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "shown_version": shown,
         "model": model,
         "comparison": comparison_view(model, shown, tuple(schema["config"]["features"])),
+        "evidence": evidence_view(model),
+        "lineage": lineage.rows((model or {}).get("lineage")),
         "threshold": cfg.gate.min_accuracy_percent,
         "chart": chart.render_svg(points, cfg.gate.min_accuracy_percent),
         "points": points,
@@ -145,6 +147,29 @@ def _answer(row: dict, side: str) -> str:
     """A version's answer for a row: the probability (packed), or the class and its probability."""
     shown = f"{row[side]:.4f}"
     return f"{row[side + '_class']} {shown}" if f"{side}_class" in row else shown
+
+
+def evidence_view(model: dict | None) -> dict | None:
+    """What the gate measured against the champion for this version (the paired test, the
+    slices), as display text; None when nothing usable was recorded (first model, older versions)."""
+    gate: Any = (model or {}).get("gate")
+    if not isinstance(gate, dict):
+        return None
+    rows, found = [], gate.get("slices")
+    for s in found if isinstance(found, list) else []:
+        try:
+            rows.append({"name": str(s["name"]), "rows": int(s["rows"]),
+                         "candidate": f"{float(s['candidate_percent']):.2f}%",
+                         "champion": "—" if s["champion_percent"] is None else f"{float(s['champion_percent']):.2f}%",
+                         "p": "—" if s["p_value"] is None else f"{float(s['p_value']):.3g}",
+                         "verdict": str(s["verdict"])})
+        except (TypeError, KeyError, ValueError):
+            continue  # a damaged row is left out; the others still show
+    record: Any = gate.get("comparison")
+    comparison = stats.describe(record)
+    headline = comparison and (f"{float(record['difference_percent']):+.2f} points vs the champion, "
+                               f"p={float(record['p_value']):.3g}")  # describe() has checked both
+    return {"comparison": comparison, "headline": headline, "slices": rows} if comparison or rows else None
 
 
 def _form_values() -> dict:

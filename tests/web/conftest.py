@@ -228,3 +228,23 @@ def fake_upstream(fake_serving):
 
     with http_server(Handler) as url:
         yield url
+
+
+# What the trainer stores for a version promoted over a champion: the gate's evidence (one slice row
+# damaged, as a page must survive) and the lineage.
+GATE_EVIDENCE = {
+    "promote": True, "reasons": ["no significant regression"], "threshold_percent": 97.0,
+    "comparison": {"method": "exact McNemar (two-sided)", "rows": 480, "candidate_only_correct": 2,
+                   "champion_only_correct": 8, "candidate_percent": 97.5, "champion_percent": 98.75,
+                   "difference_percent": -1.25, "ci95_percent": [-2.6538, 0.1635], "p_value": 0.109375,
+                   "significance": 0.05},
+    "slices": [{"name": "x1 < 0", "rows": 30, "candidate_percent": 90.0, "champion_percent": 100.0, "p_value": 0.25,
+                "verdict": "not judged (fewer than gate.min_slice_rows=50 rows)"},
+               {"name": "x1 >= 0", "rows": 450, "candidate_percent": 98.0, "champion_percent": 98.6667,
+                "p_value": 0.3, "verdict": "ok"},
+               {"name": "damaged", "rows": "many"}],
+}
+LINEAGE = {"code_version": {"git_commit": "0123456789abcdef", "dirty": True}, "python": "3.11.2",
+           "tensorflow": "2.21.0", "keras": "3.12.0", "numpy": "2.3.4", "config_sha256": "ab" * 32,
+           "dataset_fingerprint": "6faa25d79afbb61c", "dataset_files": ["bootstrap.csv", "sim-1.csv"],
+           "eval_fingerprint": "0f0f", "seed": 42, "parent_version": 1}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import frontend
-from tests.web.conftest import MODEL, REPO, probability
+from tests.web.conftest import GATE_EVIDENCE, LINEAGE, MODEL, REPO, probability
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -63,7 +63,8 @@ def _history(project):
         champion_accuracy_percent=98.2,
         reasons=["only 60 eval rows; at least 100 are needed to decide"],
     )
-    project.add_version(5, 98.9, promoted_at="2025-11-23T02:00:09Z", champion={"version": 3, "accuracy_percent": 98.2})
+    project.add_version(5, 98.9, promoted_at="2025-11-23T02:00:09Z", champion={"version": 3, "accuracy_percent": 98.2},
+                        gate=GATE_EVIDENCE, lineage=LINEAGE)
     project.record(
         "promote",
         5,
@@ -83,6 +84,7 @@ def test_submit_the_form_and_see_the_prediction(browser, fake_upstream, fake_ser
         page.goto(url + "/")
         assert page.get_by_role("heading", name="Served model: version 5").is_visible()
         assert page.locator("svg.chart .point.rejected").count() == 2
+        assert page.get_by_role("table").filter(has_text="Slices of the eval rows").is_visible()
         page.get_by_label("x1").fill("0.8")
         page.get_by_label("x2").fill("-1.2")
         page.get_by_label("x2").press("Enter")  # keyboard submit

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tests.web.conftest import GATE_EVIDENCE, LINEAGE
+
 
 def test_fresh_clone_with_serving_down_still_renders_the_form(client, fake_serving):
     fake_serving.mode = "down"
@@ -130,3 +132,30 @@ def test_a_non_utf8_byte_in_the_history_is_skipped_and_reported_on_the_page(clie
     page = r.get_data(as_text=True)
     assert "first model: 97.60% &gt;= 97.0%" in page and "accuracy 91.25% &lt; 97.0% threshold" in page
     assert "1 damaged line(s) in runs/history.jsonl were skipped" in page
+
+
+def test_the_served_version_shows_its_gate_evidence_slices_and_lineage(client, project, fake_serving):
+    project.add_version(1, 98.75)
+    project.add_version(2, 97.5, gate=GATE_EVIDENCE, lineage=LINEAGE)
+    fake_serving.versions = {2: "AVAILABLE"}
+    page = client.get("/").get_data(as_text=True)
+    text = " ".join(page.split())
+    assert "-1.25 points vs the champion (95% CI [-2.65, +0.16], p=0.109, significance 0.05" in text
+    assert "only the candidate right on 2, only the champion on 8 of 480 rows" in text
+    assert '<a href="#evidence">-1.25 points vs the champion, p=0.109</a>' in text
+    assert ("<tr><td>x1 &lt; 0</td><td>30</td><td>90.00%</td><td>100.00%</td> <td>0.25</td>"
+            "<td>not judged (fewer than gate.min_slice_rows=50 rows)</td></tr>") in text
+    assert "<td>x1 &gt;= 0</td><td>450</td><td>98.00%</td><td>98.67%</td>" in text
+    assert "damaged" not in text, "a damaged slice row is left out, the rest still shows"
+    assert "<dt>Code</dt><dd>git 0123456789 (dirty)</dd>" in text
+    assert "Python 3.11.2, TensorFlow 2.21.0, Keras 3.12.0, NumPy 2.3.4" in text
+    assert "fingerprint 6faa25d79afbb61c of bootstrap.csv, sim-1.csv" in text
+    assert "<dt>Parent</dt><dd>version 1</dd>" in text
+    assert "reproduce 2" in text
+
+
+def test_a_version_without_evidence_or_lineage_shows_no_such_section(client, project, fake_serving):
+    project.add_version(1, 97.6)
+    fake_serving.versions = {1: "AVAILABLE"}
+    page = client.get("/").get_data(as_text=True)
+    assert 'id="evidence"' not in page and "Gate evidence" not in page
