@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="status (default); step: decide on the live evidence now, as the trainer service "
                         "does; advance: take the next step whatever the evidence; abort: retire the candidate")
     p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS")
+    p = sub.add_parser("verify", help="verify the served version if it has no verification record yet (a first "
+                                      "model, published before TF Serving ran; the trainer service does it by itself)")
+    p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS")
     p = sub.add_parser("history", help="the decision history")
     p.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="last N records (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
@@ -186,6 +189,14 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
         return ExitCode.OK
     if command == "compare":
         return _compare(args, config)
+    if command == "verify":
+        checked = pipeline.verify_pending(config, verify.ServingVerifier(), args.wait)
+        if checked is None:
+            print("nothing to verify: the served version has its verification record (or nothing is served)")
+            return ExitCode.OK
+        ok = checked.exit_code == ExitCode.OK
+        print(f"{checked.outcome}: {checked.message}", file=sys.stdout if ok else sys.stderr)
+        return checked.exit_code
     path = data.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")
     return ExitCode.OK

@@ -349,11 +349,13 @@ def _publish_and_verify(run: _Run, store: ModelStore, gated: Gated, verifier: Ve
     """Publish, then have serving confirm it; roll back what serving disagrees with."""
     version, config = gated.version, run.config
     promoted = RunResult(Outcome.PROMOTED, version, f"v{version} {gated.evaluation.accuracy:.2f}%")
+    first = gated.champion.served is None  # nothing was published: TF Serving may not even run yet
     try:
         _publish(run, store, gated)
         if verifier is None:
             return promoted
-        verifier(config, version, gated.split.x_eval, gated.evaluation.probabilities, run.log)
+        verifier(_asking_once(config) if first else config, version, gated.split.x_eval,
+                 gated.evaluation.probabilities, run.log)
     except KeyboardInterrupt:
         if not store.path(version).is_dir():
             raise  # interrupted before the publish block: nothing was published
@@ -361,6 +363,8 @@ def _publish_and_verify(run: _Run, store: ModelStore, gated: Gated, verifier: Ve
     except VerifyError as exc:
         return _roll_back_unverifiable(run, store, version, str(exc))
     except (ServingUnavailable, ServingTimeout) as exc:
+        if first:
+            return _deferred(run, promoted, str(exc))
         if config.verify.on_unreachable == "fail":
             return _roll_back_unverifiable(run, store, version, f"{exc} (verify.on_unreachable is fail)")
         return _unverified(run, promoted, str(exc))
@@ -375,7 +379,10 @@ def _publish(run: _Run, store: ModelStore, gated: Gated) -> None:
     A version is never served without its record: if the history cannot be written (disk full,
     read-only), the version leaves the served path again and the run fails saying why.
     """
-    metrics = {**_metrics(run.config, run.id, gated), "promoted_at": now_iso()}
+    rows = run.config.verify.rows
+    metrics = {**_metrics(run.config, run.id, gated), "promoted_at": now_iso(),
+               "verification": {"rows": np.asarray(gated.split.x_eval[:rows]).tolist(),
+                                "expected": np.asarray(gated.evaluation.probabilities[:rows]).tolist()}}
     candidate, version = gated.evaluation.candidate, gated.version
     with signals.held():
         rollout_control.before_publish(run.config, store, gated.version)  # shadow/canary: loads beside the champion
@@ -407,6 +414,53 @@ def _unverified(run: _Run, promoted: RunResult, reason: str) -> RunResult:
                version=promoted.version, reasons=[reason])
     run.log.step("verify", f"WARNING v{promoted.version} is promoted but unverified: {reason}")
     return dataclasses.replace(promoted, message=f"{promoted.message}, UNVERIFIED: {reason}")
+
+
+def _asking_once(config: Config) -> Config:
+    """``config`` whose verification asks an absent serving once instead of waiting for it."""
+    return dataclasses.replace(config, verify=dataclasses.replace(config.verify, unreachable_seconds=0.0))
+
+
+def _deferred(run: _Run, promoted: RunResult, reason: str) -> RunResult:
+    """A first model, published before anything could serve it: the trainer service verifies it later."""
+    run.log.step("verify", f"v{promoted.version} is the first model and TF Serving does not answer yet ({reason}); "
+                           "the trainer service verifies it once serving is up ('retrain_pipeline.py verify')")
+    return dataclasses.replace(promoted, message=f"{promoted.message}, verification pending")
+
+
+def pending_verification(config: Config, store: ModelStore) -> int | None:
+    """The served version if its promotion has no verification record after it yet, else None."""
+    served = store.latest()
+    if served is None:
+        return None
+    follow_ups = {Event.PROMOTE, Event.VERIFIED, Event.UNVERIFIED, Event.VERIFY_FAILED, Event.ROLLBACK}
+    last = None
+    for record in history.read(config.history_path):
+        if record.get("version") == served and record.get("event") in follow_ups:
+            last = record["event"]
+    return served if last == Event.PROMOTE else None
+
+
+def verify_pending(config: Config, verifier: Verifier, wait_seconds: float = 0.0, echo=print) -> RunResult | None:
+    """Verify the served version if it has no verification record yet, with the rows and answers its
+    publication kept in metrics.json; roll it back if serving disagrees. None: nothing to verify."""
+    store = ModelStore(config.models_dir)
+    waiting = f"waiting up to {wait_seconds:g}s for the writer lock"
+    with store.lock(wait_seconds, on_wait=lambda holder: echo(f"{waiting} ({holder})")), \
+            RunLog(config.runs_dir / "last_verify_log.txt", ("verify",), echo) as log:
+        version = pending_verification(config, store)
+        kept = (store.metrics(version) or {}).get("verification") if version is not None else None
+        if version is None or not kept:
+            return None
+        run = _Run(config, log)
+        promoted = RunResult(Outcome.PROMOTED, version, f"v{version}")
+        try:
+            verifier(config, version, np.asarray(kept["rows"]), np.asarray(kept["expected"]), log)
+        except VerifyError as exc:
+            return _roll_back_unverifiable(run, store, version, str(exc))
+        except (ServingUnavailable, ServingTimeout) as exc:
+            return _unverified(run, promoted, str(exc))
+        return _record_verified(run, promoted, len(kept["rows"]))
 
 
 def _roll_back_unverifiable(run: _Run, store: ModelStore, version: int, reason: str) -> RunResult:

@@ -54,7 +54,7 @@ from pathlib import Path
 
 from croniter import croniter
 
-from modelops import history, rollout_control, trainer_metrics
+from modelops import history, pipeline, rollout_control, trainer_metrics
 from modelops.config import default_config_path, load_config
 from modelops.errors import ConfigError, LockBusyError, ModelopsError, ServingError
 from modelops.exit_codes import MEANINGS, ExitCode
@@ -110,6 +110,7 @@ class Scheduler:
             self.write_serving_config()
         if bootstrap and self.store.latest() is None:
             self.run_once("no model published yet (schedule.bootstrap_on_start)")
+        self.verify_tick()
         while not self.stop.is_set():
             self.next_at = next_fire(cron, _now())
             self.log(f"next run at {self.next_at.isoformat()} (schedule.cron {cron!r})")
@@ -132,7 +133,7 @@ class Scheduler:
             if remaining <= 0 and not postponed:
                 postponed = True
                 self.log("the scheduled run waits for the rollout in progress to end")
-            nap = ROLLOUT_POLL_SECONDS if staged else MAX_SLEEP_SECONDS
+            nap = ROLLOUT_POLL_SECONDS if staged or self.verify_tick() else MAX_SLEEP_SECONDS
             self.stop.wait(min(nap, remaining) if remaining > 0 else nap)
 
     def run_once(self, reason: str) -> int | None:
@@ -143,26 +144,8 @@ class Scheduler:
         self.running = True
         decisions_before, started = self._decisions(), time.time()
         self._overdue_killed = False
-        # Own session: a terminal's Ctrl-C reaches the scheduler only, which forwards one SIGTERM.
-        child = subprocess.Popen(self.retrain_command(), cwd=REPO_ROOT,
-                                 env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
-        stopping_since = None
         try:
-            while True:
-                try:
-                    code = child.wait(timeout=0.2)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                if self.stop.is_set() and stopping_since is None:
-                    stopping_since = time.monotonic()
-                    self.log("aborting the current run (nothing half-written is left behind)")
-                    child.send_signal(signal.SIGTERM)
-                elif stopping_since is not None and time.monotonic() - stopping_since > self.stop_grace:
-                    self.log(f"the run did not stop within {self.stop_grace:g}s: killing it")
-                    child.kill()
-                elif stopping_since is None and self._overdue(child.pid):
-                    self._kill_overdue(child)
+            code = self._run_child(self.retrain_command())
         finally:
             self.running = False
         self.log(f"retrain finished: exit {code} ({MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")
@@ -171,6 +154,27 @@ class Scheduler:
         if self.config.rollout.mode != "direct":
             self.rollout_tick()  # a published candidate starts its live phases without waiting a poll
         return code
+
+    def _run_child(self, command: list[str]) -> int:
+        """Run ``command`` (a CLI run) to its end; a stop request aborts it, a run past its deadline is killed."""
+        # Own session: a terminal's Ctrl-C reaches the scheduler only, which forwards one SIGTERM.
+        child = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                 start_new_session=True)
+        stopping_since = None
+        while True:
+            try:
+                return child.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.stop.is_set() and stopping_since is None:
+                stopping_since = time.monotonic()
+                self.log("aborting the current run (nothing half-written is left behind)")
+                child.send_signal(signal.SIGTERM)
+            elif stopping_since is not None and time.monotonic() - stopping_since > self.stop_grace:
+                self.log(f"the run did not stop within {self.stop_grace:g}s: killing it")
+                child.kill()
+            elif stopping_since is None and self._overdue(child.pid):
+                self._kill_overdue(child)
 
     def _decisions(self) -> int:
         """How many run decisions the history holds: a run killed before writing its own adds none."""
@@ -217,6 +221,23 @@ class Scheduler:
             self.log(f"rollout of v{current.candidate} ({current.phase}): {decision.action}: "
                      f"{'; '.join(decision.reasons)}")
         return decision.action in ("wait", "advance")
+
+    def verify_tick(self) -> bool:
+        """Verify a served version that has no verification record yet (the first model, published before
+        TF Serving could start), in a child as a run, once serving answers; True while one still waits."""
+        if not self.rollouts or self.config.rollout.mode != "direct" \
+                or pipeline.pending_verification(self.config, self.store) is None:
+            return False
+        try:
+            self._client.status()
+        except ServingError:
+            return True  # serving is not up yet: ask again at the next poll
+        self.log(f"verifying v{self.store.latest()}, published before TF Serving answered")
+        command = [sys.executable, "-m", "modelops.cli", "--config", str(self.config_path), "verify", "--wait",
+                   str(LOCK_WAIT_SECONDS)]
+        code = self._run_child(command)
+        self.log(f"verification finished: exit {code}")
+        return False
 
     def retrain_command(self) -> list[str]:
         return [sys.executable, "-m", "modelops.cli", "--config", str(self.config_path),

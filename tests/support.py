@@ -71,10 +71,12 @@ def webhook_receiver(status: int = 200):
 class Service:
     """A subprocess whose merged output a thread collects, so tests can wait for a line."""
 
-    def __init__(self, args, env=None, cwd=REPO):
+    def __init__(self, args, env=None, cwd=REPO, inherit_env: bool = True):
+        """``env`` adds to the test's environment, or replaces it when ``inherit_env`` is false."""
         self.args = list(args)
+        base = os.environ if inherit_env else {}
         self.proc = subprocess.Popen(
-            self.args, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            self.args, cwd=cwd, env={**base, "PYTHONUNBUFFERED": "1", **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.lines: list[str] = []

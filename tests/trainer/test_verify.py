@@ -1,5 +1,6 @@
 """Post-promotion verification against serving: verified, wrong answers rolled back, unreachable."""
 
+import json
 import os
 import socket
 
@@ -12,7 +13,7 @@ from modelops.notify import WEBHOOK_ENV
 from modelops.store import ModelStore
 from modelops.verify import ServingVerifier, compare, replica_urls
 from tests.conftest import quiet, run_cli
-from tests.trainer.conftest import dead_url, wait_served, with_config
+from tests.trainer.conftest import dead_url, scheduler, wait_served, with_config
 
 
 def events(config) -> list[str]:
@@ -28,6 +29,49 @@ def test_cli_promotion_is_verified_on_serving(trained_project, serving):
     assert "[7/7] verify: v2 is served and answers like the gated model" in result.stdout
     assert events(config)[-2:] == ["promote", "verified"]
     wait_served(client, 2)
+
+
+@pytest.mark.slow
+def test_a_first_model_published_before_serving_ran_is_verified_once_serving_answers(trained_project, serving):
+    config = trained_project  # v1 was published with nothing serving: its promotion awaits verification
+    assert events(config) == ["promote"]
+    assert pipeline.pending_verification(config, ModelStore(config.models_dir)) == 1
+    client = serving(config, expect_version=1)
+    result = run_cli("--config", str(config.root / "config.json"), "verify", env={**os.environ, "TF_HOST": client.base_url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified" in result.stdout
+    assert events(config)[-2:] == ["promote", "verified"]
+    assert pipeline.pending_verification(config, ModelStore(config.models_dir)) is None
+    again = run_cli("--config", str(config.root / "config.json"), "verify", env={**os.environ, "TF_HOST": client.base_url})
+    assert again.returncode == 0 and "nothing to verify" in again.stdout
+    assert events(config)[-1] == "verified"
+
+
+@pytest.mark.slow
+def test_a_first_model_serving_answers_differently_for_is_rolled_back_when_verified_late(trained_project, serving):
+    config = trained_project
+    metrics_path = config.models_dir / "1" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["verification"]["expected"] = [[1.0 - p[0]] for p in metrics["verification"]["expected"]]
+    metrics_path.write_text(json.dumps(metrics))
+    client = serving(config, expect_version=1)
+    result = run_cli("--config", str(config.root / "config.json"), "verify", env={**os.environ, "TF_HOST": client.base_url})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "failed verification" in result.stderr
+    assert events(config)[-3:] == ["promote", "verify-failed", "rollback"]
+    assert ModelStore(config.models_dir).versions() == []
+
+
+@pytest.mark.slow
+def test_the_trainer_service_verifies_a_pending_first_model_once_serving_answers(trained_project, serving):
+    config = with_config(trained_project, schedule={"cron": "0 0 1 1 *"})
+    client = serving(config, expect_version=1)
+    service = scheduler(config, TF_HOST=client.base_url)
+    try:
+        service.wait_for("verification finished: exit 0", timeout=120)
+    finally:
+        service.stop()
+    assert events(config) == ["promote", "verified"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# compose smoke: the stack as users start it, under whatever Docker-API engine `docker-compose`
+# (or `docker compose`) reaches (DOCKER_HOST honoured). Its own compose project and ports moved by
+# COMPOSE_SMOKE_PORT_OFFSET (default 20000), so it never collides with a running stack.
+#
+#   up -d --build -> every service running and healthy -> the form, /predict (JSON and form
+#   fields) -> Prometheus: every target up, Alertmanager ready and known -> simulate + a retrain
+#   through `exec trainer` promotes, serving answers from the new version -> down (volumes kept)
+#   and up: the same version served -> no permission/read-only errors in any log -> down -v.
+#
+# `down -v` runs also when a step fails; the logs stay in test-artifacts/compose-smoke/.
+# COMPOSE_SMOKE_WAIT_SECONDS bounds each wait for health (default 900: a cold start trains the
+# first model). Last line: `compose smoke: N/M checks passed`; exit 1 when any check fails.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+
+offset=${COMPOSE_SMOKE_PORT_OFFSET:-20000}
+wait_seconds=${COMPOSE_SMOKE_WAIT_SECONDS:-900}
+export COMPOSE_PROJECT_NAME=${COMPOSE_SMOKE_PROJECT:-modelops-smoke}
+export BIND_ADDRESS=127.0.0.1 MODEL_NAME=simple_classifier
+export FRONTEND_PORT=$((5002 + offset)) TF_REST_PORT=$((8501 + offset)) TF_GRPC_PORT=$((8500 + offset))
+export PROMETHEUS_PORT=$((9090 + offset)) ALERTMANAGER_PORT=$((9093 + offset))
+frontend=http://127.0.0.1:$FRONTEND_PORT
+serving=http://127.0.0.1:$TF_REST_PORT/v1/models/$MODEL_NAME
+prometheus=http://127.0.0.1:$PROMETHEUS_PORT
+artifacts=test-artifacts/compose-smoke
+mkdir -p "$artifacts"
+
+if command -v docker-compose >/dev/null 2>&1; then compose=(docker-compose)
+elif docker compose version >/dev/null 2>&1; then compose=(docker compose)
+else echo "compose smoke: neither docker-compose nor docker compose is installed" >&2; exit 2; fi
+services=$("${compose[@]}" config --services | sort | tr '\n' ' ')
+
+passed=0 total=0
+say() { printf '[smoke %(%H:%M:%S)T] %s\n' -1 "$*"; }
+check() {  # check NAME COMMAND...: run it, count it, say how it went
+  local name=$1; shift
+  total=$((total + 1))
+  if "$@" >>"$artifacts/checks.log" 2>&1; then passed=$((passed + 1)); say "ok   $name"
+  else say "FAIL $name (output in $artifacts/checks.log)"; fi
+}
+finish() {
+  "${compose[@]}" logs --no-color >"$artifacts/services.log" 2>&1
+  "${compose[@]}" down -v --remove-orphans >>"$artifacts/down.log" 2>&1
+  say "logs: $artifacts/services.log"
+  echo "compose smoke: $passed/$total checks passed"
+  [ "$passed" -eq "$total" ] && [ "$total" -gt 0 ]
+}
+trap 'finish; exit $?' EXIT
+trap 'exit 130' INT TERM
+: >"$artifacts/checks.log"
+
+# --- helpers ---------------------------------------------------------------------------------
+json() {  # json URL PYTHON-EXPRESSION-OF-d: exit 0 when the expression over the JSON body is true
+  curl -fsS --max-time 10 "$1" | python3 -c "import json, sys; d = json.load(sys.stdin); sys.exit(0 if ($2) else 1)"
+}
+eventually() {  # eventually SECONDS COMMAND...: retry every 2 s until it succeeds
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do [ "$SECONDS" -lt "$end" ] || return 1; sleep 2; done
+}
+all_healthy() {  # every service has a running container, healthy where it has a healthcheck
+  local service id state
+  for service in $services; do
+    id=$("${compose[@]}" ps -q "$service" 2>/dev/null | head -1)
+    [ -n "$id" ] || return 1
+    state=$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' "$id") || return 1
+    case $state in "running healthy" | "running none") ;; *) return 1 ;; esac
+  done
+}
+wait_healthy() {
+  if eventually "$wait_seconds" all_healthy; then "${compose[@]}" ps; return 0; fi
+  "${compose[@]}" ps; return 1
+}
+served_version() {  # the version the frontend answers from (X-Model-Version)
+  curl -fsS --max-time 10 -o /dev/null -D - -H 'Content-Type: application/json' \
+    -d '{"instances": [[1.5, 2.3]]}' "$frontend/predict" | tr -d '\r' | awk 'tolower($1) == "x-model-version:" {print $2}'
+}
+serves() { [ "$(served_version)" = "$1" ]; }
+form_page() { curl -fsS --max-time 10 "$frontend/" | grep -q 'name="x1"'; }
+predict_json() {
+  curl -fsS --max-time 10 -H 'Content-Type: application/json' -d '{"instances": [[1.5, 2.3], [0.8, -1.2]]}' \
+    "$frontend/predict" | python3 -c "import json, sys; p = json.load(sys.stdin)['predictions']; sys.exit(0 if len(p) == 2 and all(0 <= r[0] <= 1 for r in p) else 1)"
+}
+predict_form() {
+  curl -fsS --max-time 10 -H 'Accept: application/json' -d 'x1=1.5&x2=2.3' "$frontend/predict" | grep -q predictions
+}
+targets_up() {
+  json "$prometheus/api/v1/targets" "d['data']['activeTargets'] and all(t['health'] == 'up' for t in d['data']['activeTargets'])"
+}
+alertmanager_known() {
+  curl -fsS --max-time 10 "http://127.0.0.1:$ALERTMANAGER_PORT/-/ready" >/dev/null &&
+    json "$prometheus/api/v1/alertmanagers" "any('alertmanager:9093' in a['url'] for a in d['data']['activeAlertmanagers'])"
+}
+retrain_promotes() {
+  "${compose[@]}" exec -T trainer python retrain_pipeline.py simulate &&
+    "${compose[@]}" exec -T trainer python retrain_pipeline.py
+}
+clean_logs() {
+  ! "${compose[@]}" logs --no-color 2>&1 | grep -iE 'permission denied|read-only file system'
+}
+
+# --- the run ---------------------------------------------------------------------------------
+say "engine: ${DOCKER_HOST:-default}; compose: ${compose[*]}; project $COMPOSE_PROJECT_NAME; services: $services"
+start=$SECONDS
+check "up -d --build" "${compose[@]}" up -d --build
+check "every service running and healthy (${wait_seconds}s bound)" wait_healthy
+say "stack healthy after $((SECONDS - start)) s"
+check "the form at /" form_page
+check "/predict with JSON" predict_json
+check "/predict with form fields" predict_form
+check "TF Serving REST: an AVAILABLE version" json "$serving" "any(v['state'] == 'AVAILABLE' for v in d['model_version_status'])"
+check "Prometheus: every target up" eventually 120 targets_up
+check "Alertmanager ready and known to Prometheus" eventually 60 alertmanager_known
+first=$(served_version)
+check "a first version is served" test -n "$first"
+check "simulate, then a retrain through exec trainer promotes" retrain_promotes
+next=$((${first:-0} + 1))
+check "serving answers from v$next" eventually 60 serves "$next"
+check "down (volumes kept)" "${compose[@]}" down
+check "up -d again" "${compose[@]}" up -d
+check "every service running and healthy after the restart" wait_healthy
+check "the same version (v$next) served after the restart" eventually 60 serves "$next"
+check "no permission denied or read-only errors in any service's logs" clean_logs
+say "wall time $((SECONDS - start)) s"
