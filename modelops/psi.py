@@ -1,0 +1,44 @@
+"""A version's reference bins and the population stability index (PSI) over them.
+
+Standard library only: the trainer scores batches with it and the frontend scores live rows with it,
+so both put a value in the same bin and compute the same score. A reference feature (as stored in
+``metrics.json`` under ``reference.features``) has ``shares``: the training rows' fraction per slot.
+
+- numeric: ``edges`` (interior quantile cut points); slot ``bisect_right(edges, value)``, then one
+  slot for missing values;
+- category: ``values``; slot = the value's position, then one for values outside them (out of
+  vocabulary), then one for missing values.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from typing import Any
+
+FLOOR = 1e-4  # an empty slot counts as this share: PSI stays finite when a slot is empty on one side
+
+
+def slot(feature: dict, value: Any) -> int:
+    """The slot of one typed value (None = missing) in ``feature``'s reference layout."""
+    shares = feature["shares"]
+    if value is None or value == "" or isinstance(value, float) and math.isnan(value):
+        return len(shares) - 1
+    if feature["type"] == "numeric":
+        return bisect_right(feature["edges"], float(value))
+    values = feature["values"]
+    text = str(value)
+    return values.index(text) if text in values else len(values)
+
+
+def psi(expected: Sequence[float], counts: Sequence[float]) -> float:
+    """PSI of observed ``counts`` per slot against the ``expected`` shares; 0.0 with nothing observed."""
+    total = sum(counts)
+    if total <= 0:
+        return 0.0
+    score = 0.0
+    for e, c in zip(expected, counts, strict=True):
+        a, e = max(c / total, FLOOR), max(e, FLOOR)
+        score += (a - e) * math.log(a / e)
+    return round(score, 4)
