@@ -110,6 +110,7 @@ class TrainerCollector(Collector):
         yield _gauge("modelops_trainer_last_run_duration_seconds", "Duration of the last run (0: never).",
                      float(last["last"].get("elapsed_seconds") or 0.0) if last else 0.0)
         yield from self._loop_gauges(summaries, store)
+        yield from _drift_gauges(self.config, summaries)
 
         scored = [s for s in summaries if isinstance(s["first"].get("accuracy_percent"), (int, float))]
         if scored:
@@ -146,6 +147,33 @@ class TrainerCollector(Collector):
         yield _gauge("modelops_trainer_max_run_seconds",
                      "schedule.max_run_seconds: a run that lasts longer is ended as failed (timed out).",
                      self.config.schedule.max_run_seconds)
+
+
+def _drift_gauges(config: Config, summaries: list[dict]) -> Iterator[Metric]:
+    """The last scored batch's drift per declared feature (the schema bounds the label values) and the
+    serving model's accuracy on the last new rows, beside the gate's floor it is alerted against."""
+    scored = [s["first"] for s in summaries if isinstance(s["first"].get("drift"), dict)]
+    score = GaugeMetricFamily("modelops_trainer_batch_drift_score",
+                              "PSI of the last run's new rows against the serving version's reference, per feature.",
+                              labels=["feature"])
+    drifted = GaugeMetricFamily("modelops_trainer_batch_drifted",
+                                "1 if the last run's new rows drifted on this feature (drift.threshold, drift.min_rows).",
+                                labels=["feature"])
+    for name in config.schema.names if scored else ():
+        found = scored[-1]["drift"].get(name)
+        if isinstance(found, dict) and isinstance(found.get("score"), (int, float)):
+            score.add_metric([name], float(found["score"]))
+            drifted.add_metric([name], 1.0 if found.get("drifted") is True else 0.0)
+    yield score
+    yield drifted
+    measured = [s["first"]["served_accuracy_on_new"] for s in summaries
+                if isinstance(s["first"].get("served_accuracy_on_new"), (int, float))]
+    if measured:
+        yield _gauge("modelops_trainer_served_accuracy_on_new_ratio",
+                     "The serving version's accuracy on the last run's new labelled rows, before training (0..1).",
+                     measured[-1] / 100)
+    yield _gauge("modelops_trainer_gate_min_accuracy_ratio", "gate.min_accuracy_percent as a ratio (0..1).",
+                 config.gate.min_accuracy_percent / 100)
 
 
 def _rollout_gauges(config: Config, current: rollout.Rollout | None) -> Iterator[Metric]:

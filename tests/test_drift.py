@@ -109,3 +109,20 @@ def test_a_moved_batch_is_named_in_the_run_log_the_record_and_drift_json_an_unmo
     assert not any(f["drifted"] for f in batches["same.csv"]["features"].values())
     table = run_cli("--config", str(config.root / "config.json"), "drift")
     assert "moved.csv (400 rows): x1" in table.stdout and "*" in table.stdout.split("moved.csv")[1].splitlines()[0]
+
+
+def test_trainer_metrics_export_the_last_batch_drift_per_declared_feature_only(project):
+    from tests.trainer.test_metrics import scrape
+
+    history.append(project.history_path, "promote", run_id="a", version=1, served_accuracy_on_new=99.0,
+                   drift={"x1": {"score": 0.01, "drifted": False}})
+    history.append(project.history_path, "reject", run_id="b", version=2, served_accuracy_on_new=80.5,
+                   drift={"x1": {"score": 2.5, "drifted": True}, "x2": {"score": 0.05, "drifted": False},
+                          "not_a_feature": {"score": 9.0, "drifted": True}})
+    m = scrape(project)
+    assert m[("modelops_trainer_batch_drift_score", (("feature", "x1"),))] == 2.5
+    assert m[("modelops_trainer_batch_drifted", (("feature", "x1"),))] == 1
+    assert m[("modelops_trainer_batch_drifted", (("feature", "x2"),))] == 0
+    assert not [k for k in m if ("feature", "not_a_feature") in k[1]], "label values come from the schema only"
+    assert m[("modelops_trainer_served_accuracy_on_new_ratio", ())] == pytest.approx(0.805)
+    assert m[("modelops_trainer_gate_min_accuracy_ratio", ())] == pytest.approx(0.97)
