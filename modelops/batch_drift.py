@@ -10,7 +10,6 @@ newest accepted batches, each scored against the reference of the version servin
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -119,15 +118,3 @@ def format_table(report: dict) -> list[str]:
         lines.append("  no accepted batches yet")
     return lines
 
-
-def inbox_sizes(config: Config) -> dict[str, int]:
-    """The CSV files waiting in ``data/incoming/`` by name and size: one listing and one lstat each, no reads."""
-    sizes = {}
-    with contextlib.suppress(FileNotFoundError), os.scandir(data.incoming_dir(config)) as entries:
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.name.lower().endswith(".csv"):
-                continue
-            with contextlib.suppress(OSError):
-                if entry.is_file(follow_symlinks=False):
-                    sizes[entry.name] = entry.stat(follow_symlinks=False).st_size
-    return sizes

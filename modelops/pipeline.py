@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from modelops import batch_drift, compare, data, drift, gate, history, rollout_control, signals
+from modelops import batch_drift, compare, data, drift, gate, history, rollout_control, signals, triggers
 from modelops.config import Config
 from modelops.errors import ModelopsError, ServableError, ServingTimeout, ServingUnavailable, StoreError, VerifyError
 from modelops.exit_codes import ExitCode
@@ -519,8 +519,9 @@ def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
         "gate": {"promote": decision.promote, "reasons": list(decision.reasons),
                  "threshold_percent": decision.threshold_percent},
         "config": {"train": dataclasses.asdict(config.train), "gate": dataclasses.asdict(config.gate)},
-        "reference": drift.reference(config.schema, drift.table(config.schema, split.x_train, split.y_train),
-                                     config.drift.bins),
+        "reference": {**drift.reference(config.schema, drift.table(config.schema, split.x_train, split.y_train),
+                                        config.drift.bins),
+                      "bytes_per_row": triggers.bytes_per_row(config, dataset)},
     }
 
 

@@ -157,7 +157,7 @@ def _drift_gauges(config: Config, summaries: list[dict]) -> Iterator[Metric]:
                               "PSI of the last run's new rows against the serving version's reference, per feature.",
                               labels=["feature"])
     drifted = GaugeMetricFamily("modelops_trainer_batch_drifted",
-                                "1 if the last run's new rows drifted on this feature (drift.threshold, drift.min_rows).",
+                                "1 if the last run's new rows drifted on this feature (drift.threshold, min_rows).",
                                 labels=["feature"])
     for name in config.schema.names if scored else ():
         found = scored[-1]["drift"].get(name)
