@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelops import data, drift
+from modelops import data, drift, psi
 from modelops.config import Config
 from modelops.errors import ModelopsError
 from modelops.store import ModelStore
@@ -38,7 +38,7 @@ def _newest_first(config: Config) -> list[Path]:
 def served_reference(config: Config, store: ModelStore) -> tuple[int | None, dict | None]:
     """The serving version and its reference (None for a version trained before drift was recorded)."""
     served = store.latest()
-    return served, drift.of_version(store.metrics(served)) if served is not None else None
+    return served, psi.reference_of(store.metrics(served)) if served is not None else None
 
 
 def accepted_names(config: Config) -> set[str]:

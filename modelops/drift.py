@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -130,8 +129,3 @@ def describe(report: dict, threshold: float, min_rows: int) -> str:
         verdict = f"no feature drifted (threshold {threshold:g})"
     return f"{verdict}; PSI per feature: {scores}"
 
-
-def of_version(metrics: dict[str, Any] | None) -> dict | None:
-    """The reference stored in a version's metrics.json, or None (a version trained before drift existed)."""
-    ref = (metrics or {}).get("reference")
-    return ref if isinstance(ref, dict) and isinstance(ref.get("features"), dict) else None

@@ -20,6 +20,12 @@ from typing import Any
 FLOOR = 1e-4  # an empty slot counts as this share: PSI stays finite when a slot is empty on one side
 
 
+def reference_of(metrics: Any) -> dict | None:
+    """The reference stored in a version's metrics.json, or None (a version trained before drift existed)."""
+    ref = metrics.get("reference") if isinstance(metrics, dict) else None
+    return ref if isinstance(ref, dict) and isinstance(ref.get("features"), dict) else None
+
+
 def slot(feature: dict, value: Any) -> int:
     """The slot of one typed value (None = missing) in ``feature``'s reference layout."""
     shares = feature["shares"]

@@ -21,7 +21,7 @@ import contextlib
 import os
 import time
 
-from modelops import data, drift, history
+from modelops import data, drift, history, psi
 from modelops.config import Config
 from modelops.errors import ModelopsError
 from modelops.store import ModelStore
@@ -69,7 +69,7 @@ class Triggers:
     def _served_reference(self) -> dict | None:
         served = self.store.latest()
         if served != self._reference[0]:
-            self._reference = (served, drift.of_version(self.store.metrics(served)) if served is not None else None)
+            self._reference = (served, psi.reference_of(self.store.metrics(served)) if served is not None else None)
         return self._reference[1]
 
     def _new_rows(self, sizes: dict[str, int]) -> str | None:

@@ -15,6 +15,7 @@ from modelops import history
 from modelops.errors import ServingError
 from modelops.history import Event
 from modelops.web import chart, traffic
+from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
 from modelops.web.inputs import FEATURES, FORM_TYPES
 from modelops.web.metrics import record_served
@@ -88,6 +89,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "result": result,
         "values": _form_values(),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
+        "drift": live_drift.page_context(records),
     }
     return render_template("index.html", **context), status
 

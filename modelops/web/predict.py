@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from modelops.errors import ServingHTTPError
+from modelops.web import drift as live_drift
 from modelops.web.inputs import parse_request
 from modelops.web.metrics import record_served
 from modelops.web.pages import render_page, wants_html
@@ -28,6 +29,7 @@ def predict():
     current_app.extensions["metrics"].instances.inc(len(rows))
     if label != "canary":
         record_served(version)
+        live_drift.observe(version, rows)
     if is_form and wants_html():
         p = probability(predictions[0])
         result = {"probability": p, "label": int(p >= 0.5), "version": version}
