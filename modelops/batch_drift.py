@@ -17,14 +17,14 @@ import numpy as np
 from modelops import data, drift, psi
 from modelops.config import Config
 from modelops.errors import ModelopsError
+from modelops.schema import recorded_schema
 from modelops.store import ModelStore
 
 RECENT_BATCHES = 10
 
 
 def _table(config: Config, batch: Path) -> drift.Table:
-    rows = data.batch_rows(config, batch)
-    return drift.table(config.schema, rows[:, :-1], rows[:, -1])
+    return drift.of_batch(config.schema, data.batch_rows(config, batch))
 
 
 def _newest_first(config: Config) -> list[Path]:
@@ -53,10 +53,10 @@ def at_ingest(config: Config, store: ModelStore, before: set[str], note) -> dict
     served, ref = served_reference(config, store)
     if not batches or served is None:
         return {}
-    tables = [_table(config, p) for p in batches]
-    new = drift.Table({name: np.concatenate([t.columns[name] for t in tables]) for name in tables[0].columns},
-                      np.concatenate([t.labels for t in tables]))
-    fields: dict = {"served_accuracy_on_new": _served_accuracy(store, served, tables)}
+    parsed = [data.batch_rows(config, p) for p in batches]
+    tables = [drift.of_batch(config.schema, b) for b in parsed]
+    new = data.Batch(np.concatenate([b.numbers for b in parsed]), np.concatenate([b.text for b in parsed]))
+    fields: dict = {"served_accuracy_on_new": _served_accuracy(config, store, served, new)}
     if fields["served_accuracy_on_new"] is not None:
         note(f"served v{served} answers {fields['served_accuracy_on_new']:.2f}% of the {len(new)} new rows right")
     if ref is None:
@@ -66,21 +66,24 @@ def at_ingest(config: Config, store: ModelStore, before: set[str], note) -> dict
     for path, rows in zip(batches, tables, strict=True):
         note(f"drift of {path.name} ({len(rows)} rows) vs v{served}: "
              f"{drift.describe(drift.score(ref, rows, cfg.threshold, cfg.min_rows), cfg.threshold, cfg.min_rows)}")
-    report = drift.score(ref, new, cfg.threshold, cfg.min_rows)
+    report = drift.score(ref, drift.of_batch(config.schema, new), cfg.threshold, cfg.min_rows)
     return {**fields, "drift": report["features"], "drift_label": report["label"], "drift_reference_version": served}
 
 
-def _served_accuracy(store: ModelStore, served: int, tables: list[drift.Table]) -> float | None:
-    """The serving version's accuracy in percent on the new labelled rows; None if it cannot answer."""
+def _served_accuracy(config: Config, store: ModelStore, served: int, new: data.Batch) -> float | None:
+    """The serving version's accuracy in percent on the new labelled rows, fed as its own schema reads them;
+    None if it cannot answer them (trained on other features, or not loadable)."""
     from modelops import model  # TensorFlow: only in a run
 
-    x = np.column_stack([np.concatenate([t.columns[n] for t in tables]) for n in tables[0].columns])
-    y = np.concatenate([t.labels for t in tables]).astype(np.float32)
+    own = recorded_schema(store.metrics(served))
+    if own is None or own.scoring_gap(config.schema):
+        return None
+    x, text = data.relayout(config.schema, own, new.numbers[:, :-1], new.text)
     try:
-        probabilities = model.predict(model.load_signature(store.path(served)), x)
+        probabilities = model.predict(model.load_signature(store.path(served)), x, own, text)
     except (ModelopsError, ValueError, OSError):
         return None
-    return round(model.accuracy_percent(probabilities, y), 4)
+    return round(model.accuracy_percent(probabilities, new.numbers[:, -1]), 4)
 
 
 def recent(config: Config, limit: int = RECENT_BATCHES) -> dict:

@@ -18,6 +18,7 @@ from modelops import batch_drift, compare, data, history, pipeline, rollout_cont
 from modelops.config import Config, load_config
 from modelops.errors import ConfigError, ModelopsError, UsageError
 from modelops.exit_codes import ExitCode
+from modelops.schema import recorded_schema
 from modelops.store import ModelStore
 
 EPILOG = """exit codes:
@@ -225,6 +226,11 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
         acc = m.get("test_accuracy_percent")
         acc_text = f"{acc:.2f}%" if isinstance(acc, (int, float)) else "accuracy unknown"
         lines.append(f"  v{v}: {acc_text}, promoted {m.get('promoted_at', '?')}{served}")
+    if versions:
+        own = recorded_schema(store.metrics(versions[-1]))
+        lines.append(f"served schema: {own.describe() if own else 'unreadable in its metrics.json'}")
+        if own is None or own.to_config() != config.schema.to_config():
+            lines.append(f"config.json now declares: {config.schema.describe()} (the next retrain trains on it)")
     retired = store.retired()
     if retired:
         lines.append(f"retired: {', '.join(f'v{v}' for v in retired)}")

@@ -1,14 +1,19 @@
 """Ingest, validate, window, de-duplicate and split the training data (docs/data.md).
 
-CSV batches (``x1,x2,label``) dropped into ``data/incoming/`` are checked one file at a time,
-streamed, so memory stays bounded whatever the file. A good batch moves to ``data/accepted/``
+CSV batches dropped into ``data/incoming/`` are checked one file at a time against the declared
+schema (``modelops.schema``: columns by name in any order, other columns ignored, each value typed
+by its feature), streamed, so memory stays bounded whatever the file. A good batch moves to ``data/accepted/``
 (with a compact ``.npy`` copy in ``data/cache/`` so later runs need not parse it again); anything
 else, whatever went wrong reading it, moves to ``data/quarantine/`` next to a ``.reason.txt``
 saying what is wrong and how to fix it, and the run goes on with the good data: one bad file
 never blocks the loop. Entries that are not regular files (symlinks, FIFOs, directories) are
 never followed or opened. Hand-off names (``*.partial``, ``*.tmp``, dot files) are ignored, and a
 file that changes while ingest looks at it is left for the next run. With no data at all a seeded
-synthetic bootstrap batch is written, so the demo works on a fresh clone.
+synthetic bootstrap batch is written for the demo schema, so the demo works on a fresh clone; any
+other schema waits for real data.
+
+In memory a batch is two matrices: numbers (float32, the numeric features in order, NaN for a
+missing value, then the label's class index) and text (the category features, "" for missing).
 
 A retrain uses the newest accepted batches only (``data.window``), so its cost stays bounded as
 data accumulates. Rows are de-duplicated, then split by a keyed hash of their values: a row's
@@ -36,10 +41,11 @@ from typing import BinaryIO
 import numpy as np
 
 from modelops.config import Config, DataConfig
-from modelops.errors import DataError
+from modelops.errors import DataError, SchemaValueError, UsageError
+from modelops.schema import DEMO_SCHEMA, Schema
 from modelops.timestamps import local_compact
 
-COLUMNS = ("x1", "x2", "label")
+COLUMNS = ("x1", "x2", "label")  # the demo schema's synthetic batches
 BOUNDARY = 1.0  # ground truth of the synthetic task: label = 1 when x1 + x2 > BOUNDARY
 MAX_REASONS = 5
 HANDOFF_SUFFIXES = (".partial", ".tmp")  # names still being written: never judged
@@ -47,14 +53,33 @@ RETRY = "fix it and move it back into data/incoming/ (the next run picks it up),
 KEY_BYTES = 32
 
 
+def no_text(rows: int) -> np.ndarray:
+    """The text matrix of a table without category features."""
+    return np.empty((rows, 0), dtype=np.str_)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch's rows: ``numbers`` float32 [n, numeric features + 1] (class index last), ``text`` str
+    [n, category features]; ``ignored``: header columns the schema does not declare."""
+
+    numbers: np.ndarray
+    text: np.ndarray
+    ignored: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+
 @dataclass(frozen=True)
 class Dataset:
-    x: np.ndarray  # float32, shape [n, 2], no two rows (with their label) alike
-    y: np.ndarray  # float32, shape [n], values 0.0 / 1.0
+    x: np.ndarray  # float32, shape [n, numeric features] (NaN = missing); no two rows (with their label) alike
+    y: np.ndarray  # float32, shape [n]: the class index (the demo: 0.0 / 1.0)
     fingerprint: str
     files: tuple[str, ...]  # the batches in the window
     left_out: tuple[str, ...] = ()  # accepted batches outside the window
     duplicates: int = 0  # rows dropped as copies of another row
+    text: np.ndarray | None = None  # str, shape [n, category features] ("" = missing); None: there are none
 
     def __len__(self) -> int:
         return len(self.y)
@@ -66,6 +91,40 @@ class Split:
     y_train: np.ndarray
     x_eval: np.ndarray
     y_eval: np.ndarray
+    text_train: np.ndarray | None = None
+    text_eval: np.ndarray | None = None
+
+
+def columns(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The rows as one column per feature, by name: float32, or str for categories (the named signature's inputs)."""
+    text = no_text(len(x)) if text is None else text
+    numeric = {f.name: np.asarray(x[:, i], dtype=np.float32) for i, f in enumerate(schema.numeric)}
+    category = {f.name: np.asarray(text[:, i]) for i, f in enumerate(schema.categories)}
+    return {name: numeric[name] if name in numeric else category[name] for name in schema.names}
+
+
+def relayout(rows: Schema, target: Schema, x: np.ndarray, text: np.ndarray | None,
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rows read with ``rows`` in the layout of ``target`` (a served model's own schema, whose features
+    the rows hold: ``Schema.scoring_gap``): its numeric features, then its categories."""
+    by_name = columns(rows, x, text)
+    numbers = np.empty((len(x), 0), dtype=np.float32)
+    if target.numeric:
+        numbers = np.column_stack([by_name[f.name] for f in target.numeric]).astype(np.float32)
+    texts = np.column_stack([by_name[f.name] for f in target.categories]) if target.categories else None
+    return numbers, texts
+
+
+def typed_rows(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> list[dict[str, float | str | None]]:
+    """The rows as typed values by feature name, None for missing (``Schema.instance_for_serving`` spells them)."""
+    by_name = columns(schema, x, text)
+    return [{f.name: _typed(f.numeric, by_name[f.name][i]) for f in schema.features} for i in range(len(x))]
+
+
+def _typed(numeric: bool, value) -> float | str | None:
+    if numeric:
+        return None if math.isnan(value) else float(value)
+    return str(value) or None
 
 
 @dataclass(frozen=True)
@@ -75,6 +134,7 @@ class IngestReport:
     rows_accepted: int
     bootstrapped: bool
     waiting: tuple[str, ...] = ()  # still changing: left for the next run
+    ignored: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (file name, its columns the schema does not declare)
 
 
 def incoming_dir(config: Config) -> Path:
@@ -93,52 +153,108 @@ def cache_dir(config: Config) -> Path:
     return config.data_dir / "cache"
 
 
-def parse_batch(content: bytes, limits: DataConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Parse one CSV batch held in memory; raise DataError listing what is wrong."""
-    rows = read_rows(io.BytesIO(content), limits)
-    return rows[:, :2], rows[:, 2]
+def parse_batch(content: bytes, limits: DataConfig, schema: Schema = DEMO_SCHEMA) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one CSV batch held in memory into its numeric features and class indexes; raise DataError."""
+    batch = read_rows(io.BytesIO(content), limits, schema)
+    return batch.numbers[:, :-1], batch.numbers[:, -1]
 
 
-def read_rows(raw: BinaryIO, limits: DataConfig) -> np.ndarray:
-    """Stream one CSV batch into a float32 ``[n, 3]`` array (x1, x2, label), whatever the column order.
+def read_rows(raw: BinaryIO, limits: DataConfig, schema: Schema = DEMO_SCHEMA) -> Batch:
+    """Stream one CSV batch into a :class:`Batch`, its columns found by name in any order.
 
-    Raise DataError naming the line and what is wrong: the first few bad rows, or the first line
-    that is not UTF-8 text or not CSV.
+    Raise DataError naming the line, the column and the value: the first few bad rows, or the
+    first line that is not UTF-8 text or not CSV.
     """
     lines = _TextLines(raw, limits.max_batch_bytes)
     reader = csv.reader(lines)
-    values: list[float] = []
+    numbers: list[float] = []
+    text: list[str] = []
     problems: list[str] = []
-    bad, start = 0, 1
+    bad, start, rows = 0, 1, 0
     try:
-        order = None
+        header = None
         for row in reader:
             line, start = start, reader.line_num + 1
             if not any(cell.strip() for cell in row):
                 continue
-            if order is None:
-                order = _column_order(row)
+            if header is None:
+                header = _Header(row, schema)
                 continue
-            if len(values) >= 3 * limits.max_batch_rows:
+            if rows >= limits.max_batch_rows:
                 raise DataError(f"more than {limits.max_batch_rows} data rows (data.max_batch_rows): "
                                 "split it into several batches")
             try:
-                values.extend(_parse_row(row, order, limits.max_abs_feature, line, reader.line_num))
+                row_numbers, row_text = header.parse(row, limits.max_abs_feature, line, reader.line_num)
             except ValueError as exc:
                 bad += 1
                 if len(problems) < MAX_REASONS:
                     problems.append(f"line {line}: {exc}")
+                continue
+            numbers.extend(row_numbers)
+            text.extend(row_text)
+            rows += 1
     except csv.Error as exc:
         raise DataError(_csv_problem(exc, start, reader.line_num)) from None
-    if order is None:
-        raise DataError("empty file: expected a header 'x1,x2,label' and at least one row")
+    if header is None:
+        raise DataError(f"empty file: expected a header '{','.join(_wanted(schema))}' and at least one row")
     if problems:
         more = f" (and {bad - MAX_REASONS} more)" if bad > MAX_REASONS else ""
         raise DataError("; ".join(problems) + more)
-    rows = len(values) // 3
     if not limits.min_batch_rows <= rows <= limits.max_batch_rows:
         raise DataError(f"{rows} data rows; a batch needs between {limits.min_batch_rows} and {limits.max_batch_rows}")
-    return np.asarray(values, dtype=np.float64).reshape(rows, 3).astype(np.float32)
+    width = len(schema.numeric) + 1
+    return Batch(np.asarray(numbers, dtype=np.float64).reshape(rows, width).astype(np.float32),
+                 np.asarray(text, dtype=np.str_).reshape(rows, len(schema.categories)), header.ignored)
+
+
+def _wanted(schema: Schema) -> list[str]:
+    return [*schema.names, schema.label.column]
+
+
+class _Header:
+    """Where each declared column sits in a batch (matched by name, any case, any order) and how a row is read."""
+
+    def __init__(self, header_row: list[str], schema: Schema):
+        header = [cell.strip() for cell in header_row]
+        wanted = _wanted(schema)
+        lower = [h.lower() for h in header]
+        missing = [name for name in wanted if name.lower() not in lower]
+        if missing:
+            raise DataError(f"header must be the columns {','.join(wanted)} (any order; other columns are ignored), "
+                            f"got {','.join(header)[:80]}: '{', '.join(missing)}' missing")
+        twice = [name for name in wanted if lower.count(name.lower()) > 1]
+        if twice:
+            raise DataError(f"header names the column '{twice[0]}' more than once: keep one")
+        self.schema, self.width = schema, len(header)
+        self.numeric = [(f, lower.index(f.name.lower())) for f in schema.numeric]
+        self.category = [(f, lower.index(f.name.lower())) for f in schema.categories]
+        self.label = lower.index(schema.label.column.lower())
+        declared = {name.lower() for name in wanted}
+        self.ignored = tuple(h for h in header if h.lower() not in declared)
+
+    def parse(self, row: list[str], max_abs: float, first: int, last: int) -> tuple[list[float], list[str]]:
+        """One data row as its numbers (class index last) and its text cells; ValueError says what is wrong."""
+        if first != last:
+            raise ValueError(f"a quoted field runs over lines {first}-{last}: a stray '\"'? (numbers need no quotes)")
+        if len(row) != self.width:
+            raise ValueError(f"expected {self.width} fields, got {len(row)}")
+        try:
+            numbers = [self._number(f, row[i], max_abs) for f, i in self.numeric]
+            text = [str(f.parse(row[i]) or "") for f, i in self.category]
+            numbers.append(float(self.schema.label.index(row[self.label])))
+        except SchemaValueError as exc:
+            raise ValueError(str(exc)) from None
+        return numbers, text
+
+    @staticmethod
+    def _number(feature, cell: str, max_abs: float) -> float:
+        value = feature.parse(cell)
+        if value is None:
+            return math.nan
+        if feature.min is None and feature.max is None and abs(value) > max_abs:
+            raise ValueError(f"{feature.name}={value} is outside [-{max_abs}, {max_abs}] (data.max_abs_feature; "
+                             f"declare features.{feature.name}.min/max for wider values)")
+        return value
 
 
 class _TextLines:
@@ -172,35 +288,6 @@ def _csv_problem(exc: csv.Error, start: int, line: int) -> str:
     return f"line {line}: not valid CSV ({exc})"
 
 
-def _column_order(header_row: list[str]) -> list[int]:
-    header = tuple(cell.strip().lower() for cell in header_row)
-    if sorted(header) != sorted(COLUMNS) or len(header) != len(COLUMNS):
-        raise DataError(f"header must be the columns x1,x2,label (any order), got {','.join(header)[:80]}")
-    return [header.index(c) for c in COLUMNS]
-
-
-def _parse_row(row: list[str], order: list[int], max_abs: float, first: int, last: int) -> tuple[float, float, float]:
-    if first != last:
-        raise ValueError(f"a quoted field runs over lines {first}-{last}: a stray '\"'? (numbers need no quotes)")
-    if len(row) != len(COLUMNS):
-        raise ValueError(f"expected 3 fields, got {len(row)}")
-    x1, x2, label = (row[i].strip() for i in order)
-    features = []
-    for name, cell in (("x1", x1), ("x2", x2)):
-        try:
-            value = float(cell)
-        except ValueError:
-            raise ValueError(f"{name} is not a number: {cell[:40]!r}") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {cell[:40]!r}")
-        if abs(value) > max_abs:
-            raise ValueError(f"{name}={value} is outside [-{max_abs}, {max_abs}] (data.max_abs_feature)")
-        features.append(value)
-    if label not in ("0", "1"):
-        raise ValueError(f"label must be 0 or 1, got {label[:40]!r}")
-    return features[0], features[1], float(label)
-
-
 def ingest(config: Config) -> IngestReport:
     """Judge every settled entry in ``incoming/``: accept or quarantine it; bootstrap if no data."""
     inbox, accepted, quarantine = incoming_dir(config), accepted_dir(config), quarantine_dir(config)
@@ -208,12 +295,12 @@ def ingest(config: Config) -> IngestReport:
         d.mkdir(parents=True, exist_ok=True)
     entries = _inbox_entries(inbox)
     waiting = _still_changing(entries, config.data.settle_seconds)
-    good, bad, rows = [], [], 0
+    good, bad, ignored, rows = [], [], [], 0
     for path, st in entries:
         if path.name in waiting:
             continue
         try:
-            batch = _read_batch(path, st, config.data)
+            batch = _read_batch(path, st, config)
         except FileNotFoundError:
             continue  # taken away since the listing: nothing to judge
         except DataError as exc:
@@ -226,17 +313,19 @@ def ingest(config: Config) -> IngestReport:
             continue
         good.append(path.name)
         rows += len(batch)
+        if batch.ignored:
+            ignored.append((path.name, batch.ignored))
     bootstrapped = False
-    if not any(accepted.glob("*.csv")):
+    if config.schema.is_demo and not any(accepted.glob("*.csv")):
         x, y = synthetic(config.data.bootstrap_rows, seed=config.train.seed)
         write_batch(accepted / "bootstrap.csv", x, y)
         # cached at once, as an accepted batch is: our own rows are never judged by the limits for incoming files
-        _cache_store(config, accepted / "bootstrap.csv", np.column_stack([x, y]))
+        _cache_store(config, accepted / "bootstrap.csv", Batch(np.column_stack([x, y]), no_text(len(x))))
         bootstrapped = True
-    return IngestReport(tuple(good), tuple(bad), rows, bootstrapped, tuple(sorted(waiting)))
+    return IngestReport(tuple(good), tuple(bad), rows, bootstrapped, tuple(sorted(waiting)), tuple(ignored))
 
 
-def _accept(config: Config, path: Path, rows: np.ndarray) -> None:
+def _accept(config: Config, path: Path, rows: Batch) -> None:
     target = _free_name(accepted_dir(config), path.name)
     os.replace(path, target)
     with contextlib.suppress(OSError):
@@ -277,8 +366,9 @@ def _still_changing(entries: list[tuple[Path, os.stat_result]], settle: float) -
     return changing
 
 
-def _read_batch(path: Path, st: os.stat_result, limits: DataConfig) -> np.ndarray:
+def _read_batch(path: Path, st: os.stat_result, config: Config) -> Batch:
     """Check the entry by its lstat, then open it without following links and parse it streaming."""
+    limits = config.data
     _check_entry(path, st, limits)
     if path.suffix.lower() != ".csv":
         raise DataError("not a .csv file: batches are CSV files named *.csv")
@@ -292,7 +382,7 @@ def _read_batch(path: Path, st: os.stat_result, limits: DataConfig) -> np.ndarra
     with open(fd, "rb") as raw:
         _check_entry(path, os.fstat(raw.fileno()), limits)  # swapped for something else since the listing?
         try:
-            return read_rows(raw, limits)
+            return read_rows(raw, limits, config.schema)
         except OSError as exc:
             raise DataError(_os_problem("reading it failed", exc)) from None
 
@@ -345,37 +435,57 @@ def _free_name(directory: Path, name: str) -> Path:
 
 
 def _cache_path(config: Config, batch: Path) -> Path:
-    """The cached copy's name carries the batch's size and mtime: an edited batch is parsed again."""
+    """The cached copy's name carries the batch's size and mtime and the schema's digest: an edited
+    batch, or one read under a changed schema, is parsed again."""
     st = batch.stat()
-    return cache_dir(config) / f"{batch.name}.{st.st_size}-{st.st_mtime_ns}.npy"
+    return cache_dir(config) / f"{batch.name}.{st.st_size}-{st.st_mtime_ns}-{config.schema.fingerprint()}.npy"
 
 
-def _cache_store(config: Config, batch: Path, rows: np.ndarray) -> None:
-    """Best effort: without its cached copy (disk full?) a batch is parsed again when loaded."""
+def _text_path(numbers: Path) -> Path:
+    return numbers.with_name(numbers.name.removesuffix(".npy") + ".text.npy")
+
+
+def _cache_store(config: Config, batch: Path, rows: Batch) -> None:
+    """Best effort: without its cached copy (disk full?) a batch is parsed again when loaded.
+
+    The text matrix (category features only) is written first: the numbers file marks the copy complete."""
     path = _cache_path(config, batch)
-    tmp = path.with_name(f".{path.name}.tmp")
+    targets = ([(_text_path(path), rows.text)] if rows.text.shape[1] else []) + [(path, rows.numbers)]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in path.parent.glob(f"{glob.escape(batch.name)}.*.npy"):
             stale.unlink(missing_ok=True)
-        with tmp.open("wb") as fh:
-            np.save(fh, rows)
-        os.replace(tmp, path)
+        for target, array in targets:
+            tmp = target.with_name(f".{target.name}.tmp")
+            try:
+                with tmp.open("wb") as fh:
+                    np.save(fh, array)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
     except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        pass
 
 
-def _batch_rows(config: Config, batch: Path) -> np.ndarray:
-    """An accepted batch as a float32 ``[n, 3]`` array: from its cached copy, else parsed (and cached)."""
-    path = _cache_path(config, batch)
+def _cache_load(config: Config, path: Path) -> Batch | None:
+    schema = config.schema
     with contextlib.suppress(OSError, ValueError):
-        rows = np.load(path, mmap_mode="r", allow_pickle=False)
-        if rows.dtype == np.float32 and rows.ndim == 2 and rows.shape[1] == 3:
-            return rows
+        numbers = np.load(path, mmap_mode="r", allow_pickle=False)
+        text = np.load(_text_path(path), allow_pickle=False) if schema.categories else no_text(len(numbers))
+        if (numbers.dtype == np.float32 and numbers.shape[1:] == (len(schema.numeric) + 1,)
+                and text.shape == (len(numbers), len(schema.categories))):
+            return Batch(numbers, text)
+    return None
+
+
+def _batch_rows(config: Config, batch: Path) -> Batch:
+    """An accepted batch: from its cached copy, else parsed (and cached)."""
+    cached = _cache_load(config, _cache_path(config, batch))
+    if cached is not None:
+        return cached
     try:
         with batch.open("rb") as raw:
-            rows = read_rows(raw, config.data)
+            rows = read_rows(raw, config.data, config.schema)
     except (DataError, OSError) as exc:
         raise DataError(f"accepted batch {batch.name} no longer validates: {exc}; "
                         "move it out of data/accepted/ and fix it") from None
@@ -383,7 +493,7 @@ def _batch_rows(config: Config, batch: Path) -> np.ndarray:
     return rows
 
 
-def batch_rows(config: Config, batch: Path) -> np.ndarray:
+def batch_rows(config: Config, batch: Path) -> Batch:
     """An accepted batch's rows, from its cached copy (drift reports score batches one by one)."""
     return _batch_rows(config, batch)
 
@@ -394,9 +504,12 @@ def load_dataset(config: Config) -> Dataset:
     The window counts distinct rows, so a batch of copies cannot push the older data out.
     """
     files = sorted(accepted_dir(config).glob("*.csv"), key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+    if not files and not config.schema.is_demo:
+        raise DataError(f"no data yet: drop CSV batches with the columns {','.join(_wanted(config.schema))} into "
+                        f"{incoming_dir(config)} (synthetic data exists for the demo schema only)")
     if not files:
         raise DataError(f"no accepted data in {accepted_dir(config)}")
-    window, used = config.data.window, dict[str, np.ndarray]()
+    window, used = config.data.window, dict[str, Batch]()
     raw_rows = distinct_rows = 0
     for path in files[:window.max_batches]:
         rows = _batch_rows(config, path)
@@ -408,32 +521,53 @@ def load_dataset(config: Config) -> Dataset:
     names = sorted(used)
     digest = hashlib.sha256()
     for name in names:
-        digest.update(hashlib.sha256(used[name].tobytes()).digest())
-    unique = _distinct(np.concatenate([used[name] for name in names]))
+        digest.update(hashlib.sha256(used[name].numbers.tobytes() + used[name].text.tobytes()).digest())
+    unique = _distinct(Batch(np.concatenate([used[name].numbers for name in names]),
+                             np.concatenate([used[name].text for name in names])))
     left_out = tuple(sorted(p.name for p in files if p.name not in used))
-    return Dataset(np.ascontiguousarray(unique[:, :2]), np.ascontiguousarray(unique[:, 2]), digest.hexdigest()[:16],
-                   tuple(names), left_out, raw_rows - len(unique))
+    return Dataset(np.ascontiguousarray(unique.numbers[:, :-1]), np.ascontiguousarray(unique.numbers[:, -1]),
+                   digest.hexdigest()[:16], tuple(names), left_out, raw_rows - len(unique),
+                   unique.text if unique.text.shape[1] else None)
 
 
-def _distinct(rows: np.ndarray) -> np.ndarray:
+def _distinct(rows: Batch) -> Batch:
     """The rows without copies, first occurrences in their order (training is seeded on the row order)."""
-    _, first = np.unique(rows, axis=0, return_index=True)
-    return rows[np.sort(first)]
+    if not rows.text.shape[1]:
+        _, first = np.unique(rows.numbers, axis=0, return_index=True)
+    else:
+        seen: dict[bytes, int] = {}
+        for i, key in enumerate(_row_keys(rows.numbers, rows.text)):
+            seen.setdefault(key, i)
+        first = np.fromiter(seen.values(), dtype=np.int64, count=len(seen))
+    keep = np.sort(first)
+    return Batch(rows.numbers[keep], rows.text[keep])
+
+
+def _row_keys(numbers: np.ndarray, text: np.ndarray) -> list[bytes]:
+    """Each row's identity: its float32 bytes, then its text cells."""
+    raw = np.ascontiguousarray(numbers, dtype=np.float32).tobytes()
+    width = numbers.shape[1] * 4
+    keys = [raw[i * width:(i + 1) * width] for i in range(len(numbers))]
+    if text.shape[1]:
+        keys = [key + "\x1f".join(cells).encode() for key, cells in zip(keys, text.tolist(), strict=True)]
+    return keys
 
 
 def split(dataset: Dataset, eval_percent: float, key: bytes) -> Split:
     """A keyed hash of each row's values decides its side: the same in every run, unknowable without the key."""
-    rows = np.ascontiguousarray(np.column_stack([dataset.x, dataset.y]), dtype=np.float32).tobytes()
-    width, cut = 3 * 4, eval_percent * 100
+    text = no_text(len(dataset)) if dataset.text is None else dataset.text
+    rows = _row_keys(np.column_stack([dataset.x, dataset.y]), text)
+    cut = eval_percent * 100
     keyed = hashlib.blake2b(key=key, digest_size=8)
 
-    def bucket(i: int) -> int:
+    def bucket(row: bytes) -> int:
         h = keyed.copy()
-        h.update(rows[i * width:(i + 1) * width])
+        h.update(row)
         return int.from_bytes(h.digest(), "big") % 10_000
 
-    mask = np.fromiter((bucket(i) < cut for i in range(len(dataset))), dtype=bool, count=len(dataset))
-    return Split(dataset.x[~mask], dataset.y[~mask], dataset.x[mask], dataset.y[mask])
+    mask = np.fromiter((bucket(row) < cut for row in rows), dtype=bool, count=len(dataset))
+    texts = (None, None) if dataset.text is None else (dataset.text[~mask], dataset.text[mask])
+    return Split(dataset.x[~mask], dataset.y[~mask], dataset.x[mask], dataset.y[mask], *texts)
 
 
 def split_key(config: Config) -> bytes:
@@ -509,7 +643,10 @@ def write_batch(path: Path, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def simulate(config: Config, rows: int, noise: float, shift: float, seed: int | None) -> Path:
-    """Write a new synthetic batch into ``incoming/`` for the next retrain to pick up."""
+    """Write a new synthetic batch into ``incoming/`` for the next retrain to pick up (demo schema only)."""
+    if not config.schema.is_demo:
+        raise UsageError("simulate writes the demo's synthetic x1,x2,label rows; this config.json declares another "
+                         "table, so drop your own CSV batches into data/incoming/ instead")
     seed = seed if seed is not None else time.time_ns() % 2**31
     path = _free_name(incoming_dir(config), f"sim-{local_compact()}-seed{seed}.csv")
     write_batch(path, *synthetic(rows, seed=seed, noise=noise, shift=shift))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modelops import data
 from modelops.psi import psi, slot
 from modelops.schema import Schema
 
@@ -38,13 +39,13 @@ class Table:
 
 
 def table(schema: Schema, x: np.ndarray, y: np.ndarray, text: np.ndarray | None = None) -> Table:
-    """A Table from the pipeline's matrices: numeric features in order in ``x``, categories in ``text``."""
-    numeric = [f for f in schema.features if f.numeric]
-    category = [f for f in schema.features if not f.numeric]
-    columns = {f.name: np.asarray(x[:, i], dtype=np.float64) for i, f in enumerate(numeric)}
-    if category and text is not None:
-        columns.update({f.name: np.asarray(text[:, i]).astype(str) for i, f in enumerate(category)})
-    return Table(columns, np.asarray(y).astype(int))
+    """A Table from the pipeline's matrices (``modelops.data``: numeric features in ``x``, categories in ``text``)."""
+    return Table(data.columns(schema, x, text), np.asarray(y).astype(int))
+
+
+def of_batch(schema: Schema, batch: data.Batch) -> Table:
+    """A Table from one parsed batch (its class index is the last number of each row)."""
+    return table(schema, batch.numbers[:, :-1], batch.numbers[:, -1], batch.text)
 
 
 def reference(schema: Schema, rows: Table, bins: int) -> dict:

@@ -5,6 +5,7 @@
     ├── UsageError           a command's argument or input file cannot be used  -> exit 2
     ├── SchemaValueError     one value does not fit its declared feature (schema.py)  -> quarantine / HTTP 400
     ├── DataError            no usable training data                   -> exit 1
+    ├── UserModelError       train.module did not give a usable model: the run fails, nothing published
     ├── StoreError           model store could not be read or written  -> exit 1
     │   └── LockBusyError    another retrain holds the pipeline lock   -> exit 1
     ├── ServingError         TF Serving answered badly or not at all
@@ -44,6 +45,10 @@ class SchemaValueError(ModelopsError):
 
 class DataError(ModelopsError):
     """No usable training data."""
+
+
+class UserModelError(ModelopsError):
+    """``train.module`` did not import, raised, or built something that is not a fitting Keras model."""
 
 
 class StoreError(ModelopsError):

@@ -1,8 +1,9 @@
 """The promotion gate: a pure decision from numbers measured in the same run.
 
 Promote only if the candidate's SavedModel reloaded and answered sanely, there are enough eval
-rows to decide, accuracy meets the floor, and (when a champion exists) it is not worse than the
-champion by more than the allowed regression. Every failed rule is listed, not just the first.
+rows to decide, its score (``gate.metric``, accuracy by default: ``modelops.scoring``) meets the
+floor, and (when a champion exists) it is not worse than the champion by more than the allowed
+regression. Every failed rule is listed, not just the first.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ def decide(
         failed.append(f"exported model failed the reload check: {sanity_error}")
     if eval_rows < gate.min_eval_rows:
         failed.append(f"only {eval_rows} eval rows, gate.min_eval_rows is {gate.min_eval_rows}")
-    floor = gate.min_accuracy_percent
+    floor, metric = gate.min_accuracy_percent, gate.metric  # the candidate's and champion's score by gate.metric
     if candidate_accuracy >= floor:
-        passed.append(f"accuracy {candidate_accuracy:.2f}% >= {floor:.2f}%")
+        passed.append(f"{metric} {candidate_accuracy:.2f}% >= {floor:.2f}%")
     else:
-        failed.append(f"accuracy {candidate_accuracy:.2f}% < {floor:.2f}% (gate.min_accuracy_percent)")
+        failed.append(f"{metric} {candidate_accuracy:.2f}% < {floor:.2f}% (gate.min_accuracy_percent)")
     if champion_accuracy is None:
         passed.append(f"{no_champion}: floor only")
     else:

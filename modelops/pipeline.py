@@ -31,12 +31,20 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from modelops import batch_drift, compare, data, drift, gate, history, rollout_control, signals, triggers
+from modelops import batch_drift, compare, data, drift, gate, history, rollout_control, scoring, signals, triggers
 from modelops.config import Config
-from modelops.errors import ModelopsError, ServableError, ServingTimeout, ServingUnavailable, StoreError, VerifyError
+from modelops.errors import (
+    ModelopsError,
+    ServableError,
+    ServingTimeout,
+    ServingUnavailable,
+    StoreError,
+    VerifyError,
+)
 from modelops.exit_codes import ExitCode
 from modelops.history import Event, Outcome
 from modelops.notify import notify
+from modelops.schema import recorded_schema
 from modelops.store import ModelStore, write_json_atomic
 from modelops.timestamps import now_iso, run_id
 
@@ -117,8 +125,10 @@ class Evaluation:
 
     candidate: Candidate
     probabilities: np.ndarray
-    accuracy: float
+    accuracy: float  # the gate.metric score, in percent
     sanity_error: str | None
+    scores: dict[str, float] = dataclasses.field(default_factory=dict)  # every metric (modelops.scoring)
+    confusion: np.ndarray | None = None  # [true class, predicted class] counts
 
 
 @dataclass(frozen=True)
@@ -232,7 +242,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     version = store.reserve_version()
     run_dir = config.runs_dir / f"{run.id}-v{version}"
     evaluation = _train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
-    champion = _evaluate_champion(store, split, run.log)
+    champion = _evaluate_champion(config, store, split, run.log)
     decision = gate.decide(config.gate, evaluation.accuracy, champion.accuracy, len(split.y_eval),
                            evaluation.sanity_error, champion.absent)
     gated = Gated(version, run_dir, evaluation, champion, decision, dataset, split)
@@ -254,6 +264,8 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.Ingest
         + (f", {len(report.waiting)} still being written (left for the next run)" if report.waiting else "")
         + (f", removed stale {', '.join(stale)}" if stale else ""),
     )
+    for name, ignored in report.ignored:
+        log.note(f"accepted {name}: ignored its columns {', '.join(ignored)} (not declared in config.json features)")
     for name, reason in report.quarantined:
         log.detail(f"quarantined {name}: {reason}")
         notify(config.notifications_path, "quarantined", f"data batch {name}: {reason}",
@@ -295,27 +307,41 @@ def _train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label:
     """Train, export, reload the export and score it on the eval rows through its signature."""
     from modelops import model, train  # TensorFlow loads only when a run needs it
 
-    candidate = train.train_candidate(config.train, split, run_dir / "candidate")
+    schema = config.schema
+    candidate = train.train_candidate(config.train, split, run_dir / "candidate", schema, config.train_module_path)
     log.step("train", f"{label}, loss {candidate.training_loss:.4f}, "
-                      f"{config.train.epochs} epochs in {candidate.seconds:.1f}s")
-    probabilities = model.predict(model.load_signature(candidate.path), split.x_eval)
-    sanity_error = _sanity_error(probabilities, len(split.y_eval))
-    accuracy = model.accuracy_percent(probabilities, split.y_eval) if not sanity_error else 0.0
-    log.step("evaluate", f"{label} {accuracy:.2f}% on {len(split.y_eval)} eval rows")
-    return Evaluation(candidate, probabilities, accuracy, sanity_error)
+                      f"{config.train.epochs} epochs in {candidate.seconds:.1f}s"
+                      + (f", model from {config.train.module}" if config.train.module else ""))
+    probabilities = model.predict(model.load_signature(candidate.path), split.x_eval, schema, split.text_eval)
+    width = 1 if schema.packed else schema.num_classes
+    sanity_error = _sanity_error(probabilities, (len(split.y_eval), width))
+    if sanity_error:
+        log.step("evaluate", f"{label} answers no usable probabilities: {sanity_error}")
+        return Evaluation(candidate, probabilities, 0.0, sanity_error)
+    table = scoring.confusion(scoring.predicted_classes(probabilities), split.y_eval, schema.num_classes)
+    scores = scoring.scores_percent(table)
+    accuracy = scores[config.gate.metric]
+    log.step("evaluate", f"{label} {_metric(config)}{accuracy:.2f}% on {len(split.y_eval)} eval rows")
+    return Evaluation(candidate, probabilities, accuracy, None, scores, table)
 
 
-def _sanity_error(probabilities: np.ndarray, rows: int) -> str | None:
-    if probabilities.shape != (rows, 1):
-        return f"output shape {probabilities.shape}, expected ({rows}, 1)"
+def _metric(config: Config) -> str:
+    """The gate metric's name for a progress line: said unless it is the default, accuracy."""
+    return "" if config.gate.metric == "accuracy" else f"{config.gate.metric} "
+
+
+def _sanity_error(probabilities: np.ndarray, shape: tuple[int, int]) -> str | None:
+    if probabilities.shape != shape:
+        return f"output shape {probabilities.shape}, expected {shape}"
     values = probabilities.reshape(-1).tolist()
     if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in values):
         return "outputs are not all finite probabilities in [0, 1]"
     return None
 
 
-def _evaluate_champion(store: ModelStore, split: data.Split, log: RunLog) -> Champion:
-    """Score the served version on the same eval rows, through the signature TF Serving runs."""
+def _evaluate_champion(config: Config, store: ModelStore, split: data.Split, log: RunLog) -> Champion:
+    """Score the served version on the same eval rows, through the signature TF Serving runs: its own,
+    fed from the rows its own schema reads (the config's may have changed since it was trained)."""
     from modelops import model
 
     served = store.latest()
@@ -323,8 +349,19 @@ def _evaluate_champion(store: ModelStore, split: data.Split, log: RunLog) -> Cha
         champion = Champion(None, None, None)
         log.step("champion", f"{champion.absent}, the accuracy floor alone decides")
         return champion
+    own = recorded_schema(store.metrics(served))
+    gap = own.scoring_gap(config.schema) if own is not None else "its recorded schema cannot be read"
+    if own is not None and not gap:
+        x, text = data.relayout(config.schema, own, split.x_eval, split.text_eval)
+        if any(np.isnan(x[:, i]).any() for i, f in enumerate(own.numeric) if not f.optional):
+            gap = "the eval rows miss values it requires"
+    if gap:
+        champion = Champion(served, None, None, f"served v{served} was trained on another schema ({gap}): "
+                                                "comparison skipped")
+        log.step("champion", f"{champion.absent}, the accuracy floor alone decides")
+        return champion
     try:
-        probabilities = model.predict(model.load_signature(store.path(served)), split.x_eval)
+        probabilities = model.predict(model.load_signature(store.path(served)), x, own, text)
     except ServableError as exc:
         # TF Serving cannot answer with this export either (e.g. one saved before ExportArchive):
         # there is no working model to protect, so it is no champion and the floor decides.
@@ -337,8 +374,9 @@ def _evaluate_champion(store: ModelStore, split: data.Split, log: RunLog) -> Cha
             f"could not evaluate the serving champion v{served}: {exc}; "
             "retire it with 'retrain_pipeline.py rollback' and retrain"
         ) from exc
-    champion = Champion(served, served, model.accuracy_percent(probabilities, split.y_eval))
-    log.step("champion", f"v{served} {champion.accuracy:.2f}% on the same eval rows")
+    table = scoring.confusion(scoring.predicted_classes(probabilities), split.y_eval, config.schema.num_classes)
+    champion = Champion(served, served, scoring.scores_percent(table)[config.gate.metric])
+    log.step("champion", f"v{served} {_metric(config)}{champion.accuracy:.2f}% on the same eval rows")
     return champion
 
 
@@ -508,7 +546,10 @@ def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
             "rows": len(dataset),
             "train_rows": len(split.y_train),
             "eval_rows": len(split.y_eval),
-            "positive_fraction": round(float(dataset.y.mean()), 4),
+            "class_counts": dict(zip(config.schema.label.class_names,
+                                     np.bincount(dataset.y.astype(np.int64), minlength=config.schema.num_classes)
+                                     .tolist(), strict=True)),
+            **({"positive_fraction": round(float(dataset.y.mean()), 4)} if config.schema.num_classes == 2 else {}),
             "fingerprint": dataset.fingerprint,
             "files": list(dataset.files),
             "left_out": list(dataset.left_out),
@@ -517,12 +558,21 @@ def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
         "champion": None if champion.version is None or champion.accuracy is None
         else {"version": champion.version, "accuracy_percent": round(champion.accuracy, 4)},
         "gate": {"promote": decision.promote, "reasons": list(decision.reasons),
-                 "threshold_percent": decision.threshold_percent},
+                 "threshold_percent": decision.threshold_percent, "metric": config.gate.metric},
+        "scores_percent": {name: round(value, 4) for name, value in gated.evaluation.scores.items()},
+        "confusion": None if gated.evaluation.confusion is None
+        else scoring.confusion_record(gated.evaluation.confusion, config.schema.label.class_names),
+        "schema": config.schema.to_config(),
         "config": {"train": dataclasses.asdict(config.train), "gate": dataclasses.asdict(config.gate)},
-        "reference": {**drift.reference(config.schema, drift.table(config.schema, split.x_train, split.y_train),
-                                        config.drift.bins),
-                      "bytes_per_row": triggers.bytes_per_row(config, dataset)},
+        "reference": _reference(config, dataset, split),
     }
+
+
+def _reference(config: Config, dataset: data.Dataset, split: data.Split) -> dict:
+    """The training rows' statistics that batches and live traffic are scored against (docs/drift.md)."""
+    rows = drift.table(config.schema, split.x_train, split.y_train, split.text_train)
+    return {**drift.reference(config.schema, rows, config.drift.bins),
+            "bytes_per_row": triggers.bytes_per_row(config, dataset)}
 
 
 def train_only(config: Config, echo=print) -> Path:

@@ -15,6 +15,7 @@ required float and there are two classes, so the SavedModel keeps input ``x`` ``
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
 import re
@@ -142,6 +143,38 @@ class Schema:
         """Today's signature (``x`` -> ``probability``): all features required floats, two classes."""
         return self.num_classes == 2 and all(f.type == "float" and not f.optional for f in self.features)
 
+    @property
+    def is_demo(self) -> bool:
+        """The seed's x1, x2 -> 0/1 task: the only schema with synthetic data (bootstrap, ``simulate``)."""
+        return self == demo_schema(self.missing_values)
+
+    @property
+    def numeric(self) -> tuple[Feature, ...]:
+        """The float and int features, in order: the columns of a batch's number matrix."""
+        return tuple(f for f in self.features if f.numeric)
+
+    @property
+    def categories(self) -> tuple[Feature, ...]:
+        """The category features, in order: the columns of a batch's text matrix."""
+        return tuple(f for f in self.features if not f.numeric)
+
+    def fingerprint(self) -> str:
+        """A short digest of everything that decides how a batch is read (names cached copies)."""
+        spec = json.dumps([self.to_config(), list(self.missing_values)], sort_keys=True)
+        return hashlib.sha256(spec.encode()).hexdigest()[:12]
+
+    def scoring_gap(self, rows: Schema) -> str | None:
+        """Why a model trained on this schema cannot be scored on rows read with ``rows``; None if it can."""
+        if self.label.class_names != rows.label.class_names:
+            return (f"its classes {', '.join(self.label.class_names)} are not label.classes "
+                    f"{', '.join(rows.label.class_names)}")
+        for f in self.features:
+            if f.name not in rows.names:
+                return f"the data no longer has its feature '{f.name}'"
+            if f.numeric != rows.feature(f.name).numeric:
+                return f"its feature '{f.name}' was {f.type}, the config now says {rows.feature(f.name).type}"
+        return None
+
     def feature(self, name: str) -> Feature:
         for f in self.features:
             if f.name == name:
@@ -158,6 +191,14 @@ class Schema:
         if self.packed:
             return [float(row[f.name]) for f in self.features]
         return {f.name: _serving_value(f, row.get(f.name)) for f in self.features}
+
+    def describe(self) -> str:
+        """One line: each feature with its type, then the label and its classes."""
+        def one(f: Feature) -> str:
+            kind = f"{f.type}: {'|'.join(f.values)}" if f.values else f.type
+            return f"{f.name} ({kind}{', optional' if f.optional else ''})"
+
+        return f"{', '.join(map(one, self.features))} -> {self.label.column} ({', '.join(self.label.class_names)})"
 
     def to_config(self) -> dict[str, Any]:
         """The ``features`` and ``label`` sections as config.json spells them (recorded in metrics.json)."""
@@ -197,6 +238,18 @@ class Schema:
             raise ConfigError(f"{source}: 'label.column' {parsed_label.column!r} is also declared in 'features': "
                               "the label cannot be a feature; remove it from 'features'")
         return cls(parsed, parsed_label, tuple(missing_values))
+
+
+def recorded_schema(metrics: Any) -> Schema | None:
+    """The schema a published version was trained on, from its metrics.json: the demo's for versions
+    from before schemas were recorded; None when the record cannot be read as one."""
+    recorded = metrics.get("schema") if isinstance(metrics, dict) else None
+    if recorded is None:
+        return DEMO_SCHEMA
+    try:
+        return Schema.from_config(recorded.get("features"), recorded.get("label"))
+    except (ConfigError, AttributeError):
+        return None
 
 
 def demo_schema(missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES) -> Schema:

@@ -101,11 +101,11 @@ class Triggers:
         cfg = self.config.drift
         try:
             with open(data.incoming_dir(self.config) / name, "rb") as raw:
-                rows = data.read_rows(raw, self.config.data)
+                batch = data.read_rows(raw, self.config.data, self.config.schema)
         except (ModelopsError, OSError):
             return []
-        table = drift.table(self.config.schema, rows[:, :-1], rows[:, -1])
-        return drift.drifted_names(drift.score(ref, table, cfg.threshold, cfg.min_rows))
+        return drift.drifted_names(drift.score(ref, drift.of_batch(self.config.schema, batch), cfg.threshold,
+                                               cfg.min_rows))
 
     def _too_soon(self) -> bool:
         """Whether a triggered run started within min_interval_seconds (from the history: restarts keep it)."""

@@ -1,6 +1,7 @@
 """Data batches: validation, quarantine with reasons, hand-off, window, de-duplication, keyed split."""
 
 import dataclasses
+import io
 import os
 import stat
 import threading
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 
 from modelops import data
-from modelops.config import DataConfig, WindowConfig
-from modelops.errors import DataError
+from modelops.config import DataConfig, WindowConfig, load_config
+from modelops.errors import DataError, UsageError
+from modelops.schema import Schema
+from tests.conftest import write_config
 
 LIMITS = DataConfig()
 GOOD = b"x1,x2,label\n1.5,2.3,1\n0.8,-1.2,0\n"
@@ -374,3 +377,70 @@ def test_a_retrain_goes_on_past_a_broken_batch_and_lists_the_batches_used(tmp_pa
     metrics = json_load(config.models_dir / "1" / "metrics.json")["dataset"]
     assert (metrics["files"], metrics["left_out"]) == (["newer.csv", "older.csv"], ["bootstrap.csv"])
     assert (data.quarantine_dir(config) / "broken.csv.reason.txt").exists()
+
+
+PENGUIN_SCHEMA = Schema.from_config(
+    {"island": {"type": "category", "values": ["Biscoe", "Dream"]},
+     "bill_length_mm": {"type": "float", "min": 25, "max": 70, "optional": True},
+     "sex": {"type": "category", "optional": True}},
+    {"column": "species", "classes": ["Adelie", "Chinstrap", "Gentoo"]})
+
+
+def test_a_declared_table_is_read_by_header_name_with_blanks_and_extra_columns():
+    content = (b"year,Species,sex,island,bill_length_mm\n"
+               b"2007,Gentoo,male,Biscoe,46.1\n"
+               b"2008,Adelie,NA,Dream,\n")
+    batch = data.read_rows(io.BytesIO(content), LIMITS, PENGUIN_SCHEMA)
+    assert batch.ignored == ("year",), "the undeclared column is named, not used"
+    assert batch.numbers[:, -1].tolist() == [2.0, 0.0], "labels as their class position"
+    assert batch.numbers[0, 0] == pytest.approx(46.1) and np.isnan(batch.numbers[1, 0]), "a blank is missing"
+    assert batch.text.tolist() == [["Biscoe", "male"], ["Dream", ""]]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"island,species\nBiscoe,Gentoo\n", "header must be the columns island,bill_length_mm,sex,species"),
+        (b"island,bill_length_mm,sex,species\nBisco,40,male,Gentoo\n",
+         "line 2: island must be one of Biscoe, Dream, got 'Bisco' (did you mean 'Biscoe'?)"),
+        (b"island,bill_length_mm,sex,species\nDream,700,male,Gentoo\n", "line 2: bill_length_mm must be at most 70, "
+                                                                         "got '700'"),
+        (b"island,bill_length_mm,sex,species\n,40,male,Gentoo\n", "line 2: island is required but missing"),
+        (b"island,bill_length_mm,sex,species\nDream,40,male,Emperor\n",
+         "line 2: species must be one of Adelie, Chinstrap, Gentoo, got 'Emperor'"),
+        (b"island,island,bill_length_mm,sex,species\nDream,Dream,40,male,Adelie\n", "'island' more than once"),
+    ],
+)
+def test_a_bad_batch_of_a_declared_table_names_line_column_and_value(content, reason):
+    with pytest.raises(DataError) as err:
+        data.read_rows(io.BytesIO(content), LIMITS, PENGUIN_SCHEMA)
+    assert reason in str(err.value)
+
+
+def test_a_declared_table_is_never_bootstrapped_and_simulate_refuses(tmp_path):
+    config = load_config(write_config(tmp_path, features=PENGUIN_SCHEMA.to_config()["features"],
+                                      label=PENGUIN_SCHEMA.to_config()["label"]))
+    assert not data.ingest(config).bootstrapped
+    with pytest.raises(DataError, match="no data yet: drop CSV batches with the columns "
+                                        "island,bill_length_mm,sex,species"):
+        data.load_dataset(config)
+    with pytest.raises(UsageError, match="simulate"):
+        data.simulate(config, 10, 0.0, 0.0, seed=1)
+
+
+def test_rows_with_text_are_deduplicated_split_by_their_text_too(tmp_path):
+    config = load_config(write_config(tmp_path, features=PENGUIN_SCHEMA.to_config()["features"],
+                                      label=PENGUIN_SCHEMA.to_config()["label"]))
+    rows = "".join(f"{'Biscoe' if i % 2 else 'Dream'},{30 + i % 7},{'male' if i % 3 else ''},Gentoo\n"
+                   for i in range(200))
+    inbox = data.incoming_dir(config)
+    inbox.mkdir(parents=True)
+    (inbox / "a.csv").write_text("island,bill_length_mm,sex,species\n" + rows)
+    data.ingest(config)
+    dataset = data.load_dataset(config)
+    assert len(dataset) == 2 * 7 * 2, "distinct (island, bill, sex male or missing): the copies are dropped"
+    assert dataset.text is not None and {tuple(r) for r in dataset.text.tolist()} >= {("Dream", ""), ("Biscoe", "male")}
+    again = data.load_dataset(config)  # from the cached copy
+    assert again.fingerprint == dataset.fingerprint and again.text.tolist() == dataset.text.tolist()
+    split = data.split(dataset, 50, bytes(32))
+    assert len(split.y_eval) + len(split.y_train) == len(dataset) and split.text_eval.shape == (len(split.y_eval), 2)
