@@ -1,8 +1,9 @@
 """A version's reference bins and the population stability index (PSI) over them.
 
-Standard library only: the trainer scores batches with it and the frontend scores live rows with it,
-so both put a value in the same bin and compute the same score. A reference feature (as stored in
-``metrics.json`` under ``reference.features``) has ``shares``: the training rows' fraction per slot.
+No numpy: the trainer scores batches with it and the frontend scores live rows with it, so both put
+a value in the same bin, compute the same score and export it the same way (:func:`gauges`). A
+reference feature (in ``metrics.json`` under ``reference.features``) has ``shares``: the training
+rows' fraction per slot.
 
 - numeric: ``edges`` (interior quantile cut points); slot ``bisect_right(edges, value)``, then one
   slot for missing values;
@@ -16,6 +17,8 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
 
 FLOOR = 1e-4  # an empty slot counts as this share: PSI stays finite when a slot is empty on one side
 
@@ -48,3 +51,16 @@ def psi(expected: Sequence[float], counts: Sequence[float]) -> float:
         a, e = max(c / total, FLOOR), max(e, FLOOR)
         score += (a - e) * math.log(a / e)
     return round(score, 4)
+
+
+def gauges(prefix: str, what: str, features: dict[str, dict]) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    """``<prefix>_drift_score{feature}`` and ``<prefix>_drifted{feature}`` (1/0) for the ``what`` rows' scores,
+    ``features`` by name as :func:`psi` results are reported: ``{"score": s, "drifted": bool}``."""
+    score = GaugeMetricFamily(f"{prefix}_drift_score", f"PSI of {what} against the serving version's reference.",
+                              labels=["feature"])
+    drifted = GaugeMetricFamily(f"{prefix}_drifted", f"1 if {what} drifted on this feature (drift.threshold, "
+                                "drift.min_rows).", labels=["feature"])
+    for name, found in features.items():
+        score.add_metric([name], float(found["score"]))
+        drifted.add_metric([name], 1.0 if found.get("drifted") is True else 0.0)
+    return score, drifted

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelops import history, rollout
+from modelops import history, psi, rollout
 from modelops.config import Config
 from modelops.history import Event, Outcome
 from modelops.store import ModelStore
@@ -152,20 +152,10 @@ class TrainerCollector(Collector):
 def _drift_gauges(config: Config, summaries: list[dict]) -> Iterator[Metric]:
     """The last scored batch's drift per declared feature (the schema bounds the label values) and the
     serving model's accuracy on the last new rows, beside the gate's floor it is alerted against."""
-    scored = [s["first"] for s in summaries if isinstance(s["first"].get("drift"), dict)]
-    score = GaugeMetricFamily("modelops_trainer_batch_drift_score",
-                              "PSI of the last run's new rows against the serving version's reference, per feature.",
-                              labels=["feature"])
-    drifted = GaugeMetricFamily("modelops_trainer_batch_drifted",
-                                "1 if the last run's new rows drifted on this feature (drift.threshold, min_rows).",
-                                labels=["feature"])
-    for name in config.schema.names if scored else ():
-        found = scored[-1]["drift"].get(name)
-        if isinstance(found, dict) and isinstance(found.get("score"), (int, float)):
-            score.add_metric([name], float(found["score"]))
-            drifted.add_metric([name], 1.0 if found.get("drifted") is True else 0.0)
-    yield score
-    yield drifted
+    scored = [s["first"]["drift"] for s in summaries if isinstance(s["first"].get("drift"), dict)]
+    last = {name: found for name, found in (scored[-1] if scored else {}).items()
+            if name in config.schema.names and isinstance(found, dict) and isinstance(found.get("score"), (int, float))}
+    yield from psi.gauges("modelops_trainer_batch", "the last run's new rows", last)
     measured = [s["first"]["served_accuracy_on_new"] for s in summaries
                 if isinstance(s["first"].get("served_accuracy_on_new"), (int, float))]
     if measured:

@@ -164,15 +164,7 @@ def exposition() -> bytes:
     """The live drift gauges in Prometheus text format, computed from the shared window at scrape time."""
     report = live_report()
     registry = CollectorRegistry()
-    score = GaugeMetricFamily("modelops_frontend_live_drift_score",
-                              "PSI of the last drift.live_window rows against the serving version's reference.",
-                              labels=["feature"])
-    drifted = GaugeMetricFamily("modelops_frontend_live_drifted",
-                                "1 if live rows drifted on this feature (drift.threshold, drift.min_rows rows).",
-                                labels=["feature"])
-    for name, found in report["features"].items():
-        score.add_metric([name], found["score"])
-        drifted.add_metric([name], 1.0 if found["drifted"] else 0.0)
+    score, drifted = psi.gauges("modelops_frontend_live", "the last drift.live_window rows", report["features"])
     rows = GaugeMetricFamily("modelops_frontend_live_drift_rows", "Rows in the live drift window.",
                              value=report["requests"])
 
