@@ -48,7 +48,15 @@ def accepted_names(config: Config) -> set[str]:
 
 def at_ingest(config: Config, store: ModelStore, before: set[str], note) -> dict:
     """The run record's ``drift``, ``drift_reference_version`` and ``served_accuracy_on_new`` for the
-    batches accepted since ``before`` was listed; ``note`` logs a line."""
+    batches accepted since ``before`` was listed; ``note`` logs a line. Never stops the run."""
+    try:
+        return _at_ingest(config, store, before, note)
+    except (ModelopsError, OSError, ValueError) as exc:
+        note(f"drift: the new batches could not be scored ({exc}); the run goes on")
+        return {}
+
+
+def _at_ingest(config: Config, store: ModelStore, before: set[str], note) -> dict:
     batches = [p for p in _newest_first(config) if p.name not in before]
     served, ref = served_reference(config, store)
     if not batches or served is None:

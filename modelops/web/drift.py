@@ -47,6 +47,7 @@ class LiveWindow:
         self._fd: int | None = None
         self._thread_lock = threading.Lock()
         self._references: dict[int, dict | None] = {}  # version -> its reference features (metrics.json read once)
+        self._emptied: int | None = None  # the version without a reference this process last emptied the window for
 
     def _open(self) -> mmap.mmap:
         """Map the ring, once per process (after gunicorn's fork: an flock is per open file)."""
@@ -87,8 +88,13 @@ class LiveWindow:
     def observe(self, version: int, rows: list) -> None:
         """Count ``rows`` (lists in feature order, or dicts by feature name) as answered by ``version``."""
         features = self.reference(version)
-        if not features or not rows:
+        if not features:
+            if self._emptied != version:  # a version without a reference: no stale window of another one
+                with self._locked() as ring:
+                    HEADER.pack_into(ring, 0, version, 0)
+                self._emptied = version
             return
+        self._emptied = None
         packed = [self.row.pack(*self._slots(features, row)) for row in rows[-self.window:]]
         with self._locked() as ring:
             counted, written = HEADER.unpack_from(ring, 0)

@@ -80,10 +80,14 @@ def test_a_new_version_resets_the_window_to_its_reference(served, app, client, f
     assert (report["model_version"], report["requests"]) == (2, 5)
 
 
-def test_a_version_without_reference_counts_nothing_and_drift_still_answers(project, client):
-    project.add_version(1, 99.0)  # trained before drift existed
+def test_a_version_without_reference_counts_nothing_and_drift_still_answers(project, app, client, fake_serving):
+    project.add_version(1, 99.0, reference=REFERENCE)
     send(client, 3)
-    assert client.get("/drift").get_json() == {"model_version": None, "requests": 0, "features": {}}
+    project.add_version(2, 99.0)  # trained before drift existed (a rollback to an old version, say)
+    fake_serving.versions = {1: "AVAILABLE", 2: "AVAILABLE"}
+    app.extensions["serving"]._cached = None
+    send(client, 3)
+    assert client.get("/drift").get_json() == {"model_version": 2, "requests": 0, "features": {}}
     assert client.get("/").status_code == 200
 
 
