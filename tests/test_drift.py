@@ -126,3 +126,35 @@ def test_trainer_metrics_export_the_last_batch_drift_per_declared_feature_only(p
     assert not [k for k in m if ("feature", "not_a_feature") in k[1]], "label values come from the schema only"
     assert m[("modelops_trainer_served_accuracy_on_new_ratio", ())] == pytest.approx(0.805)
     assert m[("modelops_trainer_gate_min_accuracy_ratio", ())] == pytest.approx(0.97)
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"drift": {"bins": 1}}, "'drift.bins' must be between 2 and 100, got 1"),
+        ({"drift": {"treshold": 0.3}}, "unknown key 'drift.treshold' (did you mean 'drift.threshold'?)"),
+        ({"drift": {"min_rows": 0}}, "'drift.min_rows' must be at least 1"),
+        ({"drift": {"live_window": "big"}}, "'drift.live_window' must be an integer"),
+        ({"schedule": {"triggers": {"min_new_row": 400}}},
+         "unknown key 'schedule.triggers.min_new_row' (did you mean 'schedule.triggers.min_new_rows'?)"),
+        ({"schedule": {"triggers": {"on_drift": "yes"}}}, "'schedule.triggers.on_drift' must be true or false"),
+        ({"schedule": {"triggers": {"check_seconds": 0}}}, "'schedule.triggers.check_seconds' must be between 1.0"),
+    ],
+)
+def test_bad_drift_and_trigger_settings_name_the_key(tmp_path, sections, expected):
+    from modelops.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, **sections))
+    assert expected in str(err.value)
+
+
+def test_the_cli_exits_2_on_a_bad_drift_key(tmp_path):
+    result = run_cli("--config", str(write_config(tmp_path, drift={"bins": 1000})), "drift")
+    assert result.returncode == 2 and "'drift.bins' must be between 2 and 100" in result.stderr
+
+
+def test_drift_says_so_when_nothing_with_a_reference_is_served(project):
+    result = run_cli("--config", str(project.root / "config.json"), "drift", "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {"reference_version": None, "batches": []}
