@@ -35,6 +35,9 @@ Choices:
   The grace fits inside the supervisors' own: honcho kills after 5 s (fixed in honcho 2.0),
   compose's ``stop_grace_period`` for the trainer is 30 s. Were the scheduler killed first,
   its child would run on, in its own session, holding the lock until its deadline.
+- ``schedule.triggers`` (off by default, ``modelops.triggers``): while it waits for the cron, the service
+  lists ``data/incoming/`` every ``check_seconds`` and starts a run early on enough new rows or a
+  drifted batch (``trigger: ...`` in its log and the run's record); the cron still fires as set.
 - Deadline: every run ends itself once it has held the lock for ``schedule.max_run_seconds``
   and records ``failed`` (timed out). A run stuck where the signal cannot reach Python (inside
   native code) is killed by the scheduler ``STOP_GRACE_SECONDS`` later, which records it.
