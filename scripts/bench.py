@@ -29,6 +29,7 @@ serving. ``--write-docs`` replaces the table in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import http.client
 import json
@@ -365,15 +366,17 @@ def _timed_retrain_data(config, train, data) -> dict:
 
 def live_drift_overhead(seconds: float, rounds: int) -> dict:
     """p50 of a 1-row ``/predict`` through gunicorn (2 workers) with the live drift window counting (the
-    served version's metrics.json has a reference) and without (one without): alternating rounds, medians."""
+    served version's metrics.json has a reference) and without (one without): two frontends side by side
+    on one serving, measured in alternating rounds; medians."""
     from modelops import data, drift, model
+    from modelops.config import load_config
     from modelops.store import ModelStore
 
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-drift-"))
     try:
         model.export(model.build(learning_rate=0.01, seed=0), work / "export")
         shutil.copytree(work / "export", work / "serving" / "1")
-        config = load_config_for(work)
+        config = load_config(write_config(work))
         x, y = data.synthetic(2000, seed=1)
         reference = drift.reference(config.schema, drift.table(config.schema, x, y), config.drift.bins)
         roots = {}
@@ -386,11 +389,14 @@ def live_drift_overhead(seconds: float, rounds: int) -> dict:
                           f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
         p50s: dict[str, list[float]] = {"without": [], "with": []}
         try:
-            for _ in range(rounds):
-                for name, (config_path, root) in roots.items():
-                    with frontend(serving.url, MODEL, config_path, root, workers=2) as front:
-                        wait_until(lambda f=front: __import__("requests").get(f"{f}/readyz", timeout=5).ok,
-                                   what="frontend")
+            with contextlib.ExitStack() as running:  # both at once, measured in turns: the same machine state
+                fronts = {name: running.enter_context(frontend(serving.url, MODEL, config_path, root, workers=2))
+                          for name, (config_path, root) in roots.items()}
+                for front in fronts.values():
+                    wait_until(lambda f=front: __import__("requests").get(f"{f}/readyz", timeout=5).ok,
+                               what="frontend")
+                for _ in range(rounds):
+                    for name, front in fronts.items():
                         p50s[name].append(http_load(front, "/predict", 1, 1, seconds, 0.0)["p50_ms"])
         finally:
             serving.stop()
@@ -400,12 +406,6 @@ def live_drift_overhead(seconds: float, rounds: int) -> dict:
     return {"machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
             "seconds_per_round": seconds, "rounds": rounds, "p50_ms": p50s, "median_p50_ms": medians,
             "added_p50_ms": round(medians["with"] - medians["without"], 3)}
-
-
-def load_config_for(root: Path):
-    from modelops.config import load_config
-
-    return load_config(write_config(root))
 
 
 def markdown(result: dict) -> str:

@@ -40,7 +40,7 @@ class LiveWindow:
 
     def __init__(self, names: tuple[str, ...], window: int, path: Path | None):
         self.names, self.window, self.path = names, window, path
-        self.row = struct.Struct(f"<{len(names)}H")
+        self.row = struct.Struct(f"={len(names)}H")  # native order: report() reads it back with memoryview.cast
         self.size = HEADER.size + window * self.row.size
         self._pid: int | None = None
         self._map: mmap.mmap | None = None

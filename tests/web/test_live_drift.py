@@ -130,3 +130,20 @@ def test_workers_share_one_window_and_a_restarted_worker_keeps_it(tmp_path):
     assert report["requests"] == 600, "no row lost or counted twice between processes"
     assert not any(f["drifted"] for f in report["features"].values())
     assert path.stat().st_size == 16 + 1000 * 2 * 2, "bounded: window x features x 2 bytes"
+
+
+@pytest.mark.slow
+def test_the_bench_measures_predict_with_and_without_live_drift_side_by_side(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path / "drift.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--live-drift", "--quick",
+                             "--rounds", "1", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    bench = json.loads(out.read_text())
+    assert set(bench["median_p50_ms"]) == {"with", "without"} and all(v > 0 for v in bench["median_p50_ms"].values())
+    assert bench["added_p50_ms"] == pytest.approx(bench["median_p50_ms"]["with"] - bench["median_p50_ms"]["without"])
