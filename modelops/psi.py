@@ -53,13 +53,12 @@ def psi(expected: Sequence[float], counts: Sequence[float]) -> float:
     return round(score, 4)
 
 
-def gauges(prefix: str, what: str, features: dict[str, dict]) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
-    """``<prefix>_drift_score{feature}`` and ``<prefix>_drifted{feature}`` (1/0) for the ``what`` rows' scores,
+def gauges(names: tuple[str, str], what: str, features: dict[str, dict]) -> tuple[GaugeMetricFamily, ...]:
+    """The score gauge and the drifted (1/0) gauge, by ``feature``, named ``names``, for the ``what`` rows;
     ``features`` by name as :func:`psi` results are reported: ``{"score": s, "drifted": bool}``."""
-    score = GaugeMetricFamily(f"{prefix}_drift_score", f"PSI of {what} against the serving version's reference.",
-                              labels=["feature"])
-    drifted = GaugeMetricFamily(f"{prefix}_drifted", f"1 if {what} drifted on this feature (drift.threshold, "
-                                "drift.min_rows).", labels=["feature"])
+    score = GaugeMetricFamily(names[0], f"PSI of {what} against the serving version's reference.", labels=["feature"])
+    drifted = GaugeMetricFamily(names[1], f"1 if {what} drifted on this feature (drift.threshold, drift.min_rows).",
+                                labels=["feature"])
     for name, found in features.items():
         score.add_metric([name], float(found["score"]))
         drifted.add_metric([name], 1.0 if found.get("drifted") is True else 0.0)

@@ -155,7 +155,8 @@ def _drift_gauges(config: Config, summaries: list[dict]) -> Iterator[Metric]:
     scored = [s["first"]["drift"] for s in summaries if isinstance(s["first"].get("drift"), dict)]
     last = {name: found for name, found in (scored[-1] if scored else {}).items()
             if name in config.schema.names and isinstance(found, dict) and isinstance(found.get("score"), (int, float))}
-    yield from psi.gauges("modelops_trainer_batch", "the last run's new rows", last)
+    yield from psi.gauges(("modelops_trainer_batch_drift_score", "modelops_trainer_batch_drifted"),
+                          "the last run's new rows", last)
     measured = [s["first"]["served_accuracy_on_new"] for s in summaries
                 if isinstance(s["first"].get("served_accuracy_on_new"), (int, float))]
     if measured:

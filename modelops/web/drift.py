@@ -170,7 +170,8 @@ def exposition() -> bytes:
     """The live drift gauges in Prometheus text format, computed from the shared window at scrape time."""
     report = live_report()
     registry = CollectorRegistry()
-    score, drifted = psi.gauges("modelops_frontend_live", "the last drift.live_window rows", report["features"])
+    score, drifted = psi.gauges(("modelops_frontend_live_drift_score", "modelops_frontend_live_drifted"),
+                                "the last drift.live_window rows", report["features"])
     rows = GaugeMetricFamily("modelops_frontend_live_drift_rows", "Rows in the live drift window.",
                              value=report["requests"])
 
