@@ -159,12 +159,12 @@ def _drift_gauges(config: Config, summaries: list[dict]) -> Iterator[Metric]:
                           "the last run's new rows", last)
     measured = [s["first"]["served_accuracy_on_new"] for s in summaries
                 if isinstance(s["first"].get("served_accuracy_on_new"), (int, float))]
-    if measured:
+    if measured:  # with the floor it is alerted against
         yield _gauge("modelops_trainer_served_accuracy_on_new_ratio",
                      "The serving version's accuracy on the last run's new labelled rows, before training (0..1).",
                      measured[-1] / 100)
-    yield _gauge("modelops_trainer_gate_min_accuracy_ratio", "gate.min_accuracy_percent as a ratio (0..1).",
-                 config.gate.min_accuracy_percent / 100)
+        yield _gauge("modelops_trainer_gate_min_accuracy_ratio", "gate.min_accuracy_percent as a ratio (0..1).",
+                     config.gate.min_accuracy_percent / 100)
 
 
 def _rollout_gauges(config: Config, current: rollout.Rollout | None) -> Iterator[Metric]:
