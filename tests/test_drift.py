@@ -110,6 +110,18 @@ def test_a_moved_batch_is_named_in_the_run_log_the_record_and_drift_json_an_unmo
     table = run_cli("--config", str(config.root / "config.json"), "drift")
     assert "moved.csv (400 rows): x1" in table.stdout and "*" in table.stdout.split("moved.csv")[1].splitlines()[0]
 
+    # the model page, from the run's record (serving down: the page still renders)
+    from prometheus_client import CollectorRegistry
+
+    from modelops.web import create_app
+    from tests.trainer.conftest import dead_url
+
+    app = create_app({"TESTING": True, "MODELOPS_CONFIG": config.root / "config.json", "TF_HOST": dead_url(),
+                      "METRICS_REGISTRY": CollectorRegistry()})
+    card = app.test_client().get("/").get_data(as_text=True).split('id="drift"')[1].split("</section>")[0]
+    rows = {name: card.split(f'<th scope="row">{name}</th>')[1].split("</tr>")[0] for name in ("x1", "x2")}
+    assert "drifted" in rows["x1"] and "drifted" not in rows["x2"]
+
 
 def test_trainer_metrics_export_the_last_batch_drift_per_declared_feature_only(project):
     from tests.trainer.test_metrics import scrape
