@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from modelops import data, history, pipeline
+from modelops.cli import status_lines
 from modelops.config import load_config
 from modelops.schema import Schema
 from modelops.store import ModelStore
@@ -120,6 +121,15 @@ def test_a_declared_table_is_validated_trained_gated_published_and_served(wine):
     assert [c.decode() for c in answer["class"]] == [CLASSES[i] for i in probabilities.argmax(axis=1)]
     assert probabilities[0].argmax() > probabilities[1].argmax(), "a high score ranks above a low one"
 
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    from modelops.savedmodel import WARMUP_FILE
+
+    records = [prediction_log_pb2.PredictionLog.FromString(r) for r in
+               tf.compat.v1.io.tf_record_iterator(str(store.path(result.version) / WARMUP_FILE))]
+    assert [sorted(r.predict_log.request.inputs) for r in records] == [sorted(FEATURES)] * 2, "warmup by name"
+
 
 @pytest.mark.parametrize(
     ("module", "expected"),
@@ -170,6 +180,8 @@ def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(
     assert result.outcome in ("promoted", "rejected"), result.message
     champion = next(line for line in lines if "champion:" in line)
     assert "skipped" in champion and "grape" in champion, "the old model needs grape: the comparison is skipped"
+    served = next(line for line in status_lines(changed) if line.startswith("served schema:"))
+    assert ("grape" in served) != (result.outcome == "promoted"), "status shows the served version's own schema"
 
     raw["features"]["grape"] = FEATURES["grape"]  # grape is back: the served model can be scored again
     (wine.root / "config.json").write_text(json.dumps(raw))
