@@ -147,3 +147,24 @@ def test_the_bench_measures_predict_with_and_without_live_drift_side_by_side(tmp
     bench = json.loads(out.read_text())
     assert set(bench["median_p50_ms"]) == {"with", "without"} and all(v > 0 for v in bench["median_p50_ms"].values())
     assert bench["added_p50_ms"] == pytest.approx(bench["median_p50_ms"]["with"] - bench["median_p50_ms"]["without"])
+
+
+@pytest.mark.slow
+def test_under_gunicorn_every_worker_counts_into_one_window(fake_upstream, served, tmp_path):
+    import requests
+
+    from tests.support import frontend
+    from tests.web.conftest import MODEL
+
+    rng = random.Random(5)
+    with frontend(fake_upstream, MODEL, served.config_path, tmp_path, workers=2) as url:
+        for _ in range(400):  # a new connection per request (like curl): the requests spread over both workers
+            row = [round(rng.gauss(0.5, 1.5) + 3 * STD, 4), round(rng.gauss(0.5, 1.5), 4)]
+            assert requests.post(f"{url}/predict", json={"instances": [row]}, timeout=10).ok
+        report = requests.get(f"{url}/drift", timeout=10).json()
+        metrics = requests.get(f"{url}/metrics", timeout=10).text
+        page = requests.get(f"{url}/", timeout=10).text
+    assert (report["model_version"], report["requests"]) == (1, 400)
+    assert report["features"]["x1"]["drifted"] and not report["features"]["x2"]["drifted"]
+    assert 'modelops_frontend_live_drifted{feature="x1"} 1.0' in metrics
+    assert "the last 400 of up to 1000 rows" in " ".join(page.split())
