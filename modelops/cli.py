@@ -14,7 +14,19 @@ import json
 import sys
 from pathlib import Path
 
-from modelops import compare, data, history, lineage, pipeline, reproduce, rollout_control, signals, stats, verify
+from modelops import (
+    batch_drift,
+    compare,
+    data,
+    history,
+    lineage,
+    pipeline,
+    reproduce,
+    rollout_control,
+    signals,
+    stats,
+    verify,
+)
 from modelops.config import Config, load_config
 from modelops.errors import ConfigError, ModelopsError, UsageError
 from modelops.exit_codes import ExitCode
@@ -49,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retrain", help="ingest new data, train, gate, publish (the default)")
     p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
                    help="wait this long for another run to finish instead of exiting (default 0)")
+    p.add_argument("--trigger", metavar="TEXT", help=argparse.SUPPRESS)  # set by the trainer service's triggers
     sub.add_parser("train", help="train and evaluate a candidate into runs/ without publishing")
     sub.add_parser("status", help="published versions, which one is served, recent decisions")
     p = sub.add_parser("rollback", help="retire the served version so the previous one serves again")
@@ -66,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("history", help="the decision history")
     p.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="last N records (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON lines")
+    p = sub.add_parser("drift", help="the recent batches scored against the serving model's training rows (PSI)")
+    p.add_argument("--batches", type=_positive_int, default=batch_drift.RECENT_BATCHES, metavar="N",
+                   help=f"the newest N accepted batches (default {batch_drift.RECENT_BATCHES})")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p = sub.add_parser("simulate", help="write a synthetic data batch into data/incoming/")
     p.add_argument("--rows", type=_positive_int, default=500, metavar="N", help="rows to write (default 500)")
     p.add_argument("--noise", type=_fraction, default=0.0, metavar="P",
@@ -167,7 +184,8 @@ def train_main() -> int:
 
 def _run(command: str, args: argparse.Namespace, config: Config) -> int:
     if command == "retrain":
-        result = pipeline.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier())
+        result = pipeline.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier(),
+                                  trigger=getattr(args, "trigger", None))
         print(f"{result.outcome}: {result.message}", file=sys.stdout if result.exit_code == ExitCode.OK else sys.stderr)
         return result.exit_code
     if command == "train":
@@ -196,6 +214,10 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
         return ExitCode.OK
     if command == "compare":
         return _compare(args, config)
+    if command == "drift":
+        report = batch_drift.recent(config, args.batches)
+        print(json.dumps(report, indent=2) if args.json else "\n".join(batch_drift.format_table(report)))
+        return ExitCode.OK
     if command == "verify":
         checked = pipeline.verify_pending(config, verify.ServingVerifier(), args.wait)
         if checked is None:

@@ -86,11 +86,36 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class TriggersConfig:
+    """Retrain early on evidence (docs/drift.md): off unless ``min_new_rows`` or ``on_drift`` is set."""
+
+    min_new_rows: int = field(default=0, metadata=_range(0))  # 0: never on a row count
+    on_drift: bool = False
+    check_seconds: float = field(default=60.0, metadata=_range(1.0, 86400.0))
+    min_interval_seconds: float = field(default=3600.0, metadata=_range(0.0, 30 * 86400.0))
+
+    @property
+    def enabled(self) -> bool:
+        return self.min_new_rows > 0 or self.on_drift
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     cron: str = "0 2 * * 0"
     bootstrap_on_start: bool = True
     # A run (manual, cron or scheduled) that lasts longer ends as failed (timed out).
     max_run_seconds: float = field(default=14400.0, metadata=_range(1.0, 7 * 86400.0))
+    triggers: TriggersConfig = TriggersConfig()
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """How batches and live traffic are compared with the serving version's training rows (docs/drift.md)."""
+
+    bins: int = field(default=10, metadata=_range(2, 100))
+    threshold: float = field(default=0.2, metadata=_range(0.0, 100.0))
+    min_rows: int = field(default=200, metadata=_range(1))
+    live_window: int = field(default=1000, metadata=_range(10, 1_000_000))
 
 
 @dataclass(frozen=True)
@@ -137,6 +162,7 @@ class Config:
     verify: VerifyConfig = VerifyConfig()
     rollout: RolloutConfig = RolloutConfig()
     reproduce: ReproduceConfig = ReproduceConfig()
+    drift: DriftConfig = DriftConfig()
     schema: Schema = field(default=DEMO_SCHEMA, metadata={"internal": True})  # top-level features + label
     root: Path = field(default=Path("."), metadata={"internal": True})
     # The config file's exact text: its sha256 and a copy go into each version's lineage.

@@ -493,6 +493,11 @@ def _batch_rows(config: Config, batch: Path) -> Batch:
     return rows
 
 
+def batch_rows(config: Config, batch: Path) -> Batch:
+    """An accepted batch's rows, from its cached copy (drift reports score batches one by one)."""
+    return _batch_rows(config, batch)
+
+
 def load_dataset(config: Config) -> Dataset:
     """The newest accepted batches within ``data.window``, de-duplicated, with a fingerprint of their content.
 

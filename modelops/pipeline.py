@@ -33,7 +33,21 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from modelops import compare, data, gate, history, lineage, rollout_control, scoring, signals, slices, stats
+from modelops import (
+    batch_drift,
+    compare,
+    data,
+    drift,
+    gate,
+    history,
+    lineage,
+    rollout_control,
+    scoring,
+    signals,
+    slices,
+    stats,
+    triggers,
+)
 from modelops.config import Config
 from modelops.errors import (
     ModelopsError,
@@ -175,11 +189,13 @@ class Gated:
 class _Run:
     """One retrain's identity, clock and ingest counts, stamped on every record it writes."""
 
-    def __init__(self, config: Config, log: RunLog):
+    def __init__(self, config: Config, log: RunLog, trigger: str | None = None):
         self.config, self.log = config, log
         self.id = run_id()
         self.started = time.monotonic()
         self.ingest: data.IngestReport | None = None
+        # what the new rows look like next to the serving version (modelops.batch_drift) and what started the run
+        self.evidence: dict = {"trigger": trigger} if trigger else {}
 
     def ingest_counts(self) -> dict:
         report = self.ingest
@@ -212,15 +228,19 @@ def _stop_reason(config: Config) -> str:
     return "interrupted (SIGINT/SIGTERM)"
 
 
-def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Verifier | None = None) -> RunResult:
-    """Run one gated retrain under the writer lock; never raises for a failed step."""
+def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Verifier | None = None,
+            trigger: str | None = None) -> RunResult:
+    """Run one gated retrain under the writer lock; never raises for a failed step.
+
+    ``trigger``: what started it (the trainer service's schedule.triggers), recorded with the run."""
     store = ModelStore(config.models_dir)
     waiting = f"waiting up to {wait_seconds:g}s for the writer lock"
     with store.lock(wait_seconds, on_wait=lambda holder: echo(f"{waiting} ({holder})")), \
             RunLog(config.train_log_path, GATED_STEPS if verifier is None else VERIFIED_STEPS, echo) as log, \
             signals.deadline(config.schedule.max_run_seconds):
-        run = _Run(config, log)
-        log.detail(f"retrain {run.id} of {config.model_name} in {config.root}")
+        run = _Run(config, log, trigger)
+        log.detail(f"retrain {run.id} of {config.model_name} in {config.root}"
+                   + (f" (trigger: {trigger})" if trigger else ""))
         try:
             return _retrain(config, store, run, verifier)
         except (Exception, KeyboardInterrupt) as exc:  # fail closed: record and report, publish nothing
@@ -231,7 +251,7 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
                 message = str(exc) if isinstance(exc, ModelopsError) else f"{type(exc).__name__}: {exc}"
             try:
                 run.record(Event.FAILED, f"retrain {run.id}: {message}", version=None, reasons=[message],
-                           **run.ingest_counts())
+                           **run.ingest_counts(), **run.evidence)
             except StoreError as exc:  # the history is unwritable too: still tell a person, never a traceback
                 message = f"{message}; this failure could not be recorded either: {exc}"
                 notify(config.notifications_path, "failed", f"{config.model_name} retrain {run.id}: {message}")
@@ -240,7 +260,9 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
 
 
 def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | None) -> RunResult:
+    before = batch_drift.accepted_names(config)
     run.ingest, dataset, split = _ingest(config, store, run.log)
+    run.evidence.update(batch_drift.at_ingest(config, store, before, run.log.note))
     version = store.reserve_version()
     run_dir = config.runs_dir / f"{run.id}-v{version}"
     evaluation = train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
@@ -572,6 +594,7 @@ def _decision_fields(run: _Run, gated: Gated) -> dict:
         champion_accuracy_percent=None if champion.accuracy is None else round(champion.accuracy, 4),
         eval_rows=len(gated.split.y_eval), data_fingerprint=gated.dataset.fingerprint,
         comparison=_comparison_record(run.config, gated), reasons=list(gated.decision.reasons), **run.ingest_counts(),
+        **run.evidence,
     )
 
 
@@ -616,7 +639,15 @@ def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
         "schema": config.schema.to_config(),
         "lineage": gated.lineage,
         "config": {"train": dataclasses.asdict(config.train), "gate": dataclasses.asdict(config.gate)},
+        "reference": _reference(config, dataset, split),
     }
+
+
+def _reference(config: Config, dataset: data.Dataset, split: data.Split) -> dict:
+    """The training rows' statistics that batches and live traffic are scored against (docs/drift.md)."""
+    rows = drift.table(config.schema, split.x_train, split.y_train, split.text_train)
+    return {**drift.reference(config.schema, rows, config.drift.bins),
+            "bytes_per_row": triggers.bytes_per_row(config, dataset)}
 
 
 def train_only(config: Config, echo=print) -> Path:

@@ -35,6 +35,9 @@ Choices:
   The grace fits inside the supervisors' own: honcho kills after 5 s (fixed in honcho 2.0),
   compose's ``stop_grace_period`` for the trainer is 30 s. Were the scheduler killed first,
   its child would run on, in its own session, holding the lock until its deadline.
+- ``schedule.triggers`` (off by default, ``modelops.triggers``): while it waits for the cron, the service
+  lists ``data/incoming/`` every ``check_seconds`` and starts a run early on enough new rows or a
+  drifted batch (``trigger: ...`` in its log and the run's record); the cron still fires as set.
 - Deadline: every run ends itself once it has held the lock for ``schedule.max_run_seconds``
   and records ``failed`` (timed out). A run stuck where the signal cannot reach Python (inside
   native code) is killed by the scheduler ``STOP_GRACE_SECONDS`` later, which records it.
@@ -54,7 +57,7 @@ from pathlib import Path
 
 from croniter import croniter
 
-from modelops import history, pipeline, rollout_control, trainer_metrics
+from modelops import history, pipeline, rollout_control, trainer_metrics, triggers
 from modelops.config import default_config_path, load_config
 from modelops.errors import ConfigError, LockBusyError, ModelopsError, ServingError
 from modelops.exit_codes import MEANINGS, ExitCode
@@ -94,6 +97,7 @@ class Scheduler:
         self.store = ModelStore(self.config.models_dir)
         self._client = serving_client(self.config, timeout=2.0)
         self._evidence = rollout_control.frontend_evidence()
+        self.triggers = triggers.Triggers(self.config) if retrain and self.config.schedule.triggers.enabled else None
 
     def log(self, message: str) -> None:
         self.echo(f"{now_iso()} scheduler: {message}")
@@ -114,30 +118,40 @@ class Scheduler:
         while not self.stop.is_set():
             self.next_at = next_fire(cron, _now())
             self.log(f"next run at {self.next_at.isoformat()} (schedule.cron {cron!r})")
-            self._wait_for_next_run(self.next_at)
+            trigger = self._wait_for_next_run(self.next_at)
             if self.retrain and not self.stop.is_set():
-                self.run_once("scheduled run")
+                self.run_once(f"trigger: {trigger}" if trigger else "scheduled run", trigger)
         self.next_at = None
         self.log("stopped")
         return ExitCode.OK
 
-    def _wait_for_next_run(self, next_at: datetime) -> None:
-        """Sleep until ``next_at`` (or a stop), stepping any rollout; a due run waits for the rollout to end."""
+    def _wait_for_next_run(self, next_at: datetime) -> str | None:
+        """Sleep until ``next_at`` (or a stop), stepping any rollout; a due run waits for the rollout to end.
+
+        Returns early with the reason when ``schedule.triggers`` calls for a run (modelops.triggers)."""
         staged = self.rollouts and self.config.rollout.mode != "direct"
         postponed = False
         while not self.stop.is_set():
             remaining = (next_at - _now()).total_seconds()
             in_rollout = staged and self.rollout_tick()
             if remaining <= 0 and not in_rollout:
-                return
+                return None
             if remaining <= 0 and not postponed:
                 postponed = True
                 self.log("the scheduled run waits for the rollout in progress to end")
+            trigger = self.triggers.due() if self.triggers is not None and not in_rollout else None
+            if trigger:
+                return trigger
             nap = ROLLOUT_POLL_SECONDS if staged or self.verify_tick() else MAX_SLEEP_SECONDS
+            if self.triggers is not None:
+                nap = min(nap, self.config.schedule.triggers.check_seconds)
             self.stop.wait(min(nap, remaining) if remaining > 0 else nap)
+        return None
 
-    def run_once(self, reason: str) -> int | None:
-        """Run one retrain in a child process; abort it if a stop is requested. Returns its exit code."""
+    def run_once(self, reason: str, trigger: str | None = None) -> int | None:
+        """Run one retrain in a child process; abort it if a stop is requested. Returns its exit code.
+
+        ``trigger``: what started it, when schedule.triggers did (recorded with the run)."""
         if self.stop.is_set():
             return None
         self.log(f"{reason}: starting a retrain")
@@ -145,7 +159,7 @@ class Scheduler:
         decisions_before, started = self._decisions(), time.time()
         self._overdue_killed = False
         try:
-            code = self._run_child(self.retrain_command())
+            code = self._run_child(self.retrain_command() + (["--trigger", trigger] if trigger else []))
         finally:
             self.running = False
         self.log(f"retrain finished: exit {code} ({MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelops import history, rollout
+from modelops import history, psi, rollout
 from modelops.config import Config
 from modelops.history import Event, Outcome
 from modelops.store import ModelStore
@@ -110,6 +110,7 @@ class TrainerCollector(Collector):
         yield _gauge("modelops_trainer_last_run_duration_seconds", "Duration of the last run (0: never).",
                      float(last["last"].get("elapsed_seconds") or 0.0) if last else 0.0)
         yield from self._loop_gauges(summaries, store)
+        yield from _drift_gauges(self.config, summaries)
 
         scored = [s for s in summaries if isinstance(s["first"].get("accuracy_percent"), (int, float))]
         if scored:
@@ -146,6 +147,24 @@ class TrainerCollector(Collector):
         yield _gauge("modelops_trainer_max_run_seconds",
                      "schedule.max_run_seconds: a run that lasts longer is ended as failed (timed out).",
                      self.config.schedule.max_run_seconds)
+
+
+def _drift_gauges(config: Config, summaries: list[dict]) -> Iterator[Metric]:
+    """The last scored batch's drift per declared feature (the schema bounds the label values) and the
+    serving model's accuracy on the last new rows, beside the gate's floor it is alerted against."""
+    scored = [s["first"]["drift"] for s in summaries if isinstance(s["first"].get("drift"), dict)]
+    last = {name: found for name, found in (scored[-1] if scored else {}).items()
+            if name in config.schema.names and isinstance(found, dict) and isinstance(found.get("score"), (int, float))}
+    yield from psi.gauges(("modelops_trainer_batch_drift_score", "modelops_trainer_batch_drifted"),
+                          "the last run's new rows", last)
+    measured = [s["first"]["served_accuracy_on_new"] for s in summaries
+                if isinstance(s["first"].get("served_accuracy_on_new"), (int, float))]
+    if measured:  # with the floor it is alerted against
+        yield _gauge("modelops_trainer_served_accuracy_on_new_ratio",
+                     "The serving version's accuracy on the last run's new labelled rows, before training (0..1).",
+                     measured[-1] / 100)
+        yield _gauge("modelops_trainer_gate_min_accuracy_ratio", "gate.min_accuracy_percent as a ratio (0..1).",
+                     config.gate.min_accuracy_percent / 100)
 
 
 def _rollout_gauges(config: Config, current: rollout.Rollout | None) -> Iterator[Metric]:

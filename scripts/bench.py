@@ -12,10 +12,13 @@ which on a small VM costs more than the work itself.
 
     .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-docs]
     .venv/bin/python scripts/bench.py --data-window [--batches 52] [--batch-rows 100000] [--json FILE]
+    .venv/bin/python scripts/bench.py --live-drift [--rounds 5] [--quick] [--json FILE]
 
 ``--data-window`` measures only the weekly data cost instead: loading, de-duplication, split and
 training at the default config, with one batch accepted and with ``--batches`` accepted (the
 default window keeps the second within 2x the first), plus load + split of every batch at once.
+``--live-drift`` measures only what the frontend's live drift window adds to a 1-row ``/predict``:
+the same gunicorn frontend on a version with reference statistics (counting) and one without.
 
 Each HTTP client is its own process holding one keep-alive connection, so the load generator's
 GIL does not cap the figures (it still shares the 2 cores with the servers, as clients would).
@@ -26,6 +29,7 @@ serving. ``--write-docs`` replaces the table in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import http.client
 import json
@@ -361,6 +365,50 @@ def _timed_retrain_data(config, train, data) -> dict:
             "train_seconds": round(end - split_done, 2), "total_seconds": round(end - start, 2)}
 
 
+def live_drift_overhead(seconds: float, rounds: int) -> dict:
+    """p50 of a 1-row ``/predict`` through gunicorn (2 workers) with the live drift window counting (the
+    served version's metrics.json has a reference) and without (one without): two frontends side by side
+    on one serving, measured in alternating rounds; medians."""
+    from modelops import data, drift, model
+    from modelops.config import load_config
+    from modelops.store import ModelStore
+
+    work = Path(tempfile.mkdtemp(prefix="modelops-bench-drift-"))
+    try:
+        model.export(model.build(learning_rate=0.01, seed=0), work / "export")
+        shutil.copytree(work / "export", work / "serving" / "1")
+        config = load_config(write_config(work))
+        x, y = data.synthetic(2000, seed=1)
+        reference = drift.reference(config.schema, drift.table(config.schema, x, y), config.drift.bins)
+        roots = {}
+        for name, extra in (("without", {}), ("with", {"reference": reference})):
+            root = work / name
+            (root / "candidate").mkdir(parents=True)
+            ModelStore(root / "models").publish(root / "candidate", 1, {"version": 1, **extra})
+            roots[name] = (write_config(root), root)
+        serving = Serving(work / "serving", MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
+                          f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
+        p50s: dict[str, list[float]] = {"without": [], "with": []}
+        try:
+            with contextlib.ExitStack() as running:  # both at once, measured in turns: the same machine state
+                fronts = {name: running.enter_context(frontend(serving.url, MODEL, config_path, root, workers=2))
+                          for name, (config_path, root) in roots.items()}
+                for front in fronts.values():
+                    wait_until(lambda f=front: __import__("requests").get(f"{f}/readyz", timeout=5).ok,
+                               what="frontend")
+                for _ in range(rounds):
+                    for name, front in fronts.items():
+                        p50s[name].append(http_load(front, "/predict", 1, 1, seconds, 0.0)["p50_ms"])
+        finally:
+            serving.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    medians = {name: round(statistics.median(values), 3) for name, values in p50s.items()}
+    return {"machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+            "seconds_per_round": seconds, "rounds": rounds, "p50_ms": p50s, "median_p50_ms": medians,
+            "added_p50_ms": round(medians["with"] - medians["without"], 3)}
+
+
 def markdown(result: dict) -> str:
     by_case: dict[tuple, dict] = {}
     for row in result["latency"]:
@@ -444,11 +492,20 @@ def main() -> int:
     parser.add_argument("--frontend", action="store_true",
                         help="only the frontend's own ceiling and CPU per request (needs haproxy and wrk)")
     parser.add_argument("--old-ref", help="with --frontend: also run this git commit's code, side by side")
-    parser.add_argument("--rounds", type=int, default=3, help="with --frontend: alternating rounds (medians)")
+    parser.add_argument("--live-drift", action="store_true",
+                        help="only what live drift counting adds to a 1-row /predict (p50, with vs without)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="with --frontend or --live-drift: alternating rounds (medians)")
     parser.add_argument("--seconds", type=float, default=5.0, help="with --frontend: seconds per wrk run")
     args = parser.parse_args()
     if args.frontend:
         return frontend_ceiling(args)
+    if args.live_drift:
+        result = live_drift_overhead(1.5 if args.quick else 5.0, args.rounds)
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     if args.data_window:
         result = data_window(args.batches, args.batch_rows)
         print(json.dumps(result, indent=2))

@@ -19,7 +19,7 @@ from modelops.config import load_config
 from modelops.errors import ConfigError
 from modelops.paths import REPO_ROOT
 from modelops.tfserving_client import ServingClient, base_url_of, env_target
-from modelops.web import errors, health, metrics, openapi, pages, predict, traffic
+from modelops.web import drift, errors, health, metrics, openapi, pages, predict, traffic
 from modelops.web.inputs import parser_for
 
 
@@ -74,6 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(module.bp)
     metrics.init_app(app)
     errors.init_app(app)
+    drift.init_app(app)
     return app
 
 

@@ -23,6 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from modelops.web import drift as live_drift
 from modelops.web.deps import store
 
 bp = Blueprint("metrics", __name__)
@@ -139,4 +140,4 @@ def metrics():
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ and registry is REGISTRY:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry) + live_drift.exposition(), mimetype=CONTENT_TYPE_LATEST)

@@ -17,6 +17,7 @@ from modelops.history import Event
 from modelops.predictions import Prediction
 from modelops.schema import Schema
 from modelops.web import chart, traffic
+from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
 from modelops.web.inputs import FORM_TYPES, Inputs, example_value
 from modelops.web.metrics import record_served
@@ -95,6 +96,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "schema": schema,
         "confusion": confusion_view(model),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
+        "drift": live_drift.page_context(records),
     }
     return render_template("index.html", **context), status
 

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from modelops import predictions as answers
 from modelops.errors import ServingHTTPError
+from modelops.web import drift as live_drift
 from modelops.web.metrics import record_served
 from modelops.web.pages import render_page, result_view, wants_html
 
@@ -29,6 +30,7 @@ def predict():
     current_app.extensions["metrics"].instances.inc(len(rows))
     if label != "canary":
         record_served(version)
+        live_drift.observe(version, rows)
     schema = inputs.schema
     if is_form and wants_html():
         return render_page(result=result_view(answers.read(predictions[0], schema), schema, version))

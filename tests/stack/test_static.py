@@ -320,7 +320,7 @@ def test_monitoring_config_enables_tf_serving_prometheus_endpoint():
 
 
 def test_alerts_use_metric_names_the_services_declare():
-    sources = [ROOT / "modelops/trainer_metrics.py", ROOT / "modelops/web/metrics.py"]
+    sources = [ROOT / "modelops/trainer_metrics.py", ROOT / "modelops/web/metrics.py", ROOT / "modelops/web/drift.py"]
     if not all(p.exists() for p in sources):
         pytest.skip("trainer or frontend metrics module not there yet")
     declared = " ".join(p.read_text() for p in sources)
