@@ -23,12 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.conftest import write_config
 from tests.support import GUNICORN, REPO, Service, Serving, free_port, wait_until
 
 MODEL = "simple_classifier"
 BODY = json.dumps({"instances": [[1.5, 2.3]]})
 CONNECTIONS = (1, 8)
+WORKERS = 2  # the frontend's default (gunicorn_conf, WEB_CONCURRENCY unset)
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 # What TF Serving answers, pretty-printed as its REST layer writes it (docs: shared reference 1.4, 1.7).
 STATUS = {"model_version_status": [{"version": "1", "state": "AVAILABLE",
@@ -97,7 +97,8 @@ def start_frontend(code: Path, tf_host: str, work: Path, name: str) -> tuple[Ser
     """gunicorn as the Procfile runs it, importing the package from ``code``."""
     port = free_port()
     (work / name).mkdir()
-    config = write_config(work / name)
+    config = work / name / "config.json"  # each code's own: an older commit may not know newer keys
+    shutil.copy2(code / "config.json", config)
     env = {"PORT": str(port), "TF_HOST": tf_host, "MODEL_NAME": MODEL, "MODELOPS_CONFIG": str(config),
            "PROMETHEUS_MULTIPROC_DIR": str(work / name / "prometheus")}
     env.pop("WEB_CONCURRENCY", None)
@@ -118,16 +119,20 @@ def _post(url: str, path: str) -> tuple[int, dict, dict]:
         conn.close()
 
 
-def processes(master: int) -> list[int]:
-    """The gunicorn master and its workers."""
-    pids = [master]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
-                pids.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
+def processes(master: int, workers: int = WORKERS) -> list[int]:
+    """The gunicorn master and its workers, once every worker has booted (a worker forked after the
+    list was taken would serve requests whose CPU nobody counts)."""
+    def listed() -> list[int] | None:
+        pids = [master]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    pids.append(int(stat.parent.name))
+            except (OSError, ValueError, IndexError):
+                continue
+        return pids if len(pids) > workers else None
+
+    return wait_until(listed, seconds=60, what=f"{workers} gunicorn workers of {master}")
 
 
 def cpu_ticks(pids: list[int]) -> tuple[int, int]:
