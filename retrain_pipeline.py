@@ -3,7 +3,7 @@
 
 import sys
 
-from modelops.cli import main
+from modelops.trainer.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@
 
 import sys
 
-from modelops.cli import train_main
+from modelops.trainer.cli import train_main
 
 if __name__ == "__main__":
     sys.exit(train_main())

@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
 
-from modelops.errors import ServableError
-from modelops.signature import SERVING_SIGNATURE
+from modelops.core.errors import ServableError
+from modelops.core.signature import SERVING_SIGNATURE
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000

@@ -32,9 +32,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from modelops.errors import ModelopsError
-from modelops.exit_codes import ExitCode
-from modelops.paths import REPO_ROOT
+from modelops.core.errors import ModelopsError
+from modelops.core.exit_codes import ExitCode
+from modelops.core.paths import REPO_ROOT
 
 STACK_DIR = REPO_ROOT / ".stack"
 
@@ -189,8 +189,8 @@ def local_env(base: dict[str, str], ports: dict[str, int], model_name: str, mode
 def serving_config_env(config) -> dict[str, str]:
     """Serving runs from the config file the trainer writes, in every rollout.mode, as in compose and on
     Kubernetes (Procfile: TF_SERVING_CONFIG_ARGS; without it the Procfile falls back to name and path)."""
-    from modelops import rollout_control
-    from modelops.store import ModelStore
+    from modelops.core.store import ModelStore
+    from modelops.trainer import rollout_control
 
     rollout_control.sync(config, ModelStore(config.models_dir))  # serving reads it at start: it must exist
     return {"TF_SERVING_CONFIG_ARGS": f"--model_config_file={config.serving_config_path} "
@@ -240,7 +240,7 @@ def _raise_interrupt(signum, frame):
 
 
 def run_local(ports: dict[str, int], timeout: float) -> int:
-    from modelops.config import load_config  # validates config.json before anything starts
+    from modelops.core.config import load_config  # validates config.json before anything starts
 
     config = load_config()
     busy = busy_ports(ports)

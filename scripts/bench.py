@@ -125,7 +125,7 @@ def floor_load(signature, rows: int, clients: int, seconds: float, interval: flo
     threads: what no server can beat."""
     import numpy as np
 
-    from modelops import model
+    from modelops.trainer.model import network as model
 
     x = np.asarray(ROWS[rows], dtype=np.float32)
     for _ in range(50):
@@ -171,7 +171,7 @@ def promotion_seconds(models: Path, candidates: list[Path], frontend_url: str, f
     """From the atomic rename of a new version to the frontend answering with it (1 s polling)."""
     import requests
 
-    from modelops.store import ModelStore
+    from modelops.core.store import ModelStore
 
     store, session, times = ModelStore(models), requests.Session(), []
     for i, candidate in enumerate(candidates):
@@ -189,7 +189,7 @@ def promotion_seconds(models: Path, candidates: list[Path], frontend_url: str, f
 def shadow_overhead(work: Path, champion: Path, candidate: Path, seconds: float) -> list[dict]:
     """p50 of a 1-row ``/predict`` (one client, 100 req/s) in ``direct`` and during a shadow phase
     mirroring ``SHADOW_FRACTIONS`` of requests; serving runs from a model config file with both versions."""
-    from modelops import history, rollout
+    from modelops.core import history, rollout
 
     root = work / "shadow"
     models = root / "models"
@@ -217,7 +217,7 @@ def shadow_overhead(work: Path, champion: Path, candidate: Path, seconds: float)
 def first_requests_after_promotion(work: Path, plain: Path, rounds: int) -> dict:
     """p99 and first latency of the first 100 one-row requests to a version just reported AVAILABLE,
     exported without and with warmup records (alternating, ``rounds`` each, medians reported)."""
-    from modelops import model
+    from modelops.trainer.model import network as model
 
     warm = work / "export-warm"
     shutil.copytree(plain, warm)
@@ -260,9 +260,9 @@ def _available(conn: http.client.HTTPConnection, version: int) -> bool:
 def run(quick: bool) -> dict:
     import tensorflow as tf
 
-    from modelops import model
+    from modelops.core.signature import SERVING_SIGNATURE
     from modelops.savedmodel import load_servable
-    from modelops.signature import SERVING_SIGNATURE
+    from modelops.trainer.model import network as model
 
     seconds = 1.5 if quick else 5.0
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-"))
@@ -315,8 +315,10 @@ def data_window(batches: int, batch_rows: int) -> dict:
     """Seconds for load + de-dup + split + training at the default config: one batch vs ``batches``."""
     import numpy as np
 
-    from modelops import data, model, train
-    from modelops.config import load_config
+    from modelops.core.config import load_config
+    from modelops.trainer.data import dataset as data
+    from modelops.trainer.model import network as model
+    from modelops.trainer.model import training as train
 
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-data-"))
     try:
@@ -369,9 +371,11 @@ def live_drift_overhead(seconds: float, rounds: int) -> dict:
     """p50 of a 1-row ``/predict`` through gunicorn (2 workers) with the live drift window counting (the
     served version's metrics.json has a reference) and without (one without): two frontends side by side
     on one serving, measured in alternating rounds; medians."""
-    from modelops import data, drift, model
-    from modelops.config import load_config
-    from modelops.store import ModelStore
+    from modelops.core.config import load_config
+    from modelops.core.store import ModelStore
+    from modelops.trainer import drift
+    from modelops.trainer.data import dataset as data
+    from modelops.trainer.model import network as model
 
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-drift-"))
     try:

@@ -36,8 +36,8 @@ fi
 # The cron expression as the project reads it: config.json validated, so a typo fails here.
 schedule=$(cd "$project" && "$python" -c '
 import sys
-from modelops.config import load_config
-from modelops.errors import ConfigError
+from modelops.core.config import load_config
+from modelops.core.errors import ConfigError
 try:
     print(load_config(sys.argv[1]).schedule.cron)
 except ConfigError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelops.config import load_config
+from modelops.core.config import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def _trained_template(tmp_path_factory):
     """One real retrain (v1 from the bootstrap data), done once per session; tests copy it."""
     root = tmp_path_factory.mktemp("trained")
     config = load_config(write_config(root))
-    from modelops import pipeline
+    from modelops.trainer.retrain import pipeline
 
     result = pipeline.retrain(config, echo=quiet)
     assert result.outcome == "promoted", result.message
@@ -83,7 +83,7 @@ def run_cli(*args, cwd=REPO, timeout=120, **kwargs) -> subprocess.CompletedProce
 
 def assert_no_partial_version(models_dir: Path) -> list[int]:
     """Every numeric directory is a complete SavedModel with metrics that TF can load."""
-    from modelops import model
+    from modelops.trainer.model import network as model
 
     versions = sorted(int(p.name) for p in Path(models_dir).iterdir() if p.name.isdigit())
     for v in versions:

@@ -124,7 +124,7 @@ class Service:
 
 
 class Serving(Service):
-    """``python -m modelops.serving`` over ``models_dir`` on free ports (gRPC off unless asked)."""
+    """``python -m modelops.localserving`` over ``models_dir`` on free ports (gRPC off unless asked)."""
 
     def __init__(self, models_dir: Path, model_name: str, *flags: str, grpc: bool = False, rest_port: int = 0,
                  poll_seconds: str = "1"):
@@ -132,7 +132,7 @@ class Serving(Service):
         self.grpc_port = free_port() if grpc else 0
         self.model_name = model_name
         self.url = f"http://127.0.0.1:{self.rest_port}"
-        super().__init__([sys.executable, "-m", "modelops.serving", "--port", str(self.grpc_port),
+        super().__init__([sys.executable, "-m", "modelops.localserving", "--port", str(self.grpc_port),
                           "--rest_api_port", str(self.rest_port), "--model_name", model_name,
                           "--model_base_path", str(models_dir), "--file_system_poll_wait_seconds", poll_seconds,
                           *flags])

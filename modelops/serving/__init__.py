@@ -1,1 +1,1 @@
-"""The project's TF-Serving-compatible local server (``python -m modelops.serving``)."""
+"""Old name of :mod:`modelops.localserving`, kept so ``python -m modelops.serving`` still starts it."""

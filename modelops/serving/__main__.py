@@ -1,5 +1,5 @@
-"""``python -m modelops.serving``: the TF-Serving-compatible server (see server.py)."""
+"""``python -m modelops.serving``: the old name of ``python -m modelops.localserving``."""
 
-from modelops.serving.server import main
+from modelops.localserving.server import main
 
 raise SystemExit(main())

@@ -15,10 +15,10 @@ import os
 
 from flask import Flask
 
-from modelops.config import load_config
-from modelops.errors import ConfigError
-from modelops.paths import REPO_ROOT
-from modelops.tfserving_client import ServingClient, base_url_of, env_target
+from modelops.core.config import load_config
+from modelops.core.errors import ConfigError
+from modelops.core.paths import REPO_ROOT
+from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.web import drift, errors, health, metrics, openapi, pages, predict, traffic
 from modelops.web.inputs import parser_for
 

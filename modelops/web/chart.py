@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from modelops.history import Event
-from modelops.store import ModelStore
+from modelops.core.history import Event
+from modelops.core.store import ModelStore
 
 # Drawing area, in SVG user units; the SVG scales to the page width.
 WIDTH, HEIGHT = 640, 260

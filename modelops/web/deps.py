@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import current_app
 
-from modelops.store import ModelStore
-from modelops.tfserving_client import ServingClient
+from modelops.core.store import ModelStore
+from modelops.core.tfserving_client import ServingClient
 
 
 def serving() -> ServingClient:

@@ -4,7 +4,7 @@ A sliding window of the last ``drift.live_window`` rows, shared by every gunicor
 file in ``PROMETHEUS_MULTIPROC_DIR`` (wiped with the metrics when the server starts), mapped into
 each worker's memory and written under an ``flock``: a header (version, rows written) and a ring of
 one slot number (uint16) per feature per row. Bounded: window x features x 2 bytes. A row is placed
-with ``modelops.psi.slot``, the function the trainer's batch scoring uses, so live and batch scores
+with ``modelops.core.psi.slot``, the function the trainer's batch scoring uses, so live and batch scores
 mean the same. Without that directory (a single process: tests, ``flask run``) the ring is in memory.
 
 A row answered by another version than the one the window counts for resets the window to that
@@ -26,7 +26,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from modelops import psi
+from modelops.core import psi
 from modelops.web.deps import store
 
 bp = Blueprint("drift", __name__)

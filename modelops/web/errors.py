@@ -24,7 +24,7 @@ import html
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from modelops.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.core.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
 from modelops.web.inputs import InputError
 from modelops.web.pages import render_page, wants_html
 

@@ -47,7 +47,7 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempd
 
 
 def on_starting(server):
-    from modelops.errors import ConfigError
+    from modelops.core.errors import ConfigError
     from modelops.web import settings
 
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from modelops.errors import ServingError
+from modelops.core.errors import ServingError
 from modelops.web.deps import serving
 from modelops.web.metrics import record_served
 

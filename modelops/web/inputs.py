@@ -21,8 +21,8 @@ import json
 import math
 from typing import cast
 
-from modelops.errors import SchemaValueError
-from modelops.schema import Feature, Schema
+from modelops.core.errors import SchemaValueError
+from modelops.core.schema import Feature, Schema
 
 FLOAT32_MAX = 3.4028234663852886e38
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify
 
-from modelops.schema import Feature, Schema
+from modelops.core.schema import Feature, Schema
 from modelops.web.inputs import FLOAT32_MAX, Inputs, example_value
 
 bp = Blueprint("openapi", __name__)

@@ -11,11 +11,11 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from modelops import history, lineage, stats
-from modelops.errors import ServingError
-from modelops.history import Event
-from modelops.predictions import Prediction
-from modelops.schema import Schema
+from modelops.core import history, lineage, stats
+from modelops.core.errors import ServingError
+from modelops.core.history import Event
+from modelops.core.predictions import Prediction
+from modelops.core.schema import Schema
 from modelops.web import chart, traffic
 from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
@@ -108,7 +108,7 @@ def _shown_path(path) -> str:
 
 def comparison_view(model: dict | None, version: int | None, names: tuple[str, ...]) -> dict | None:
     """The comparison the trainer stored with ``version`` (vs the version before it), as display
-    text; None when there is none or it is not in the shape ``modelops.compare`` writes. A row is
+    text; None when there is none or it is not in the shape ``modelops.trainer.compare`` writes. A row is
     a list of numbers in the order of ``names`` (packed) or an object by feature name."""
     found: Any = (model or {}).get("comparison")
     try:

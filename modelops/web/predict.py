@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from modelops import predictions as answers
-from modelops.errors import ServingHTTPError
+from modelops.core import predictions as answers
+from modelops.core.errors import ServingHTTPError
 from modelops.web import drift as live_drift
 from modelops.web.metrics import record_served
 from modelops.web.pages import render_page, result_view, wants_html

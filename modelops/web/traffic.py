@@ -27,12 +27,12 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from modelops import history, predictions, rollout
-from modelops.config import RolloutConfig
-from modelops.errors import ServingError, ServingHTTPError
-from modelops.rollout import Rollout
-from modelops.schema import DEMO_SCHEMA, Schema
-from modelops.timestamps import ISO_UTC
+from modelops.core import history, predictions, rollout
+from modelops.core.config import RolloutConfig
+from modelops.core.errors import ServingError, ServingHTTPError
+from modelops.core.rollout import Rollout
+from modelops.core.schema import DEMO_SCHEMA, Schema
+from modelops.core.timestamps import ISO_UTC
 from modelops.web.metrics import LATENCY_BUCKETS
 from modelops.web.metrics import metrics as metrics_page
 

@@ -5,7 +5,7 @@
 - the retrain killed with SIGKILL at random points, 10 trials, each followed by a clean run;
 - a full disk and a read-only models/ during publish: a clear failure, the old version serves on.
 
-Concurrent retrains are drilled in tests/test_pipeline.py (lock contention, --wait).
+Concurrent retrains are drilled in tests/trainer/test_pipeline.py (lock contention, --wait).
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ import time
 import pytest
 import requests
 
-from modelops import data, history, pipeline
-from modelops.store import ModelStore
-from modelops.verify import ServingVerifier
+from modelops.core import history
+from modelops.core.store import ModelStore
+from modelops.trainer.data import dataset as data
+from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain.verify import ServingVerifier
 from tests.conftest import REPO, assert_no_partial_version, quiet
 from tests.support import Serving, frontend, wait_until
 

@@ -26,10 +26,12 @@ import time
 
 import pytest
 
-from modelops import data, history, pipeline
-from modelops.config import load_config
-from modelops.history import Event, Outcome
-from modelops.store import ModelStore
+from modelops.core import history
+from modelops.core.config import load_config
+from modelops.core.history import Event, Outcome
+from modelops.core.store import ModelStore
+from modelops.trainer.data import dataset as data
+from modelops.trainer.retrain import pipeline
 from tests.conftest import REPO, json_load, quiet, run_cli, write_config
 from tests.support import wait_until
 
@@ -58,7 +60,7 @@ def year(tmp_path, monkeypatch):
 
 
 def test_a_year_of_weekly_retrains_never_stalls_loses_a_record_or_serves_an_ungated_version(year, tmp_path, capsys):
-    from modelops import model, train  # noqa: F401  (TensorFlow loads here, not inside week 1's time)
+    from modelops.trainer.model import training as train  # noqa: F401  (TensorFlow loads here, not inside week 1's time)
 
     seconds: dict[int, float] = {}
     outcomes: dict[int, str] = {}

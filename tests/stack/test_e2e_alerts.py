@@ -115,7 +115,7 @@ def test_serving_stopped_reaches_the_webhook_and_every_service_listens_on_localh
 
             _wait("Prometheus to scrape serving and know Alertmanager", serving_up_and_alertmanager_known,
                   timeout=120, proc=proc)
-            [serving_pid] = [pid for pid, cmd in _processes_in(copy) if "-m modelops.serving" in cmd]
+            [serving_pid] = [pid for pid, cmd in _processes_in(copy) if "-m modelops.localserving" in cmd]
             os.kill(serving_pid, signal.SIGSTOP)
             firing = _wait("ServingDown at the webhook", lambda: _alerts(received, "ServingDown", "firing"),
                            timeout=120, proc=proc, interval=0.5)

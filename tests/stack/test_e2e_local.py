@@ -28,7 +28,7 @@ from modelops import stack
 from tests.conftest import TEST_SPLIT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
-NEEDED = ("modelops/scheduler.py", "modelops/serving/__main__.py", "modelops/web/__init__.py", "retrain_pipeline.py")
+NEEDED = ("modelops/scheduler.py", "modelops/localserving/__main__.py", "modelops/web/__init__.py", "retrain_pipeline.py")
 MODEL = "simple_classifier"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]

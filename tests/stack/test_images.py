@@ -3,7 +3,7 @@
 A clean virtual environment gets exactly the ``pip install`` commands of one Dockerfile (no
 development tools), a folder gets exactly what its ``COPY`` lines copy, and the image's real
 command runs there: the frontend's gunicorn command (gevent workers) must answer ``/readyz``; the
-trainer must import every module it ships and start ``python -m modelops.scheduler``. A package
+trainer must import every module it ships and start ``python -m modelops.trainer.scheduler``. A package
 that only the development venv happens to have (gunicorn's gevent worker needs ``packaging``,
 which gunicorn does not declare) fails here, not in a user's ``docker compose up``.
 """

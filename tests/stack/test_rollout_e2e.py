@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from modelops import history
-from modelops.config import load_config
-from modelops.rollout_control import sync
-from modelops.store import ModelStore
-from modelops.timestamps import now_iso
+from modelops.core import history
+from modelops.core.config import load_config
+from modelops.core.store import ModelStore
+from modelops.core.timestamps import now_iso
+from modelops.trainer.rollout_control import sync
 from tests.conftest import run_cli
 from tests.support import Service, Serving, free_port, frontend, wait_until
 
@@ -79,7 +79,7 @@ class Stack:
         self.serving.wait_listening()
 
     def start_trainer(self, frontend_url: str) -> None:
-        self.trainer = Service([sys.executable, "-m", "modelops.scheduler", "--config", str(self.config_path)],
+        self.trainer = Service([sys.executable, "-m", "modelops.trainer.scheduler", "--config", str(self.config_path)],
                                env={"TRAINER_METRICS_PORT": "0", "TF_HOST": self.tf_host,
                                     "FRONTEND_METRICS_URL": f"{frontend_url}/metrics"})
         self.trainer.wait_for("metrics on :")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelops import stack
-from modelops.paths import REPO_ROOT
+from modelops.core.paths import REPO_ROOT
 from tests.support import QuietHandler, http_server
 
 COMPOSE_SIDE = (REPO_ROOT / "monitoring/prometheus.yml").read_text()
@@ -105,7 +105,7 @@ def test_probe_can_also_want_a_file(ok_server, tmp_path):
 
 @pytest.mark.parametrize("mode", ["direct", "shadow"])
 def test_local_serving_runs_from_the_config_file_in_every_mode(tmp_path, monkeypatch, mode):
-    from modelops.config import load_config
+    from modelops.core.config import load_config
     from tests.conftest import write_config
 
     monkeypatch.delenv("TF_SERVING_BASE_PATH", raising=False)

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from modelops.config import load_config
-from modelops.errors import ServingError
-from modelops.tfserving_client import ServingClient
+from modelops.core.config import load_config
+from modelops.core.errors import ServingError
+from modelops.core.tfserving_client import ServingClient
 from tests.support import Service, Serving, free_port
 
 
@@ -29,8 +29,8 @@ def with_config(config, **overrides):
 
 
 def scheduler(config, extra_args=(), **env) -> Service:
-    """``python -m modelops.scheduler`` on ``config``; metrics on a free port, serving unreachable."""
-    return Service([sys.executable, "-m", "modelops.scheduler", "--config", str(config.root / "config.json"),
+    """``python -m modelops.trainer.scheduler`` on ``config``; metrics on a free port, serving unreachable."""
+    return Service([sys.executable, "-m", "modelops.trainer.scheduler", "--config", str(config.root / "config.json"),
                     *extra_args], env={"TRAINER_METRICS_PORT": "0", "TF_HOST": dead_url(), **env})
 
 

@@ -6,9 +6,11 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops import data, history, pipeline
-from modelops.store import ModelStore
-from modelops.trainer_metrics import TrainerCollector, runs, serve
+from modelops.core import history
+from modelops.core.store import ModelStore
+from modelops.trainer.data import dataset as data
+from modelops.trainer.metrics import TrainerCollector, runs, serve
+from modelops.trainer.retrain import pipeline
 from tests.conftest import quiet
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from modelops import history
-from modelops.notify import WEBHOOK_ENV, notify
+from modelops.core import history
+from modelops.core.notify import WEBHOOK_ENV, notify
 from tests.support import webhook_receiver
 from tests.trainer.conftest import dead_url
 

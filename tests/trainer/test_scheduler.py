@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import requests
 
-from modelops import history, rollout_control
-from modelops.config import load_config
-from modelops.scheduler import Scheduler, next_fire
-from modelops.store import ModelStore
+from modelops.core import history
+from modelops.core.config import load_config
+from modelops.core.store import ModelStore
+from modelops.trainer import rollout_control
+from modelops.trainer.scheduler import Scheduler, next_fire
 from tests.conftest import REPO, write_config
 from tests.support import Service, wait_until
 from tests.trainer.conftest import metrics_port, scheduler
@@ -89,7 +90,7 @@ def test_sigterm_mid_run_leaves_no_partial_version_and_exits_0(tmp_path):
 
 
 def test_a_due_run_waits_for_the_rollout_in_progress(tmp_path, monkeypatch):
-    from modelops import scheduler as service
+    from modelops.trainer import scheduler as service
 
     monkeypatch.setattr(service, "ROLLOUT_POLL_SECONDS", 0.01)
     s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None)
@@ -104,7 +105,7 @@ def test_a_due_run_waits_for_the_rollout_in_progress(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("rollouts", "steps"), [(False, False), (True, True)])
 def test_only_metrics_only_never_steps_a_rollout(tmp_path, monkeypatch, rollouts, steps):
     """--metrics-only is read-only: rollout steps are not its to take; --no-retrain (Kubernetes) takes them."""
-    from modelops import scheduler as service
+    from modelops.trainer import scheduler as service
 
     s = service.Scheduler(write_config(tmp_path, rollout={"mode": "shadow"}), echo=lambda _line: None,
                           retrain=False, rollouts=rollouts)
@@ -139,7 +140,7 @@ def test_a_run_past_its_deadline_ends_as_failed_timed_out_and_frees_the_lock(tmp
 
 STUCK_RUN = """
 import signal, sys, time
-from modelops.store import ModelStore
+from modelops.core.store import ModelStore
 for s in (signal.SIGALRM, signal.SIGTERM):
     signal.signal(s, signal.SIG_IGN)  # as good as stuck in native code
 with ModelStore(sys.argv[1]).lock():
@@ -164,7 +165,7 @@ def test_a_run_stuck_past_its_deadline_is_killed_and_recorded_by_the_scheduler(t
 
 KILLED_RUN = """
 import os, signal, sys
-from modelops.store import ModelStore
+from modelops.core.store import ModelStore
 with ModelStore(sys.argv[1]).lock():
     os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
 """

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from modelops import data, drift, history
-from modelops.config import load_config
-from modelops.schema import DEMO_SCHEMA
-from modelops.timestamps import now_iso
-from modelops.triggers import Triggers
+from modelops.core import history
+from modelops.core.config import load_config
+from modelops.core.schema import DEMO_SCHEMA
+from modelops.core.timestamps import now_iso
+from modelops.trainer import drift
+from modelops.trainer.data import dataset as data
+from modelops.trainer.triggers import Triggers
 from tests.conftest import write_config
 from tests.trainer.conftest import scheduler
 

@@ -7,12 +7,13 @@ import socket
 import numpy as np
 import pytest
 
-from modelops import history, pipeline
-from modelops.errors import ConfigError, ServingUnavailable, VerifyError
-from modelops.notify import WEBHOOK_ENV
-from modelops.schema import Feature, Label, Schema
-from modelops.store import ModelStore
-from modelops.verify import ServingVerifier, compare, replica_urls, serving_rows
+from modelops.core import history
+from modelops.core.errors import ConfigError, ServingUnavailable, VerifyError
+from modelops.core.notify import WEBHOOK_ENV
+from modelops.core.schema import Feature, Label, Schema
+from modelops.core.store import ModelStore
+from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain.verify import ServingVerifier, compare, replica_urls, serving_rows
 from tests.conftest import quiet, run_cli
 from tests.trainer.conftest import dead_url, scheduler, wait_served, with_config
 
@@ -77,7 +78,7 @@ def test_the_trainer_service_verifies_a_pending_first_model_once_serving_answers
 
 @pytest.mark.slow
 def test_served_model_that_answers_wrongly_is_rolled_back(trained_project, serving, monkeypatch, tmp_path):
-    from modelops import model
+    from modelops.trainer.model import network as model
 
     config = trained_project
     client = serving(config, expect_version=1)

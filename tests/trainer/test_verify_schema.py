@@ -6,14 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelops import compare, data, history, model, pipeline
-from modelops.config import load_config
-from modelops.store import ModelStore
-from modelops.tfserving_client import ServingClient
-from modelops.verify import ServingVerifier
+from modelops.core import history
+from modelops.core.config import load_config
+from modelops.core.store import ModelStore
+from modelops.core.tfserving_client import ServingClient
+from modelops.trainer import compare
+from modelops.trainer.data import dataset as data
+from modelops.trainer.model import network as model
+from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain.verify import ServingVerifier
 from tests.conftest import quiet, write_config
 from tests.support import Serving
-from tests.test_your_data import CLASSES, FEATURES, USER_MODEL, wine_rows, write_csv
+from tests.trainer.test_your_data import CLASSES, FEATURES, USER_MODEL, wine_rows, write_csv
 
 pytestmark = pytest.mark.slow
 

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 from prometheus_client import CollectorRegistry
 
-from modelops import history
-from modelops.config import load_config
-from modelops.store import ModelStore
-from modelops.tfserving_client import Response
+from modelops.core import history
+from modelops.core.config import load_config
+from modelops.core.store import ModelStore
+from modelops.core.tfserving_client import Response
 from modelops.web import create_app
 from tests.support import QuietHandler, http_server
 

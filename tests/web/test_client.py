@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from modelops.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
-from modelops.tfserving_client import Response, ServingClient
+from modelops.core.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.core.tfserving_client import Response, ServingClient
 from tests.support import QuietHandler, free_port, http_server
 from tests.web.conftest import MODEL, probability
 

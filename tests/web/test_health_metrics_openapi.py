@@ -122,7 +122,7 @@ def test_openapi_refs_resolve_and_the_examples_match_the_schemas(client):
 
 
 def test_bad_environment_value_names_the_variable(project, monkeypatch):
-    from modelops.errors import ConfigError
+    from modelops.core.errors import ConfigError
     from modelops.web import create_app
 
     monkeypatch.setenv("MAX_INSTANCES", "lots")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.web.conftest import REPO
 
-FRONTEND_MODULES = ["modelops.web", "app", "modelops.web.gunicorn_conf", "modelops.tfserving_client"]
+FRONTEND_MODULES = ["modelops.web", "app", "modelops.web.gunicorn_conf", "modelops.core.tfserving_client"]
 
 
 def _loaded_after_import(module: str, report: str) -> list[str]:

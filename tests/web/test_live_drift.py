@@ -7,8 +7,9 @@ import random
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelops import data, drift
-from modelops.schema import DEMO_SCHEMA
+from modelops.core.schema import DEMO_SCHEMA
+from modelops.trainer import drift
+from modelops.trainer.data import dataset as data
 from modelops.web.drift import LiveWindow, sparkline
 
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from prometheus_client import generate_latest
 
-from modelops import history, rollout
+from modelops.core import history, rollout
 from tests.web.conftest import FakeServing, probability
 
 ROWS = {"instances": [[1.0, 2.0], [-3.0, -1.0]]}

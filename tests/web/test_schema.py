@@ -178,7 +178,7 @@ def test_a_packed_schema_with_bounds_keeps_the_demo_answer_and_checks_the_bounds
 def test_the_shadow_comparison_agrees_on_the_class_and_measures_every_probability(registry):
     from prometheus_client import generate_latest
 
-    from modelops.schema import Schema
+    from modelops.core.schema import Schema
     from modelops.web.traffic import Mirror, RolloutMetrics
 
     schema = Schema.from_config(FEATURES, {"column": "species", "classes": list(SPECIES)})

@@ -1,5 +1,5 @@
 """A declared schema end to end: gunicorn's frontend in front of the project's serving server and a
-SavedModel with the named signature (tests/serving/saved_models.py ``penguins``)."""
+SavedModel with the named signature (tests/localserving/saved_models.py ``penguins``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import pytest
 import requests
 
-from tests.serving.saved_models import PENGUIN_ROWS, SPECIES, penguins
+from tests.localserving.saved_models import PENGUIN_ROWS, SPECIES, penguins
 from tests.support import Serving, frontend, wait_until
 from tests.web.conftest import MODEL
 

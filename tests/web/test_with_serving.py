@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import requests
 
-from modelops.tfserving_client import ServingClient
+from modelops.core.tfserving_client import ServingClient
 from tests.support import Serving, frontend, wait_until
 from tests.web.conftest import MODEL
 
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 
 
 def _publish(project, version: int, seed: int) -> None:
-    from modelops import model
-    from modelops.store import ModelStore
+    from modelops.core.store import ModelStore
+    from modelops.trainer.model import network as model
 
     exported = project.root / f"export-{version}"
     model.export(model.build(learning_rate=0.01, seed=seed), exported)

@@ -1,0 +1,69 @@
+"""What one served prediction says, for either signature a schema exports (standard library only).
+
+Packed (the demo): ``[p]``, the probability of the second class; its class is the second one when
+``p >= 0.5``. Named: ``{"probabilities": [K numbers in class order], "class": name}``. The
+frontend's answer, verification, ``compare`` and the rollout's agreement all read a prediction
+here, so "the same class" and "the probabilities" mean one thing everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from modelops.core.errors import ServingHTTPError
+from modelops.core.schema import Schema
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: tuple[float, ...]  # in ``label.classes`` order
+    index: int  # of the predicted class
+
+    def name(self, schema: Schema) -> str:
+        return schema.label.class_names[self.index]
+
+    @property
+    def probability(self) -> float:
+        """Of the predicted class."""
+        return self.probabilities[self.index]
+
+
+def probability(prediction) -> float:
+    """A packed prediction's single probability; ServingHTTPError (502) when it is not one number."""
+    value = prediction[0] if isinstance(prediction, list) and len(prediction) == 1 else prediction
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ServingHTTPError(502, f"TF Serving returned a prediction that is not one number: {prediction!r:.60}")
+    return float(value)
+
+
+def read(prediction, schema: Schema) -> Prediction:
+    """The prediction's class probabilities and class; ServingHTTPError (502) when it has neither shape."""
+    if schema.packed:
+        p = probability(prediction)
+        return Prediction((1.0 - p, p), int(p >= 0.5))
+    names = schema.label.class_names
+    try:
+        values, index = prediction["probabilities"], names.index(prediction["class"])
+    except (TypeError, KeyError, ValueError):
+        values, index = (), -1
+    numbers = isinstance(values, list) and all(type(v) in (int, float) and math.isfinite(v) for v in values)
+    if not numbers or len(values) != len(names) or index < 0:
+        raise ServingHTTPError(502, f"TF Serving returned a prediction without {len(names)} class probabilities "
+                                    f"and a class of {', '.join(names)}: {prediction!r:.80}")
+    return Prediction(tuple(map(float, values)), index)
+
+
+def agree(a: Prediction, b: Prediction) -> bool:
+    return a.index == b.index
+
+
+def difference(a: Prediction, b: Prediction) -> float:
+    """The largest difference between the two predictions' class probabilities (|Δp| for the demo)."""
+    return max(abs(x - y) for x, y in zip(a.probabilities, b.probabilities, strict=True))
+
+
+def as_json(prediction: Prediction, schema: Schema) -> dict:
+    """A named schema's answer to a ``/predict`` client: the class, its probability, every class's."""
+    return {"class": prediction.name(schema), "probability": prediction.probability,
+            "probabilities": dict(zip(schema.label.class_names, prediction.probabilities, strict=True))}

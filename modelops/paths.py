@@ -1,8 +1,0 @@
-"""Where the checkout is: ``config.json``, ``templates/``, ``static/`` and the entry scripts live
-at the repository root, next to the ``modelops`` package."""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,97 @@
+"""The schema's preprocessing, fitted on the training rows and exported inside the model.
+
+So stock TF Serving answers raw values: each numeric feature is normalised with the mean and
+variance of the training rows (a missing optional value takes the training mean, plus a 0/1
+missing indicator); each category is looked up in its declared values, or else the values the
+training rows hold, with one out-of-vocabulary bucket, one-hot (plus a missing indicator when
+optional). The result, float32 ``[None, input_dim]``, is what a model sees: the built-in MLP or
+the user's ``train.module``. The seed's demo keeps its features as they are (no normalisation),
+so its model is the one it has always been.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from modelops.core.errors import DataError
+from modelops.core.schema import Schema
+from modelops.trainer.data.dataset import columns
+
+
+class Encoder(keras.layers.Layer):
+    """Named feature columns (``{name: [None]}``) -> float32 ``[None, input_dim]``."""
+
+    def __init__(self, schema: Schema, means: dict[str, float], variances: dict[str, float],
+                 vocabularies: dict[str, tuple[str, ...]], **kwargs):
+        super().__init__(**kwargs)
+        self.schema, self.means = schema, means
+        self.normalise = not schema.is_demo
+        self.norms = []
+        self.lookups = []
+        for f in schema.features:
+            if f.numeric and self.normalise:
+                norm = keras.layers.Normalization(mean=[means[f.name]], variance=[variances[f.name]])
+                norm.build((None, 1))
+                self.norms.append(norm)
+            elif not f.numeric:
+                self.lookups.append(keras.layers.StringLookup(
+                    vocabulary=list(vocabularies[f.name]), num_oov_indices=1, output_mode="one_hot"))
+        self.vocabularies = vocabularies
+
+    @property
+    def input_dim(self) -> int:
+        width = 0
+        for f in self.schema.features:
+            width += 1 if f.numeric else len(self.vocabularies[f.name]) + 1
+            width += f.optional
+        return width
+
+    def call(self, inputs: dict):
+        parts = []
+        norms, lookups = iter(self.norms), iter(self.lookups)
+        for f in self.schema.features:
+            if f.numeric:
+                value = tf.reshape(tf.cast(inputs[f.name], tf.float32), [-1, 1])
+                missing = tf.math.is_nan(value)
+                if f.optional:
+                    value = tf.where(missing, tf.fill(tf.shape(value), self.means[f.name]), value)
+                parts.append(next(norms)(value) if self.normalise else value)
+            else:
+                text = tf.reshape(inputs[f.name], [-1])
+                parts.append(tf.cast(next(lookups)(text), tf.float32))
+                missing = tf.equal(text, "")[:, None]
+            if f.optional:
+                parts.append(tf.cast(missing, tf.float32))
+        return tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+
+def fit(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> Encoder:
+    """An Encoder fitted on the training rows (``x`` numeric features, ``text`` categories, data.py's layout)."""
+    means, variances, vocabularies = {}, {}, {}
+    by_name = columns(schema, x, text)
+    for f in schema.features:
+        values = by_name[f.name]
+        if f.numeric:
+            present = values[~np.isnan(values)]
+            means[f.name] = float(present.mean()) if len(present) else 0.0
+            variances[f.name] = float(present.var()) if len(present) > 1 else 1.0
+        else:
+            vocabulary = f.values or tuple(sorted({str(v) for v in values.tolist()} - {""}))
+            if not vocabulary:
+                raise DataError(f"feature '{f.name}' has no value in any training row: declare its "
+                                f"features.{f.name}.values, or bring rows that have one")
+            vocabularies[f.name] = vocabulary
+    return Encoder(schema, means, variances, vocabularies)
+
+
+def encode(encoder: Encoder, x: np.ndarray, text: np.ndarray | None) -> np.ndarray:
+    """The encoded rows, float32 ``[n, input_dim]``: what the model trains on."""
+    return np.asarray(encoder(feeds(encoder.schema, x, text)), dtype=np.float32)
+
+
+def feeds(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The named signature's inputs for these rows: float32 columns, and bytes (object) for categories."""
+    return {name: column if column.dtype == np.float32 else np.char.encode(column, "utf-8").astype(object)
+            for name, column in columns(schema, x, text).items()}

@@ -1,0 +1,49 @@
+"""Fit a candidate and export it outside the served path. Only the gate publishes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops.core.config import TrainConfig
+from modelops.core.schema import DEMO_SCHEMA, Schema
+from modelops.trainer.data.dataset import Split
+from modelops.trainer.model import network as model
+from modelops.trainer.model import preprocessing
+from modelops.trainer.model.usermodel import build_user_model
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    training_loss: float
+    training_accuracy_percent: float
+    seconds: float
+
+
+def train_candidate(train: TrainConfig, split: Split, out_dir: Path, schema: Schema = DEMO_SCHEMA,
+                    module: Path | None = None) -> Candidate:
+    """Fit the schema's preprocessing and a seeded model (the built-in MLP, or ``build_model`` of the
+    user's ``module``) on the training rows; export both as one SavedModel to ``out_dir``."""
+    start = time.monotonic()
+    encoder = preprocessing.fit(schema, split.x_train, split.text_train)
+    x_train = preprocessing.encode(encoder, split.x_train, split.text_train)
+    if module is None:
+        keras_model = model.build(train.learning_rate, train.seed, encoder.input_dim, schema.num_classes)
+    else:
+        model.seed(train.seed)
+        keras_model = build_user_model(module, encoder.input_dim, schema.num_classes, train.params)
+        model.compile_for(keras_model, train.learning_rate)
+    fit = keras_model.fit(
+        x_train, split.y_train, epochs=train.epochs, batch_size=train.batch_size, shuffle=True, verbose=0
+    )
+    text = None if split.text_train is None else split.text_train[:8]
+    warmup = split.x_train[:8] if schema.packed else preprocessing.feeds(schema, split.x_train[:8], text)
+    model.export(keras_model, out_dir, warmup_rows=warmup, encoder=encoder)
+    return Candidate(
+        path=out_dir,
+        training_loss=float(fit.history["loss"][-1]),
+        training_accuracy_percent=float(fit.history["accuracy"][-1] * 100.0),
+        seconds=time.monotonic() - start,
+    )
