@@ -16,7 +16,7 @@
     │   └── ServingHTTPError    an HTTP error status with its message
     ├── VerifyError          serving disagrees with the promoted model -> rollback
     └── ServableError        the local serving server refuses a request: carries TF Serving's
-                             status code name -> its HTTP or gRPC status (serving/rest.py, grpc_api.py)
+                             status code name -> its HTTP or gRPC status (localserving/rest.py, grpc_api.py)
 
 A candidate rejected by the gate is an outcome, not an exception.
 """
