@@ -13,8 +13,10 @@ import json
 import math
 import os
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from croniter import croniter
 
@@ -22,11 +24,17 @@ from modelops.core.errors import ConfigError
 from modelops.core.paths import REPO_ROOT
 from modelops.core.schema import DEFAULT_MISSING_VALUES, DEMO_SCHEMA, Schema
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 CONFIG_ENV = "MODELOPS_CONFIG"
 SCHEMA_KEYS = ("features", "label")  # top-level sections parsed by modelops.core.schema
 
 
-def _range(lo=None, hi=None, choices=None):
+_Section = TypeVar("_Section", bound="DataclassInstance")
+
+
+def _range(lo: float | None = None, hi: float | None = None, choices: tuple[str, ...] | None = None) -> dict[str, Any]:
     return {"lo": lo, "hi": hi, "choices": choices}
 
 
@@ -61,7 +69,7 @@ class TrainConfig:
     learning_rate: float = field(default=0.01, metadata=_range(1e-9, 10.0))
     seed: int = field(default=42, metadata=_range(0, 2**31 - 1))
     module: str = ""  # a Python file defining build_model(input_dim, num_classes, params); "" = the built-in MLP
-    params: dict = field(default_factory=dict)  # passed to the module's build_model as they are
+    params: dict[str, Any] = field(default_factory=dict)  # passed to the module's build_model as they are
 
 
 @dataclass(frozen=True)
@@ -213,7 +221,7 @@ def default_config_path() -> Path:
     return Path(env) if env else REPO_ROOT / "config.json"
 
 
-def load_config(path: str | os.PathLike | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and validate the config file; raise ConfigError naming the offending key."""
     path = Path(path) if path is not None else default_config_path()
     try:
@@ -235,9 +243,9 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return config
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     """JSON objects as dicts, refusing a key given twice (json.loads would silently keep the last)."""
-    seen: dict = {}
+    seen: dict[str, object] = {}
     for key, value in pairs:
         if key in seen:
             raise ConfigError(f"key {key!r} is given twice in the same object: keep one")
@@ -245,12 +253,12 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     return seen
 
 
-def _build(cls, raw, prefix: str, source: Path):
+def _build(cls: type[_Section], raw: object, prefix: str, source: Path) -> _Section:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: '{prefix.rstrip('.') or '<top level>'}' must be a JSON object")
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     hints = typing.get_type_hints(cls)  # the annotations are strings (postponed evaluation)
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
             hint = difflib.get_close_matches(key, [*fields, *SCHEMA_KEYS] if cls is Config else fields, n=1)
@@ -261,8 +269,9 @@ def _build(cls, raw, prefix: str, source: Path):
     return cls(**values)
 
 
-def _value(metadata, kind, value, key: str, source: Path):
-    if dataclasses.is_dataclass(kind):
+def _value(metadata: Mapping[str, Any], kind: Any, value: Any, key: str, source: Path) -> Any:
+    """``value`` checked against ``kind``, a field's type hint: a section, ``tuple[X, ...]``, an object, a scalar."""
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _build(kind, value, prefix=f"{key}.", source=source)
     if typing.get_origin(kind) is tuple:  # tuple[X, ...]: a JSON list of X
         item = typing.get_args(kind)[0]
@@ -270,7 +279,7 @@ def _value(metadata, kind, value, key: str, source: Path):
             raise ConfigError(f"{source}: '{key}' must be {'a list of strings' if item is str else 'a list'}, "
                               f"got {json.dumps(value)}")
         return tuple(_value({}, item, v, f"{key}[{i}]", source) for i, v in enumerate(value))
-    if kind is dict:
+    if typing.get_origin(kind) is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: '{key}' must be a JSON object, got {json.dumps(value)}")
         return value

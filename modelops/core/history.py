@@ -22,6 +22,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from modelops.core.errors import StoreError
 from modelops.core.timestamps import now_iso
@@ -52,13 +53,13 @@ class Outcome(enum.StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
-class Records(list):
+class Records(list[dict[str, Any]]):
     """Readable records, oldest first; ``skipped`` counts the damaged lines left out."""
 
     skipped: int = 0
 
 
-def append(path: Path, event: Event, **fields) -> dict:
+def append(path: Path, event: Event, **fields: Any) -> dict[str, Any]:
     """Append one record (``time`` and ``event`` first) and return it.
 
     StoreError (disk full, not writable) says which file could not be written.

@@ -12,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import platform
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops import __version__
 from modelops.core.paths import REPO_ROOT
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from modelops.core.config import Config
-    from modelops.trainer.data.dataset import Dataset, Split
 
 CONFIG_COPY = "config.json"
 # The keys ``compare`` and ``status`` show, in this order.
@@ -28,7 +30,27 @@ KEYS = ("code_version", "python", "tensorflow", "keras", "numpy", "config_sha256
         "dataset_fingerprint", "dataset_files", "eval_fingerprint", "seed", "parent_version")
 
 
-def collect(config: Config, dataset: Dataset, split: Split, parent_version: int | None) -> dict:
+class TrainingData(Protocol):
+    """What lineage reads of the trainer's Dataset (core does not import the trainer)."""
+
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def files(self) -> Sequence[str]: ...
+
+
+class EvalRows(Protocol):
+    """What lineage reads of the trainer's Split: the eval rows the gate grades on."""
+
+    @property
+    def x_eval(self) -> npt.NDArray[Any]: ...
+    @property
+    def y_eval(self) -> npt.NDArray[Any]: ...
+    @property
+    def text_eval(self) -> npt.NDArray[Any] | None: ...
+
+
+def collect(config: Config, dataset: TrainingData, split: EvalRows, parent_version: int | None) -> dict[str, Any]:
     """The lineage of a candidate trained in this process from ``dataset`` with ``config``."""
     return {
         **environment(),
@@ -42,7 +64,7 @@ def collect(config: Config, dataset: Dataset, split: Split, parent_version: int 
     }
 
 
-def environment() -> dict:
+def environment() -> dict[str, Any]:
     """The code and library versions this process runs (TensorFlow is imported)."""
     import keras
     import numpy as np
@@ -52,7 +74,7 @@ def environment() -> dict:
             "keras": keras.__version__, "numpy": np.__version__}
 
 
-def eval_fingerprint(split: Split) -> str:
+def eval_fingerprint(split: EvalRows) -> str:
     """A short hash of the eval rows (numbers, then any category text) and their labels, in order."""
     import numpy as np
 
@@ -79,7 +101,7 @@ def keep_config(config: Config, directory: Path) -> None:
     (directory / CONFIG_COPY).write_text(config.source_text, encoding="utf-8")
 
 
-def code_version() -> dict:
+def code_version() -> dict[str, Any]:
     """``{"git_commit", "dirty"}`` in a git checkout, else ``{"package": version}`` (an image has no .git)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10,
@@ -95,7 +117,7 @@ def code_version() -> dict:
     return {"package": __version__}
 
 
-def describe_code(code) -> str:
+def describe_code(code: Any) -> str:
     """``git 1a2b3c4d (dirty)`` / ``package 0.1.0`` for one line of text."""
     if isinstance(code, dict) and code.get("git_commit"):
         return f"git {str(code['git_commit'])[:10]}{' (dirty)' if code.get('dirty') else ''}"
@@ -104,7 +126,7 @@ def describe_code(code) -> str:
     return "unknown"
 
 
-def summary(lineage) -> str:
+def summary(lineage: Any) -> str:
     """One line: code, library versions, data and parent, for ``status``."""
     if not isinstance(lineage, dict):
         return "no lineage recorded"
@@ -114,7 +136,7 @@ def summary(lineage) -> str:
             f"parent {'v' + str(parent) if parent is not None else 'none'}")
 
 
-def rows(lineage) -> list[tuple[str, str]]:
+def rows(lineage: Any) -> list[tuple[str, str]]:
     """``(label, text)`` per lineage entry, for the model page; empty when there is none."""
     if not isinstance(lineage, dict):
         return []
@@ -134,7 +156,7 @@ def rows(lineage) -> list[tuple[str, str]]:
     ]
 
 
-def differences(a, b) -> list[dict]:
+def differences(a: Any, b: Any) -> list[dict[str, Any]]:
     """Where two lineages differ: ``[{"key", "a", "b"}]`` in ``KEYS`` order (a missing lineage is None)."""
     a, b = (x if isinstance(x, dict) else {} for x in (a, b))
     return [{"key": key, "a": a.get(key), "b": b.get(key)} for key in KEYS if a.get(key) != b.get(key)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -23,7 +24,7 @@ WEBHOOK_ENV = "NOTIFY_WEBHOOK_URL"
 WEBHOOK_TIMEOUT_SECONDS = 3.0
 
 
-def notify(path: Path, event: str, message: str, record: dict | None = None) -> str:
+def notify(path: Path, event: str, message: str, record: dict[str, Any] | None = None) -> str:
     """Append ``<time> <EVENT> <message>`` to the notifications log, post it, return the line."""
     line = _line(event, message)
     _append(path, line)
@@ -49,7 +50,7 @@ def _append(path: Path, line: str) -> None:
         print(f"warning: could not write to {path} ({exc.strerror or exc}): {line}", file=sys.stderr)
 
 
-def _post(url: str, payload: dict) -> str | None:
+def _post(url: str, payload: dict[str, Any]) -> str | None:
     """POST the payload; return what went wrong, or None when delivered."""
     parts = urlsplit(url)
     where = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "an invalid URL"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from modelops.core.errors import ServingHTTPError
 from modelops.core.schema import Schema
@@ -29,7 +30,7 @@ class Prediction:
         return self.probabilities[self.index]
 
 
-def probability(prediction) -> float:
+def probability(prediction: Any) -> float:
     """A packed prediction's single probability; ServingHTTPError (502) when it is not one number."""
     value = prediction[0] if isinstance(prediction, list) and len(prediction) == 1 else prediction
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -37,7 +38,7 @@ def probability(prediction) -> float:
     return float(value)
 
 
-def read(prediction, schema: Schema) -> Prediction:
+def read(prediction: Any, schema: Schema) -> Prediction:
     """The prediction's class probabilities and class; ServingHTTPError (502) when it has neither shape."""
     if schema.packed:
         p = probability(prediction)
@@ -63,7 +64,7 @@ def difference(a: Prediction, b: Prediction) -> float:
     return max(abs(x - y) for x, y in zip(a.probabilities, b.probabilities, strict=True))
 
 
-def as_json(prediction: Prediction, schema: Schema) -> dict:
+def as_json(prediction: Prediction, schema: Schema) -> dict[str, Any]:
     """A named schema's answer to a ``/predict`` client: the class, its probability, every class's."""
     return {"class": prediction.name(schema), "probability": prediction.probability,
             "probabilities": dict(zip(schema.label.class_names, prediction.probabilities, strict=True))}

@@ -23,13 +23,13 @@ from prometheus_client.core import GaugeMetricFamily
 FLOOR = 1e-4  # an empty slot counts as this share: PSI stays finite when a slot is empty on one side
 
 
-def reference_of(metrics: Any) -> dict | None:
+def reference_of(metrics: Any) -> dict[str, Any] | None:
     """The reference stored in a version's metrics.json, or None (a version trained before drift existed)."""
     ref = metrics.get("reference") if isinstance(metrics, dict) else None
     return ref if isinstance(ref, dict) and isinstance(ref.get("features"), dict) else None
 
 
-def slot(feature: dict, value: Any) -> int:
+def slot(feature: dict[str, Any], value: Any) -> int:
     """The slot of one typed value (None = missing) in ``feature``'s reference layout."""
     shares = feature["shares"]
     if value is None or value == "" or isinstance(value, float) and math.isnan(value):
@@ -53,7 +53,7 @@ def psi(expected: Sequence[float], counts: Sequence[float]) -> float:
     return round(score, 4)
 
 
-def gauges(names: tuple[str, str], what: str, features: dict[str, dict]) -> tuple[GaugeMetricFamily, ...]:
+def gauges(names: tuple[str, str], what: str, features: dict[str, dict[str, Any]]) -> tuple[GaugeMetricFamily, ...]:
     """The score gauge and the drifted (1/0) gauge, by ``feature``, named ``names``, for the ``what`` rows;
     ``features`` by name as :func:`psi` results are reported: ``{"score": s, "drifted": bool}``."""
     score = GaugeMetricFamily(names[0], f"PSI of {what} against the serving version's reference.", labels=["feature"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -83,7 +84,7 @@ class Decision:
     phase: str | None = None  # the next phase, when advancing
 
 
-def state(records: list[dict]) -> Rollout | None:
+def state(records: list[dict[str, Any]]) -> Rollout | None:
     """The rollout in progress after ``records`` (oldest first), or None."""
     current: Rollout | None = None
     for r in records:
@@ -102,7 +103,7 @@ def state(records: list[dict]) -> Rollout | None:
     return current
 
 
-def settled(records: list[dict]) -> int | None:
+def settled(records: list[dict[str, Any]]) -> int | None:
     """The version users stay on after the last rollout ended (the candidate if promoted, else the
     champion), until a later publish or rollback; TF Serving may still list the other one for a poll."""
     version = None
@@ -198,8 +199,8 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
 def evidence(texts: list[str], rollout: Rollout) -> Evidence:
     """The current phase's evidence from the frontends' ``/metrics`` pages (summed over replicas)."""
     candidate_path = "shadow" if rollout.phase == "shadow" else "user"
-    counts: dict[tuple, float] = {}
-    buckets: dict[tuple, dict[float, float]] = {}
+    counts: dict[tuple[str | None, ...], float] = {}  # by (sample, version, path, outcome)
+    buckets: dict[tuple[str | None, ...], dict[float, float]] = {}  # by (sample, version, path), then le
     for text in texts:
         for family in text_string_to_metric_families(text):
             for sample in family.samples:

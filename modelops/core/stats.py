@@ -22,8 +22,9 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-Metric = Callable[[Sequence, Sequence], float]  # (y_true, y_pred) -> percent
+Metric = Callable[[Sequence[Any], Sequence[Any]], float]  # (y_true, y_pred) -> percent
 CONFIDENCE = 0.95
 Z95 = 1.959963984540054  # the standard normal quantile for a two-sided 95 % interval
 BOOTSTRAP_ROUNDS = 2000
@@ -43,7 +44,7 @@ class Paired:
     ci95_percent: tuple[float, float]  # of the difference
     p_value: float  # two-sided
 
-    def record(self, significance: float) -> dict:
+    def record(self, significance: float) -> dict[str, Any]:
         """The JSON form kept in ``metrics.json`` (``gate.comparison``) and the decision record."""
         return {
             "method": self.method, "rows": self.rows,
@@ -82,10 +83,11 @@ def sign_test_p(k: int, n: int) -> float:
     """Exact two-sided p-value of ``k`` successes in ``n`` fair-coin trials (1.0 when n is 0)."""
     smaller = min(k, n - k)
     term, tail = 1, 0  # C(n, i), summed exactly as integers
+    outcomes: int = 2**n
     for i in range(smaller + 1):
         tail += term
         term = term * (n - i) // (i + 1)
-    return min(1.0, 2 * tail / 2**n)
+    return min(1.0, 2 * tail / outcomes)
 
 
 def adjusted_wald(b: int, c: int, n: int) -> tuple[float, float]:
@@ -98,7 +100,7 @@ def adjusted_wald(b: int, c: int, n: int) -> tuple[float, float]:
     return 100.0 * max(-1.0, centre - half), 100.0 * min(1.0, centre + half)
 
 
-def paired_bootstrap(metric: Metric, y_true: Sequence, candidate_pred: Sequence, champion_pred: Sequence,
+def paired_bootstrap(metric: Metric, y_true: Sequence[Any], candidate_pred: Sequence[Any], champion_pred: Sequence[Any],
                      name: str, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> Paired:
     """A paired comparison for any ``metric``: the same resampled rows score both models.
 
@@ -131,7 +133,7 @@ def paired_bootstrap(metric: Metric, y_true: Sequence, candidate_pred: Sequence,
     )
 
 
-def describe(record) -> str | None:
+def describe(record: Any) -> str | None:
     """A stored ``gate.comparison`` (see ``Paired.record``) as one line; None when it is not one."""
     try:
         lo, hi = (float(v) for v in record["ci95_percent"])

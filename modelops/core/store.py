@@ -24,6 +24,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from modelops.core.errors import LockBusyError, StoreError
 from modelops.core.timestamps import now_iso
@@ -59,13 +60,14 @@ class ModelStore:
         d = self.root / RETIRED_DIR
         return sorted(int(p.name) for p in d.iterdir() if p.name.isdigit()) if d.is_dir() else []
 
-    def metrics(self, version: int, retired: bool = False) -> dict | None:
+    def metrics(self, version: int, retired: bool = False) -> dict[str, Any] | None:
         """A version's ``metrics.json``, or None when missing or unreadable."""
         base = self.root / RETIRED_DIR if retired else self.root
         try:
-            return json.loads((base / str(version) / METRICS_FILE).read_text(encoding="utf-8"))
+            metrics: dict[str, Any] = json.loads((base / str(version) / METRICS_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        return metrics
 
     # --- writing (hold the lock) ---
 
@@ -155,7 +157,7 @@ class ModelStore:
         write_text_atomic(counter, f"{version}\n")
         return version
 
-    def publish(self, candidate: Path, version: int, metrics: dict) -> Path:
+    def publish(self, candidate: Path, version: int, metrics: dict[str, Any]) -> Path:
         """Copy the candidate in as ``<version>`` with its metrics, appearing in one rename."""
         target = self.path(version)
         if target.exists():
@@ -172,7 +174,7 @@ class ModelStore:
             raise StoreError(f"could not publish version {version} to {self.root}: {_describe(exc)}") from exc
         return target
 
-    def annotate(self, version: int, key: str, value) -> None:
+    def annotate(self, version: int, key: str, value: Any) -> None:
         """Set one key of a served version's ``metrics.json`` (replaced atomically; the model is untouched)."""
         metrics = self.metrics(version)
         if metrics is None:
@@ -208,7 +210,7 @@ def _describe(exc: OSError) -> str:
     return str(exc)
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     """``payload`` as indented JSON at ``path``, replaced in one rename: a reader or a crash never
     meets half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
