@@ -66,8 +66,8 @@ from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso
 from modelops.trainer import metrics as trainer_metrics
 from modelops.trainer import rollout_control, triggers
-from modelops.trainer.retrain import pipeline
-from modelops.trainer.retrain.pipeline import record_killed_run
+from modelops.trainer.retrain.late_verification import version_awaiting_verification
+from modelops.trainer.retrain.records import record_killed_run
 from modelops.trainer.retrain.verify import serving_client
 
 LOCK_WAIT_SECONDS = 86400
@@ -243,7 +243,7 @@ class Scheduler:
         """Verify a served version that has no verification record yet (the first model, published before
         TF Serving could start), in a child as a run, once serving answers; True while one still waits."""
         if not self.rollouts or self.config.rollout.mode != "direct" \
-                or pipeline.pending_verification(self.config, self.store) is None:
+                or version_awaiting_verification(self.config, self.store) is None:
             return False
         try:
             self._client.status()
