@@ -58,9 +58,9 @@ def _trained_template(tmp_path_factory):
     """One real retrain (v1 from the bootstrap data), done once per session; tests copy it."""
     root = tmp_path_factory.mktemp("trained")
     config = load_config(write_config(root))
-    from modelops.trainer.retrain import pipeline
+    from modelops.trainer.retrain import run
 
-    result = pipeline.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet)
     assert result.outcome == "promoted", result.message
     return root
 

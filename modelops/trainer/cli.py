@@ -22,7 +22,7 @@ from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
 from modelops.trainer import batch_drift, compare, reproduce, rollout_control, signals
 from modelops.trainer.data import dataset as data
-from modelops.trainer.retrain import pipeline, verify
+from modelops.trainer.retrain import late_verification, rollback, run, verify
 
 EPILOG = """exit codes:
   0  promoted (or the command succeeded); a promotion serving could not confirm is
@@ -175,12 +175,12 @@ def train_main() -> int:
 
 def _run(command: str, args: argparse.Namespace, config: Config) -> int:
     if command == "retrain":
-        result = pipeline.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier(),
-                                  trigger=getattr(args, "trigger", None))
+        result = run.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier(),
+                             trigger=getattr(args, "trigger", None))
         print(f"{result.outcome}: {result.message}", file=sys.stdout if result.exit_code == ExitCode.OK else sys.stderr)
         return result.exit_code
     if command == "train":
-        path = pipeline.train_only(config)
+        path = run.train_only(config)
         print(f"candidate written to {path} (not published; run 'python retrain_pipeline.py' to gate it)")
         return ExitCode.OK
     if command == "status":
@@ -189,7 +189,7 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
             print("\n".join(rollout_control.status_lines(config, rollout_control.frontend_evidence(timeout=2.0))))
         return ExitCode.OK
     if command == "rollback":
-        retired, served = pipeline.rollback(config, args.to, args.reason, args.wait)
+        retired, served = rollback.rollback(config, args.to, args.reason, args.wait)
         print(f"retired v{', v'.join(map(str, retired))}; v{served} is the served version again")
         return ExitCode.OK
     if command == "rollout":
@@ -210,7 +210,7 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
         print(json.dumps(report, indent=2) if args.json else "\n".join(batch_drift.format_table(report)))
         return ExitCode.OK
     if command == "verify":
-        checked = pipeline.verify_pending(config, verify.ServingVerifier(), args.wait)
+        checked = late_verification.verify_late(config, verify.ServingVerifier(), args.wait)
         if checked is None:
             print("nothing to verify: the served version has its verification record (or nothing is served)")
             return ExitCode.OK
@@ -236,9 +236,9 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
     for v in reversed(versions):
         m = store.metrics(v) or {}
         served = "  <- served (highest version)" if v == versions[-1] else ""
-        acc = m.get("test_accuracy_percent")
-        acc_text = f"{acc:.2f}%" if isinstance(acc, (int, float)) else "accuracy unknown"
-        lines.append(f"  v{v}: {acc_text}, promoted {m.get('promoted_at', '?')}{served}")
+        score = m.get("test_accuracy_percent")  # by the gate.metric of its run
+        score_text = f"{score:.2f}%" if isinstance(score, (int, float)) else "accuracy unknown"
+        lines.append(f"  v{v}: {score_text}, promoted {m.get('promoted_at', '?')}{served}")
         gate = m.get("gate")
         evidence = stats.describe(gate.get("comparison")) if isinstance(gate, dict) else None
         if evidence:
@@ -262,11 +262,11 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
 
 
 def format_record(r: dict) -> str:
-    """One history record as a line: time, event, version, accuracy, reasons."""
+    """One history record as a line: time, event, version, score (by the run's gate.metric), reasons."""
     version = f" v{r['version']}" if r.get("version") is not None else ""
-    acc = f" {r['accuracy_percent']:.2f}%" if isinstance(r.get("accuracy_percent"), (int, float)) else ""
+    score = f" {r['accuracy_percent']:.2f}%" if isinstance(r.get("accuracy_percent"), (int, float)) else ""
     reasons = "; ".join(map(str, r.get("reasons") or []))
-    return f"{r.get('time', '?')} {r.get('event', '?'):<13}{version}{acc} {reasons}".rstrip()
+    return f"{r.get('time', '?')} {r.get('event', '?'):<13}{version}{score} {reasons}".rstrip()
 
 
 def _compare(args: argparse.Namespace, config: Config) -> int:

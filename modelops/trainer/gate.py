@@ -35,11 +35,11 @@ class SliceResult:
     name: str
     rows: int
     candidate_percent: float
-    comparison: Paired | None  # None: no champion
+    paired_test: Paired | None  # None: no champion
     verdict: str  # "regression", "ok", "not judged (...)" or "no champion"
 
     def record(self) -> dict:
-        paired = self.comparison
+        paired = self.paired_test
         return {"name": self.name, "rows": self.rows, "candidate_percent": round(self.candidate_percent, 4),
                 "champion_percent": None if paired is None else round(paired.champion_percent, 4),
                 "p_value": None if paired is None else round(paired.p_value, 6), "verdict": self.verdict}
@@ -63,41 +63,42 @@ def judge_slice(gate: GateConfig, name: str, candidate_percent: float, rows: int
 
 def decide(
     gate: GateConfig,
-    candidate_accuracy: float,
-    comparison: Paired | None,
+    candidate_score: float,
+    paired_test: Paired | None,
     eval_rows: int,
     sanity_error: str | None = None,
     no_champion: str = "no champion yet",
     slices: Sequence[SliceResult] = (),
 ) -> Decision:
-    """Apply the gate rules; ``reasons`` explains the outcome either way. ``comparison`` pairs the
-    candidate with the champion on the eval rows (None: no champion, and ``no_champion`` says why)."""
+    """Apply the gate rules; ``reasons`` explains the outcome either way. ``candidate_score``: its
+    ``gate.metric`` score in percent; ``paired_test`` pairs the candidate with the champion on the
+    eval rows (None: no champion, and ``no_champion`` says why)."""
     failed, passed = [], []
     if sanity_error:
         failed.append(f"exported model failed the reload check: {sanity_error}")
     if eval_rows < gate.min_eval_rows:
         failed.append(f"only {eval_rows} eval rows, gate.min_eval_rows is {gate.min_eval_rows}")
     floor, metric = gate.min_accuracy_percent, gate.metric  # the candidate's and champion's score by gate.metric
-    if candidate_accuracy >= floor:
-        passed.append(f"{metric} {candidate_accuracy:.2f}% >= {floor:.2f}%")
+    if candidate_score >= floor:
+        passed.append(f"{metric} {candidate_score:.2f}% >= {floor:.2f}%")
     else:
-        failed.append(f"{metric} {candidate_accuracy:.2f}% < {floor:.2f}% (gate.min_accuracy_percent)")
-    if comparison is None:
+        failed.append(f"{metric} {candidate_score:.2f}% < {floor:.2f}% (gate.min_accuracy_percent)")
+    if paired_test is None:
         passed.append(f"{no_champion}: floor only")
     else:
-        versus = f"in {metric} vs champion {comparison.champion_percent:.2f}%: {comparison.summary()}"
-        if regressed(gate, comparison):
+        versus = f"in {metric} vs champion {paired_test.champion_percent:.2f}%: {paired_test.summary()}"
+        if regressed(gate, paired_test):
             failed.append(f"significant regression {versus} (p < gate.significance={gate.significance:g} "
                           f"and more than gate.max_regression_percent={gate.max_regression_percent:g})")
-        elif gate.require_improvement and not (comparison.difference_percent > 0
-                                               and comparison.p_value < gate.significance):
+        elif gate.require_improvement and not (paired_test.difference_percent > 0
+                                               and paired_test.p_value < gate.significance):
             failed.append(f"no significant improvement {versus} (gate.require_improvement, "
                           f"gate.significance={gate.significance:g})")
         else:
             passed.append(f"no significant regression {versus}")
     for s in slices:
-        if s.verdict == "regression" and s.comparison is not None:
+        if s.verdict == "regression" and s.paired_test is not None:
             failed.append(f"significant regression in slice {s.name} ({s.rows} rows): "
-                          f"{metric} {s.candidate_percent:.2f}% vs champion {s.comparison.champion_percent:.2f}%, "
-                          f"{s.comparison.summary()}")
+                          f"{metric} {s.candidate_percent:.2f}% vs champion {s.paired_test.champion_percent:.2f}%, "
+                          f"{s.paired_test.summary()}")
     return Decision(promote=not failed, reasons=tuple(failed or passed), threshold_percent=floor)

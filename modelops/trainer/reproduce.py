@@ -25,7 +25,8 @@ from modelops.core.errors import ConfigError, DataError, ReproduceError
 from modelops.core.store import METRICS_FILE, RETIRED_DIR
 from modelops.core.timestamps import run_id
 from modelops.trainer.data import dataset as data
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain.evaluation import train_and_evaluate
+from modelops.trainer.retrain.runlog import RunLog
 
 STEPS = ("inputs", "train", "evaluate")
 
@@ -65,27 +66,27 @@ def _text(value) -> str:
 def reproduce(config: Config, version: int, echo=print) -> Reproduction:
     """Retrain ``version`` from its lineage in a scratch folder and evaluate it on the same eval rows."""
     metrics, home = _find(config, version)
-    recorded, accuracy = metrics.get("lineage"), metrics.get("test_accuracy_percent")
+    recorded, recorded_score = metrics.get("lineage"), metrics.get("test_accuracy_percent")
     if not isinstance(recorded, dict):
         recorded = {}
     names = recorded.get("dataset_files")
-    if not isinstance(names, list) or not isinstance(accuracy, (int, float)) or not all(
+    if not isinstance(names, list) or not isinstance(recorded_score, (int, float)) or not all(
             isinstance(recorded.get(k), str) for k in ("config_sha256", "dataset_fingerprint", "eval_fingerprint")):
         raise ReproduceError(f"v{version}'s {METRICS_FILE} in {home} has no complete lineage (damaged, or written "
                              "before lineage was recorded): it cannot be reproduced")
     scratch = config.runs_dir / f"reproduce-v{version}-{run_id()}"
     scratch.mkdir(parents=True)
     try:
-        with pipeline.RunLog(scratch / "reproduce.log", STEPS, echo) as log:
+        with RunLog(scratch / "reproduce.log", STEPS, echo) as log:
             run_config, split = _inputs(config, version, home, recorded, names, scratch)
             log.step("inputs", f"v{version}'s {len(names)} batch(es), config copy and eval rows "
                                f"({len(split.y_eval)}) match its lineage")
-            evaluation = pipeline.train_and_evaluate(run_config, split, scratch, f"v{version} again", log)
+            evaluation = train_and_evaluate(run_config, split, scratch, f"v{version} again", log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     now = lineage.environment()
     changed = [d for d in lineage.differences(recorded, now) if d["key"] in now]
-    return Reproduction(version, float(accuracy), evaluation.accuracy, len(split.y_eval),
+    return Reproduction(version, float(recorded_score), evaluation.score, len(split.y_eval),
                         config.reproduce.tolerance_percent, run_config.gate.metric, changed)
 
 

@@ -66,8 +66,8 @@ from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso
 from modelops.trainer import metrics as trainer_metrics
 from modelops.trainer import rollout_control, triggers
-from modelops.trainer.retrain import pipeline
-from modelops.trainer.retrain.pipeline import record_killed_run
+from modelops.trainer.retrain.late_verification import version_awaiting_verification
+from modelops.trainer.retrain.records import record_killed_run
 from modelops.trainer.retrain.verify import serving_client
 
 LOCK_WAIT_SECONDS = 86400
@@ -145,7 +145,9 @@ class Scheduler:
             trigger = self.triggers.due() if self.triggers is not None and not in_rollout else None
             if trigger:
                 return trigger
-            nap = ROLLOUT_POLL_SECONDS if staged or self.verify_tick() else MAX_SLEEP_SECONDS
+            # only direct mode verifies late: a first model published before serving answered
+            awaiting_verification = not staged and self.verify_tick()
+            nap = ROLLOUT_POLL_SECONDS if staged or awaiting_verification else MAX_SLEEP_SECONDS
             if self.triggers is not None:
                 nap = min(nap, self.config.schedule.triggers.check_seconds)
             self.stop.wait(min(nap, remaining) if remaining > 0 else nap)
@@ -241,9 +243,11 @@ class Scheduler:
 
     def verify_tick(self) -> bool:
         """Verify a served version that has no verification record yet (the first model, published before
-        TF Serving could start), in a child as a run, once serving answers; True while one still waits."""
+        TF Serving could start), in a child as a run, once serving answers; True while one still waits.
+        A no-op returning False outside ``direct`` mode (a staged rollout judges a version on live
+        evidence instead) and in a read-only service."""
         if not self.rollouts or self.config.rollout.mode != "direct" \
-                or pipeline.pending_verification(self.config, self.store) is None:
+                or version_awaiting_verification(self.config, self.store) is None:
             return False
         try:
             self._client.status()

@@ -94,3 +94,10 @@ def deadline(seconds: float) -> Iterator[None]:
 def timed_out() -> bool:
     """Whether the current ``deadline()`` block ran out of time."""
     return _timed_out.is_set()
+
+
+def stop_reason(max_run_seconds: float) -> str:
+    """Why a run stopped early, for its ``failed`` or ``unverified`` record: its deadline or a stop signal."""
+    if timed_out():
+        return f"timed out (the run passed schedule.max_run_seconds={max_run_seconds:g})"
+    return "interrupted (SIGINT/SIGTERM)"

@@ -18,7 +18,7 @@ import requests
 from modelops.core import history
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import run
 from modelops.trainer.retrain.verify import ServingVerifier
 from tests.support import Service, Serving, free_port, frontend, wait_until
 from tests.trainer.conftest import available, wait_served, with_config
@@ -130,7 +130,7 @@ def retrain(config, clients, monkeypatch):
     monkeypatch.setenv("TF_SERVING_REPLICAS", ",".join(c.base_url for c in clients))
     monkeypatch.setenv("TF_HOST", "http://127.0.0.1:1")  # not asked: the replicas are
     lines: list[str] = []
-    result = pipeline.retrain(config, echo=lines.append, verifier=ServingVerifier())
+    result = run.retrain(config, echo=lines.append, verifier=ServingVerifier())
     return result, "\n".join([result.message, *lines])
 
 

@@ -5,7 +5,7 @@
 - the retrain killed with SIGKILL at random points, 10 trials, each followed by a clean run;
 - a full disk and a read-only models/ during publish: a clear failure, the old version serves on.
 
-Concurrent retrains are drilled in tests/trainer/test_pipeline.py (lock contention, --wait).
+Concurrent retrains are drilled in tests/trainer/retrain/test_run.py (lock contention, --wait).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import requests
 from modelops.core import history
 from modelops.core.store import ModelStore
 from modelops.trainer.data import dataset as data
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import run
 from modelops.trainer.retrain.verify import ServingVerifier
 from tests.conftest import REPO, assert_no_partial_version, quiet
 from tests.support import Serving, frontend, wait_until
@@ -81,7 +81,7 @@ def test_promotion_under_load_fails_no_request(project, tmp_path, monkeypatch):
                 wait_until(lambda: versions["1"] > 20, what="traffic on v1")
                 data.simulate(project, rows=300, noise=0.0, shift=0.0, seed=21)
                 monkeypatch.setenv("TF_HOST", serving.url)
-                result = pipeline.retrain(project, echo=quiet, verifier=ServingVerifier())
+                result = run.retrain(project, echo=quiet, verifier=ServingVerifier())
                 assert (result.outcome, result.version) == ("promoted", 2), result.message
                 wait_until(lambda: versions["2"] > 20, seconds=30, what="traffic answered by v2")
             assert failures == []
@@ -121,7 +121,7 @@ def test_retrain_killed_at_random_points_then_a_clean_run(project):
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         before = assert_no_partial_version(project.models_dir)
-        result = pipeline.retrain(project, echo=quiet)
+        result = run.retrain(project, echo=quiet)
         assert result.outcome == "promoted", f"trial {trial}: {result.message}"
         after = assert_no_partial_version(project.models_dir)
         assert after == [*before, result.version], f"trial {trial}"

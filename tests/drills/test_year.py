@@ -31,7 +31,7 @@ from modelops.core.config import load_config
 from modelops.core.history import Event, Outcome
 from modelops.core.store import ModelStore
 from modelops.trainer.data import dataset as data
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import run
 from tests.conftest import REPO, json_load, quiet, run_cli, write_config
 from tests.support import wait_until
 
@@ -75,7 +75,7 @@ def test_a_year_of_weekly_retrains_never_stalls_loses_a_record_or_serves_an_unga
         else:
             before = len(history.read(year.history_path))
             started = time.monotonic()
-            result = pipeline.retrain(year, echo=quiet)
+            result = run.retrain(year, echo=quiet)
             seconds[week] = time.monotonic() - started
             outcomes[week] = result.outcome
             _check_week(year, week, result, history.read(year.history_path)[before:], bad)

@@ -18,8 +18,8 @@ from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
 from modelops.trainer import cli, compare, rollout_control
 from modelops.trainer.data import dataset as data
-from modelops.trainer.retrain import pipeline
-from modelops.trainer.retrain.pipeline import RunLog
+from modelops.trainer.retrain import run
+from modelops.trainer.retrain.runlog import RunLog
 from modelops.web import create_app
 from tests.conftest import quiet, run_cli, write_config
 from tests.support import Service, Serving, free_port, wait_until
@@ -59,7 +59,7 @@ def two_versions(_trained_template, tmp_path_factory):
     shutil.copytree(_trained_template, root)
     config = load_config(root / "config.json")
     data.simulate(config, 2000, noise=0.0, shift=2.0, seed=3)
-    candidate = pipeline.train_only(config, echo=quiet)
+    candidate = run.train_only(config, echo=quiet)
     store = ModelStore(config.models_dir)
     lineage = {**store.metrics(1)["lineage"], "dataset_fingerprint": "0" * 16, "parent_version": 1}
     store.publish(candidate, store.reserve_version(), {"version": 2, "test_accuracy_percent": 80.0,

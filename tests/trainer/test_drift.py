@@ -10,7 +10,7 @@ from modelops.core.config import load_config
 from modelops.core.schema import DEMO_SCHEMA, Feature, Label, Schema
 from modelops.trainer import drift
 from modelops.trainer.data import dataset as data
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import run
 from tests.conftest import json_load, quiet, run_cli, write_config
 
 MIXED = Schema((Feature("size"), Feature("color", "category", ("red", "blue")), Feature("city", "category"),
@@ -91,7 +91,7 @@ def test_a_moved_batch_is_named_in_the_run_log_the_record_and_drift_json_an_unmo
     std = ref["features"]["x1"]["std"]
     write_moved_batch(config, "moved.csv", 400, seed=5, x1_shift=3 * std)
     write_moved_batch(config, "same.csv", 400, seed=6, x1_shift=0.0)
-    assert pipeline.retrain(config, echo=quiet).outcome == "rejected"
+    assert run.retrain(config, echo=quiet).outcome == "rejected"
     log = config.train_log_path.read_text()
     [moved_line] = [line for line in log.splitlines() if "drift of moved.csv" in line]
     [same_line] = [line for line in log.splitlines() if "drift of same.csv" in line]

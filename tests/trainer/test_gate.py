@@ -101,7 +101,7 @@ def test_a_slice_smaller_than_min_slice_rows_is_reported_not_judged():
     gate = dataclasses.replace(GATE, min_accuracy_percent=90.0, slices=(SliceConfig("x1", (0.0,)),))
     found = slices.score(gate, {"x1": x1}, RIGHT * len(cand), cand, champ)
     assert found[0].rows == 20 and found[0].verdict.startswith("not judged")
-    assert found[0].record()["candidate_percent"] == 70.0 and found[0].comparison.p_value < 0.05
+    assert found[0].record()["candidate_percent"] == 70.0 and found[0].paired_test.p_value < 0.05
     overall = mcnemar(cand, champ)
     assert decide(gate, overall.candidate_percent, overall, 480, slices=found).promote
 
@@ -129,9 +129,9 @@ def test_slices_follow_gate_metric_with_a_paired_bootstrap():
     gate = dataclasses.replace(GATE, metric="macro_f1", min_accuracy_percent=50.0, slices=(SliceConfig("r", (0.0,)),))
     low, high = slices.score(gate, {"r": region}, truth, cand, champ)
     assert low.verdict == "regression" and high.verdict == "ok"
-    assert "paired bootstrap of macro_f1" in low.comparison.method and low.comparison.p_value < 0.05
-    assert low.comparison.champion_percent == 100.0 and low.candidate_percent < 60.0
-    decision = decide(gate, 80.0, high.comparison, 240, slices=[low, high])
+    assert "paired bootstrap of macro_f1" in low.paired_test.method and low.paired_test.p_value < 0.05
+    assert low.paired_test.champion_percent == 100.0 and low.candidate_percent < 60.0
+    decision = decide(gate, 80.0, high.paired_test, 240, slices=[low, high])
     assert not decision.promote and "slice r < 0 (120 rows): macro_f1" in decision.reasons[0]
 
 

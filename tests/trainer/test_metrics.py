@@ -10,7 +10,7 @@ from modelops.core import history
 from modelops.core.store import ModelStore
 from modelops.trainer.data import dataset as data
 from modelops.trainer.metrics import TrainerCollector, runs, serve
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import run
 from tests.conftest import quiet
 
 
@@ -29,7 +29,7 @@ def test_metrics_after_a_promoted_and_a_rejected_run(trained_project):
     config = trained_project  # v1 promoted from the bootstrap data
     data.simulate(config, rows=1500, noise=0.4, shift=0.0, seed=7)
     (data.incoming_dir(config) / "broken.csv").write_text("x1,x2,label\n1,2,maybe\n")
-    assert pipeline.retrain(config, echo=quiet).outcome == "rejected"
+    assert run.retrain(config, echo=quiet).outcome == "rejected"
 
     m = scrape(config, served=1)
     assert m[("modelops_trainer_runs_total", (("outcome", "promoted"),))] == 1

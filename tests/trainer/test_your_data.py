@@ -19,7 +19,7 @@ from modelops.core.store import ModelStore
 from modelops.trainer import reproduce
 from modelops.trainer.cli import status_lines
 from modelops.trainer.data import dataset as data
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import run
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def wine(tmp_path):
 
 def test_a_declared_table_is_validated_trained_gated_published_and_served(wine):
     lines = []
-    result = pipeline.retrain(wine, echo=lines.append)
+    result = run.retrain(wine, echo=lines.append)
     assert result.outcome == "promoted", result.message
 
     reason = (data.quarantine_dir(wine) / "typo.csv.reason.txt").read_text()
@@ -149,7 +149,7 @@ def test_a_declared_table_is_validated_trained_gated_published_and_served(wine):
 )
 def test_a_broken_model_module_fails_the_run_and_publishes_nothing(wine, module, expected):
     (wine.root / "my_model.py").write_text(module)
-    result = pipeline.retrain(wine, echo=lambda line: None)
+    result = run.retrain(wine, echo=lambda line: None)
     assert result.outcome == "failed"
     assert "train.module" in result.message and "my_model.py" in result.message and expected in result.message
     assert "Traceback" not in result.message
@@ -160,14 +160,14 @@ def test_a_broken_model_module_fails_the_run_and_publishes_nothing(wine, module,
 
 def test_a_declared_table_without_data_says_so(tmp_path):
     config = load_config(write_config(tmp_path, features=FEATURES, label={"column": "quality", "classes": CLASSES}))
-    result = pipeline.retrain(config, echo=lambda line: None)
+    result = run.retrain(config, echo=lambda line: None)
     assert result.outcome == "failed"
     assert "no data yet" in result.message and "region,acidity,sugar,age_years,grape,quality" in result.message
     assert not list(data.accepted_dir(config).glob("*.csv")), "no invented rows"
 
 
 def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(wine):
-    first = pipeline.retrain(wine, echo=lambda line: None)
+    first = run.retrain(wine, echo=lambda line: None)
     assert first.outcome == "promoted", first.message
     raw = json.loads((wine.root / "config.json").read_text())
     raw["features"]["body"] = {"type": "float", "optional": True}  # a new feature the old batches do not have
@@ -180,7 +180,7 @@ def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(
         write_csv(data.incoming_dir(changed) / f"new-{week}.csv", [{**r, "body": "1.0"} for r in rows])
     for old in data.accepted_dir(changed).glob("week-*.csv"):
         old.unlink()  # the old batches lack 'body': moved out, as the run's message would ask
-    result = pipeline.retrain(changed, echo=lines.append)
+    result = run.retrain(changed, echo=lines.append)
     assert result.outcome in ("promoted", "rejected"), result.message
     champion = next(line for line in lines if "champion:" in line)
     assert "skipped" in champion and "grape" in champion, "the old model needs grape: the comparison is skipped"
@@ -197,7 +197,7 @@ def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(
     for old in data.accepted_dir(again).glob("new-*.csv"):
         old.unlink()
     lines.clear()
-    pipeline.retrain(again, echo=lines.append)
+    run.retrain(again, echo=lines.append)
     champion = next(line for line in lines if "champion:" in line)
     assert "macro_f1" in champion and "on the same eval rows" in champion, champion
 
@@ -209,11 +209,11 @@ def test_a_declared_table_is_compared_by_its_metric_sliced_by_its_features_and_r
     raw["gate"].update(slices=[{"feature": "region"}, {"feature": "sugar", "edges": [5]}], min_slice_rows=20)
     (wine.root / "config.json").write_text(json.dumps(raw))
     config = load_config(wine.root / "config.json")
-    first = pipeline.retrain(config, echo=lambda line: None)
+    first = run.retrain(config, echo=lambda line: None)
     assert first.outcome == "promoted", first.message
     write_csv(data.incoming_dir(config) / "week-3.csv", wine_rows(600, seed=3))
     lines = []
-    second = pipeline.retrain(config, echo=lines.append)
+    second = run.retrain(config, echo=lines.append)
     assert second.outcome in ("promoted", "rejected"), second.message
 
     record = history.read(config.history_path)[-1]

@@ -16,7 +16,7 @@ half-loaded directory, a replica on a volume that lags behind) is caught.
 Raises VerifyError, naming the replica when there are several, when a replica answers but
 disagrees, fails to load N, or does not report it in ``verify.timeout_seconds`` (a replica that
 stays silent while others answer counts too: every replica must confirm); ServingUnavailable when
-no replica ever answered. The pipeline turns the first into a rollback (the version is retired
+no replica ever answered. A run (``publish``) turns the first into a rollback (the version is retired
 from the shared models directory, so every replica unloads it) and the second into
 ``unverified`` (or a rollback when ``verify.on_unreachable`` is ``fail``, which therefore waits
 the full timeout). In ``warn`` mode serving is called unreachable after
@@ -31,6 +31,7 @@ import os
 import socket
 import time
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from modelops.core.config import Config
 from modelops.core.errors import ConfigError, ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
 from modelops.core.schema import DEMO_SCHEMA, Schema
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
+from modelops.trainer.retrain.runlog import RunLog
 
 REPLICAS_ENV = "TF_SERVING_REPLICAS"
 HEADLESS_ENV = "TF_SERVING_HEADLESS_SERVICE"
@@ -95,14 +97,24 @@ def resolve_replicas(service: str, env_name: str = HEADLESS_ENV, default_port: i
     return [f"http://[{a}]:{port}" if ":" in a else f"http://{a}:{port}" for a in addresses]
 
 
+class Verifier(Protocol):
+    """The ``run.retrain(verifier=...)`` hook: returns when serving answers like the gated model;
+    raises VerifyError when it does not, ServingUnavailable or ServingTimeout when serving never
+    answered at all. ``patience``: how long a silent serving is waited for before it counts as
+    unreachable under ``verify.on_unreachable`` ``warn`` (None: ``verify.unreachable_seconds``)."""
+
+    def __call__(self, config: Config, version: int, x_eval: np.ndarray | Sequence[dict], expected: np.ndarray,
+                 log: RunLog, *, patience: float | None = None) -> None: ...
+
+
 class ServingVerifier:
-    """The ``pipeline.retrain(verifier=...)`` hook; ``clients`` (one per replica) injectable for tests."""
+    """The Verifier that asks TF Serving; ``clients`` (one per replica) injectable for tests."""
 
     def __init__(self, clients: Sequence[ServingClient] | None = None, poll_seconds: float = POLL_SECONDS):
         self.clients, self.poll_seconds = clients, poll_seconds
 
     def __call__(self, config: Config, version: int, x_eval: np.ndarray | Sequence[dict], expected: np.ndarray,
-                 log) -> None:
+                 log: RunLog, *, patience: float | None = None) -> None:
         """``x_eval``: the eval rows, a float matrix (packed schema) or typed rows by feature name
         (``data.typed_rows``); ``expected``: the gate's probabilities for them, ``[n, 1]`` or ``[n, K]``."""
         settings = config.verify
@@ -114,10 +126,10 @@ class ServingVerifier:
         named = _Names(clients)
         log.note(f"verify: waiting up to {settings.timeout_seconds:g}s for {named.all} "
                  f"to serve {clients[0].model_name} v{version}")
-        patience = settings.timeout_seconds
+        silent_for = settings.timeout_seconds
         if settings.on_unreachable == "warn":
-            patience = min(patience, settings.unreachable_seconds)
-        self._wait_available(clients, named, version, settings.timeout_seconds, patience)
+            silent_for = min(silent_for, settings.unreachable_seconds if patience is None else patience)
+        self._wait_available(clients, named, version, settings.timeout_seconds, silent_for)
         n = min(settings.rows, len(x_eval))
         rows = serving_rows(config.schema, x_eval[:n])
         for client in clients:

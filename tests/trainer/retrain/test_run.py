@@ -17,7 +17,7 @@ from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.trainer import reproduce, signals
 from modelops.trainer.data import dataset as data
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import run
 from tests.conftest import (
     REPO,
     assert_no_partial_version,
@@ -46,7 +46,7 @@ def test_first_run_from_the_cli_bootstraps_gates_and_records(project):
     [record] = history.read(project.history_path)
     assert record["event"] == "promote" and record["version"] == 1
     # Nothing can serve a first model before it exists: no false "unverified" alarm; the trainer service
-    # verifies it once serving answers (tests/trainer/test_verify.py).
+    # verifies it once serving answers (tests/trainer/retrain/test_verify.py).
     assert "verification pending" in result.stdout
     log = project.train_log_path.read_text()
     assert "[1/7] ingest" in log and "[6/7] gate: PROMOTED v1" in log
@@ -55,7 +55,7 @@ def test_first_run_from_the_cli_bootstraps_gates_and_records(project):
 def test_noisy_data_is_rejected_and_the_served_version_stays(trained_project):
     config = trained_project
     data.simulate(config, rows=3000, noise=0.45, shift=0.0, seed=7)
-    result = pipeline.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet)
     assert (result.outcome, result.exit_code, result.version) == ("rejected", 3, 2)
     assert ModelStore(config.models_dir).versions() == [1], "a rejected candidate never appears in models/"
     assert not (config.models_dir / "2").exists()
@@ -71,7 +71,7 @@ def test_noisy_data_is_rejected_and_the_served_version_stays(trained_project):
 def test_clean_new_data_promotes_against_the_champion_on_the_same_rows(trained_project):
     config = trained_project
     data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
-    result = pipeline.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet)
     assert result.outcome == "promoted", result.message
     assert assert_no_partial_version(config.models_dir) == [1, 2]
     metrics = json_load(config.models_dir / "2" / "metrics.json")
@@ -97,7 +97,7 @@ def test_a_barely_trained_candidate_is_rejected_by_the_paired_test(trained_proje
     """The floor is set low, so the comparison with the champion decides, on evidence."""
     config = load_config(write_config(trained_project.root, train={"epochs": 1, "learning_rate": 0.0001},
                                       gate={"min_accuracy_percent": 0.0}))
-    result = pipeline.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet)
     assert (result.outcome, result.exit_code) == ("rejected", 3)
     assert "significant regression" in result.message
     [run_dir] = config.runs_dir.glob("*-v2")
@@ -113,7 +113,7 @@ def test_slices_are_scored_and_recorded_and_cover_every_eval_row(trained_project
     config = load_config(write_config(trained_project.root, gate={"slices": [{"feature": "x1", "edges": [0.0, 1.0]}],
                                                                   "min_slice_rows": 30}))
     data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
-    result = pipeline.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet)
     assert result.outcome == "promoted", result.message
     metrics = json_load(config.models_dir / "2" / "metrics.json")
     found = metrics["gate"]["slices"]
@@ -134,7 +134,7 @@ def test_a_served_version_tf_serving_cannot_run_does_not_block_a_working_one(tra
     export_unservable(model.build(learning_rate=0.01, seed=5), v1)
     (v1 / "metrics.json").write_bytes(kept)
     data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
-    result = pipeline.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet)
     assert (result.outcome, result.version) == ("promoted", 2), result.message
     record = [r for r in history.read(config.history_path) if r["event"] == "promote"][-1]
     assert record["champion_version"] is None and record["champion_accuracy_percent"] is None
@@ -150,7 +150,7 @@ def test_a_failed_step_publishes_nothing_and_is_recorded(trained_project, monkey
         raise RuntimeError("disk exploded")
 
     monkeypatch.setattr("modelops.trainer.model.training.train_candidate", broken)
-    result = pipeline.retrain(trained_project, echo=quiet)
+    result = run.retrain(trained_project, echo=quiet)
     assert (result.outcome, result.exit_code) == ("failed", 1)
     assert "disk exploded" in result.message
     assert ModelStore(trained_project.models_dir).versions() == [1]
@@ -168,7 +168,7 @@ def test_a_stop_signal_tensorflow_turns_into_another_error_is_still_an_interrupt
 
     monkeypatch.setattr("modelops.trainer.model.training.train_candidate", training_interrupted_inside_tf_data)
     with signals.interrupts():
-        result = pipeline.retrain(trained_project, echo=quiet)
+        result = run.retrain(trained_project, echo=quiet)
     assert (result.outcome, result.exit_code) == ("failed", 1)
     assert result.message.startswith("interrupted (SIGINT/SIGTERM)")
     assert ModelStore(trained_project.models_dir).versions() == [1]
@@ -198,7 +198,7 @@ def test_a_failing_notification_never_fails_a_run(trained_project, monkeypatch):
     config.notifications_path.unlink()
     config.notifications_path.mkdir()  # the log cannot be appended to
     data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
-    result = pipeline.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet)
     assert result.outcome == "promoted", result.message
     assert history.read(config.history_path)[-1]["event"] == "promote"
 
@@ -221,7 +221,7 @@ def test_killed_while_publishing_leaves_no_partial_version(trained_project):
         time.sleep(0.0005)
     proc.wait(30)
     assert assert_no_partial_version(config.models_dir) in ([1], [1, 2])
-    result = pipeline.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet)
     assert result.outcome == "promoted"
     assert not [p for p in config.models_dir.iterdir() if p.name.startswith(".tmp-")], "stale temp dir cleaned"
     promoted = [r["version"] for r in history.read(config.history_path) if r["event"] == "promote"]
@@ -237,8 +237,8 @@ def test_a_version_published_by_a_run_killed_before_its_record_is_recorded_by_th
     metrics = json_load(store.path(2) / "metrics.json")
     (store.path(2) / "metrics.json").write_text(json.dumps({**metrics, "version": 2, "run_id": "20260101T000000Z"}))
     data.simulate(config, rows=300, noise=0.0, shift=0.0, seed=5)
-    pipeline.retrain(config, echo=quiet)
-    pipeline.retrain(config, echo=quiet)
+    run.retrain(config, echo=quiet)
+    run.retrain(config, echo=quiet)
     records = [r for r in history.read(config.history_path) if r["event"] == "promote" and r["version"] == 2]
     assert len(records) == 1 and records[0]["run_id"] == "20260101T000000Z"
     assert "stopped before writing its record" in records[0]["reasons"][-1]
@@ -269,7 +269,7 @@ def test_two_retrains_at_once_never_collide(trained_project):
 def test_rollback_retires_the_top_version_and_records_it(trained_project):
     config = trained_project
     data.simulate(config, rows=200, noise=0.0, shift=0.0, seed=3)
-    assert pipeline.retrain(config, echo=quiet).outcome == "promoted"
+    assert run.retrain(config, echo=quiet).outcome == "promoted"
     result = run_cli("--config", str(config.root / "config.json"), "rollback", "--reason", "bad canary")
     assert result.returncode == 0, result.stderr
     assert "v1 is the served version again" in result.stdout
@@ -279,7 +279,7 @@ def test_rollback_retires_the_top_version_and_records_it(trained_project):
     again = run_cli("--config", str(config.root / "config.json"), "rollback")
     assert again.returncode == 1
     assert "nothing to roll back to" in again.stderr and "Traceback" not in again.stderr
-    assert pipeline.retrain(config, echo=quiet).version == 3, "the retired number is not reused"
+    assert run.retrain(config, echo=quiet).version == 3, "the retired number is not reused"
 
 
 def test_status_and_history_commands(trained_project):

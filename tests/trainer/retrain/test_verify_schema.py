@@ -13,7 +13,7 @@ from modelops.core.tfserving_client import ServingClient
 from modelops.trainer import compare
 from modelops.trainer.data import dataset as data
 from modelops.trainer.model import network as model
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import run
 from modelops.trainer.retrain.verify import ServingVerifier
 from tests.conftest import quiet, write_config
 from tests.support import Serving
@@ -34,7 +34,7 @@ def test_a_declared_table_is_verified_on_serving_and_compared_by_class(tmp_path,
     server = Serving(config.models_dir, config.model_name)  # opens its port once v1 is published and loaded
     try:
         monkeypatch.setenv("TF_HOST", server.url)
-        result = pipeline.retrain(config, echo=quiet, verifier=ServingVerifier())
+        result = run.retrain(config, echo=quiet, verifier=ServingVerifier())
         assert (result.outcome, result.version) == ("promoted", 1), result.message
         assert [r["event"] for r in history.read(config.history_path)][-2:] == ["promote", "verified"]
 

@@ -12,7 +12,7 @@ from modelops.core.errors import ConfigError, ServingUnavailable, VerifyError
 from modelops.core.notify import WEBHOOK_ENV
 from modelops.core.schema import Feature, Label, Schema
 from modelops.core.store import ModelStore
-from modelops.trainer.retrain import pipeline
+from modelops.trainer.retrain import late_verification, run
 from modelops.trainer.retrain.verify import ServingVerifier, compare, replica_urls, serving_rows
 from tests.conftest import quiet, run_cli
 from tests.trainer.conftest import dead_url, scheduler, wait_served, with_config
@@ -37,13 +37,13 @@ def test_cli_promotion_is_verified_on_serving(trained_project, serving):
 def test_a_first_model_published_before_serving_ran_is_verified_once_serving_answers(trained_project, serving):
     config = trained_project  # v1 was published with nothing serving: its promotion awaits verification
     assert events(config) == ["promote"]
-    assert pipeline.pending_verification(config, ModelStore(config.models_dir)) == 1
+    assert late_verification.version_awaiting_verification(config, ModelStore(config.models_dir)) == 1
     client = serving(config, expect_version=1)
     result = run_cli("--config", str(config.root / "config.json"), "verify", env={**os.environ, "TF_HOST": client.base_url})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified" in result.stdout
     assert events(config)[-2:] == ["promote", "verified"]
-    assert pipeline.pending_verification(config, ModelStore(config.models_dir)) is None
+    assert late_verification.version_awaiting_verification(config, ModelStore(config.models_dir)) is None
     again = run_cli("--config", str(config.root / "config.json"), "verify", env={**os.environ, "TF_HOST": client.base_url})
     assert again.returncode == 0 and "nothing to verify" in again.stdout
     assert events(config)[-1] == "verified"
@@ -91,7 +91,7 @@ def test_served_model_that_answers_wrongly_is_rolled_back(trained_project, servi
                         publish(self, tampered, version, metrics))
     monkeypatch.setenv("TF_HOST", client.base_url)
 
-    result = pipeline.retrain(config, echo=quiet, verifier=ServingVerifier())
+    result = run.retrain(config, echo=quiet, verifier=ServingVerifier())
     assert (result.outcome, result.exit_code, result.version) == ("rolled_back", 1, 2)
     assert "answers differ from the gated model" in result.message
     store = ModelStore(config.models_dir)
@@ -109,7 +109,7 @@ def test_unreachable_serving_promotes_unverified_and_a_dead_webhook_is_harmless(
     config = with_config(trained_project, verify={"timeout_seconds": 1.0})
     monkeypatch.setenv("TF_HOST", dead_url())
     monkeypatch.setenv(WEBHOOK_ENV, dead_url() + "/hook")
-    result = pipeline.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1))
+    result = run.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1))
     assert (result.outcome, result.exit_code, result.version) == ("promoted", 0, 2)
     assert "UNVERIFIED" in result.message and "not reachable" in result.message
     assert ModelStore(config.models_dir).versions() == [1, 2]
@@ -123,7 +123,7 @@ def test_unreachable_serving_promotes_unverified_and_a_dead_webhook_is_harmless(
 def test_unreachable_serving_in_fail_mode_rolls_back(trained_project, monkeypatch):
     config = with_config(trained_project, verify={"timeout_seconds": 1.0, "on_unreachable": "fail"})
     monkeypatch.setenv("TF_HOST", dead_url())
-    result = pipeline.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1))
+    result = run.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1))
     assert (result.outcome, result.exit_code) == ("rolled_back", 1)
     assert "verify.on_unreachable is fail" in result.message
     assert ModelStore(config.models_dir).versions() == [1]
