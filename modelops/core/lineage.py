@@ -20,7 +20,7 @@ from modelops.core.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from modelops.core.config import Config
-    from modelops.trainer.data.dataset import Dataset, Split
+    from modelops.trainer.data.tables import Dataset, Split
 
 CONFIG_COPY = "config.json"
 # The keys ``compare`` and ``status`` show, in this order.

@@ -50,7 +50,7 @@ from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import now_iso, run_id
 from modelops.trainer import batch_drift, compare, drift, gate, rollout_control, scoring, signals, slices, triggers
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import holdout, inbox, tables, windowed
 
 if TYPE_CHECKING:
     from modelops.trainer.model.training import Candidate
@@ -116,7 +116,7 @@ class RunLog:
 # verifier(config, version, eval rows, the gate's predictions for them, log): returns when serving
 # answers like the gated model; raises VerifyError when it does not, ServingUnavailable or
 # ServingTimeout when serving never answered at all. The rows: a packed schema's float matrix,
-# else typed rows by feature name (data.typed_rows).
+# else typed rows by feature name (tables.typed_rows).
 Verifier = Callable[[Config, int, "np.ndarray | list[dict]", np.ndarray, RunLog], None]
 NOTIFY_LABELS = {Event.PROMOTE: "promoted", Event.REJECT: "rejected"}
 
@@ -162,8 +162,8 @@ class Gated:
     evaluation: Evaluation
     champion: Champion
     decision: gate.Decision
-    dataset: data.Dataset
-    split: data.Split
+    dataset: tables.Dataset
+    split: tables.Split
     comparison: stats.Paired | None  # candidate vs champion on the eval rows
     slices: list[gate.SliceResult]
     lineage: dict
@@ -181,7 +181,7 @@ class _Run:
         self.config, self.log = config, log
         self.id = run_id()
         self.started = time.monotonic()
-        self.ingest: data.IngestReport | None = None
+        self.ingest: inbox.IngestReport | None = None
         # what the new rows look like next to the serving version and what started the run (batch_drift)
         self.evidence: dict = {"trigger": trigger} if trigger else {}
 
@@ -264,7 +264,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     return _publish_and_verify(run, store, gated, verifier)
 
 
-def _judge(config: Config, split: data.Split, evaluation: Evaluation, champion: Champion,
+def _judge(config: Config, split: tables.Split, evaluation: Evaluation, champion: Champion,
            log: RunLog) -> tuple[stats.Paired | None, list[gate.SliceResult], gate.Decision]:
     """The gate's evidence, from both models' predicted classes on the same eval rows (the paired
     comparison by ``gate.metric``, overall and per slice), and its decision. A candidate without
@@ -275,7 +275,7 @@ def _judge(config: Config, split: data.Split, evaluation: Evaluation, champion: 
         if theirs is not None:
             comparison = scoring.paired(config.gate.metric, truth, mine, theirs)
         columns = {name: values.tolist() for name, values in
-                   data.columns(config.schema, split.x_eval, split.text_eval).items()}  # by feature name
+                   tables.columns(config.schema, split.x_eval, split.text_eval).items()}  # by feature name
         slice_results = slices.score(config.gate, columns, truth.tolist(), mine.tolist(),
                                      None if theirs is None else theirs.tolist())
     _log_evidence(log, comparison, slice_results)
@@ -295,11 +295,11 @@ def _log_evidence(log: RunLog, comparison: stats.Paired | None, slice_results: l
         log.note(f"  slice {s.name}: {s.rows} rows, {s.candidate_percent:.2f}%{versus}: {s.verdict}")
 
 
-def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.IngestReport, data.Dataset, data.Split]:
+def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.IngestReport, tables.Dataset, tables.Split]:
     """Clean up after crashed runs, ingest new batches, load and split the dataset."""
     stale = store.clean_stale()
     _record_unrecorded(config, store, log)
-    report = data.ingest(config)
+    report = inbox.ingest(config)
     log.step(
         "ingest",
         f"{len(report.accepted)} batch(es) accepted ({report.rows_accepted} rows), "
@@ -314,8 +314,8 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.Ingest
         log.detail(f"quarantined {name}: {reason}")
         notify(config.notifications_path, "quarantined", f"data batch {name}: {reason}",
                {"event": "quarantined", "file": name, "reasons": [reason]})
-    dataset = data.load_dataset(config)
-    split = data.split(dataset, config.data.eval_percent, data.split_key(config))
+    dataset = windowed.load_dataset(config)
+    split = holdout.split(dataset, config.data.eval_percent, holdout.split_key(config))
     log.step("data", f"{len(dataset)} rows from {len(dataset.files)} batch(es), {len(split.y_train)} train / "
                      f"{len(split.y_eval)} eval, fingerprint {dataset.fingerprint} ({dataset.duplicates} duplicate "
                      f"rows dropped, {len(dataset.left_out)} older batch(es) outside data.window)")
@@ -347,7 +347,7 @@ def _record_versions_without(recorded: set, config: Config, store: ModelStore, l
         log.detail(f"v{version} was served without its promote record; recorded it from its metrics.json")
 
 
-def train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:
+def train_and_evaluate(config: Config, split: tables.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:
     """Train, export, reload the export and score it on the eval rows through its signature."""
     from modelops.trainer.model import network as model
     from modelops.trainer.model import training as train  # TensorFlow loads only when a run needs it
@@ -385,7 +385,7 @@ def _sanity_error(probabilities: np.ndarray, shape: tuple[int, int]) -> str | No
     return None
 
 
-def _evaluate_champion(config: Config, store: ModelStore, split: data.Split, log: RunLog) -> Champion:
+def _evaluate_champion(config: Config, store: ModelStore, split: tables.Split, log: RunLog) -> Champion:
     """Score the served version on the same eval rows, through the signature TF Serving runs: its own,
     fed from the rows its own schema reads (the config's may have changed since it was trained)."""
     from modelops.trainer.model import network as model
@@ -398,7 +398,7 @@ def _evaluate_champion(config: Config, store: ModelStore, split: data.Split, log
     own = recorded_schema(store.metrics(served))
     gap = own.scoring_gap(config.schema) if own is not None else "its recorded schema cannot be read"
     if own is not None and not gap:
-        x, text = data.relayout(config.schema, own, split.x_eval, split.text_eval)
+        x, text = tables.relayout(config.schema, own, split.x_eval, split.text_eval)
         if any(np.isnan(x[:, i]).any() for i, f in enumerate(own.numeric) if not f.optional):
             gap = "the eval rows miss values it requires"
     if gap:
@@ -510,10 +510,10 @@ def _unverified(run: _Run, promoted: RunResult, reason: str) -> RunResult:
     return dataclasses.replace(promoted, message=f"{promoted.message}, UNVERIFIED: {reason}")
 
 
-def _verification_rows(config: Config, split: data.Split) -> np.ndarray | list[dict]:
+def _verification_rows(config: Config, split: tables.Split) -> np.ndarray | list[dict]:
     """The eval rows as verification sends them: the float matrix (packed schema) or typed rows by name."""
     schema = config.schema
-    return split.x_eval if schema.packed else data.typed_rows(schema, split.x_eval, split.text_eval)
+    return split.x_eval if schema.packed else tables.typed_rows(schema, split.x_eval, split.text_eval)
 
 
 def _asking_once(config: Config) -> Config:
@@ -632,7 +632,7 @@ def _metrics(config: Config, run_id: str, gated: Gated) -> dict:
     }
 
 
-def _reference(config: Config, dataset: data.Dataset, split: data.Split) -> dict:
+def _reference(config: Config, dataset: tables.Dataset, split: tables.Split) -> dict:
     """The training rows' statistics that batches and live traffic are scored against (docs/drift.md)."""
     rows = drift.table(config.schema, split.x_train, split.y_train, split.text_train)
     return {**drift.reference(config.schema, rows, config.drift.bins),
