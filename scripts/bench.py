@@ -316,7 +316,7 @@ def data_window(batches: int, batch_rows: int) -> dict:
     import numpy as np
 
     from modelops.core.config import load_config
-    from modelops.trainer.data import dataset as data
+    from modelops.trainer.data import holdout, inbox, layout, synthetic, windowed
     from modelops.trainer.model import network as model
     from modelops.trainer.model import training as train
 
@@ -327,17 +327,18 @@ def data_window(batches: int, batch_rows: int) -> dict:
             root.mkdir()
             config = load_config(_default_config(root))
             for i in range(batches - n, batches):  # the same newest batch in both
-                data.write_batch(data.incoming_dir(config) / f"week-{i:03d}.csv", *data.synthetic(batch_rows, seed=i))
-            data.ingest(config)  # week by week in real life: not part of a retrain
+                synthetic.write_batch(layout.incoming_dir(config) / f"week-{i:03d}.csv",
+                                      *synthetic.synthetic(batch_rows, seed=i))
+            inbox.ingest(config)  # week by week in real life: not part of a retrain
         model.build(0.01, 0).fit(np.zeros((64, 2)), np.zeros(64), epochs=1, verbose=0)  # TF warm-up
         result = {"batches": batches, "batch_rows": batch_rows}
         for name, root in roots.items():
-            result[name] = _timed_retrain_data(load_config(root / "config.json"), train, data)
+            result[name] = _timed_retrain_data(load_config(root / "config.json"), train)
         every = load_config(root / "config.json")
         window = dataclasses.replace(every.data.window, max_batches=batches, max_rows=batches * batch_rows)
         every = dataclasses.replace(every, data=dataclasses.replace(every.data, window=window))
         start = time.perf_counter()
-        data.split(data.load_dataset(every), every.data.eval_percent, data.split_key(every))
+        holdout.split(windowed.load_dataset(every), every.data.eval_percent, holdout.split_key(every))
         result["load_and_split_every_batch_seconds"] = round(time.perf_counter() - start, 2)
         result["ratio"] = round(result["all"]["total_seconds"] / result["one"]["total_seconds"], 2)
         return result
@@ -354,11 +355,13 @@ def _default_config(root: Path) -> Path:
     return path
 
 
-def _timed_retrain_data(config, train, data) -> dict:
+def _timed_retrain_data(config, train) -> dict:
+    from modelops.trainer.data import holdout, windowed
+
     start = time.perf_counter()
-    dataset = data.load_dataset(config)
+    dataset = windowed.load_dataset(config)
     loaded = time.perf_counter()
-    split = data.split(dataset, config.data.eval_percent, data.split_key(config))
+    split = holdout.split(dataset, config.data.eval_percent, holdout.split_key(config))
     split_done = time.perf_counter()
     train.train_candidate(config.train, split, config.runs_dir / "candidate")
     end = time.perf_counter()
@@ -374,7 +377,7 @@ def live_drift_overhead(seconds: float, rounds: int) -> dict:
     from modelops.core.config import load_config
     from modelops.core.store import ModelStore
     from modelops.trainer import drift
-    from modelops.trainer.data import dataset as data
+    from modelops.trainer.data import synthetic
     from modelops.trainer.model import network as model
 
     work = Path(tempfile.mkdtemp(prefix="modelops-bench-drift-"))
@@ -382,7 +385,7 @@ def live_drift_overhead(seconds: float, rounds: int) -> dict:
         model.export(model.build(learning_rate=0.01, seed=0), work / "export")
         shutil.copytree(work / "export", work / "serving" / "1")
         config = load_config(write_config(work))
-        x, y = data.synthetic(2000, seed=1)
+        x, y = synthetic.synthetic(2000, seed=1)
         reference = drift.reference(config.schema, drift.table(config.schema, x, y), config.drift.bins)
         roots = {}
         for name, extra in (("without", {}), ("with", {"reference": reference})):

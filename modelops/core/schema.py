@@ -1,9 +1,10 @@
 """The declared table: which columns are features, their types and bounds, and the label's classes.
 
 One place decides a column's journey: ``config.json`` declares it (``features``, ``label``,
-``data.missing_values``), :meth:`Feature.parse` turns a raw value into its typed value for ingest
-(``data.py``) and for the frontend's form and ``/predict`` alike, and :meth:`Schema.instance_for_serving`
-spells a typed row the way TF Serving expects it. Standard library only: the frontend imports it.
+``data.missing_values``), :meth:`Feature.parse` is the one parser of a feature's cell (type, range,
+blank, category) and words its errors for ingest (``trainer/data/csv_rows.py``), ``compare --input``
+and the frontend's form and ``/predict`` alike, and :meth:`Schema.instance_for_serving` spells a
+typed row the way TF Serving expects it. Standard library only: the frontend imports it.
 
 The seed's demo (``x1``, ``x2`` float, label ``label`` in ``[0, 1]``) is *packed*: every feature is a
 required float and there are two classes, so the SavedModel keeps input ``x`` ``[None, n]`` ->
@@ -30,6 +31,7 @@ DEFAULT_MISSING_VALUES = ("", "NA", "NaN", "null")
 FEATURE_KEYS = ("type", "values", "min", "max", "optional")
 LABEL_KEYS = ("column", "classes")
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # a TF signature input name and a form field name
+FLOAT32_MAX = 3.4028234663852886e38  # every number reaches the model as float32
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,12 @@ class Feature:
         """None, a blank string or one of the configured missing spellings."""
         return raw is None or isinstance(raw, str) and (not raw.strip() or raw.strip() in self.missing_values)
 
-    def parse(self, raw: Any) -> float | str | None:
+    def parse(self, raw: Any, max_abs: float | None = None) -> float | str | None:
         """The typed value of one raw value (a CSV cell or a JSON value); None when missing and optional.
 
-        Raise SchemaValueError naming this feature and the value, and saying how to fix it.
+        A number must fit float32 and its declared bounds; ``max_abs`` (``data.max_abs_feature``, for
+        training data) also caps a number without declared bounds. Raise SchemaValueError naming this
+        feature and the value, and saying how to fix it.
         """
         if self.is_missing(raw):
             if self.optional:
@@ -61,7 +65,7 @@ class Feature:
             raise SchemaValueError(self.name, raw, f"is required but missing; send {self.expected()}")
         if self.type == "category":
             return self._category(raw)
-        return self._number(raw)
+        return self._number(raw, max_abs)
 
     def expected(self) -> str:
         """What a valid value looks like, for error messages and the form."""
@@ -86,7 +90,7 @@ class Feature:
             raise SchemaValueError(self.name, raw, f"must be {self.expected()}, got {shown(raw)}{mean}")
         return value
 
-    def _number(self, raw: Any) -> float:
+    def _number(self, raw: Any, max_abs: float | None) -> float:
         fix = f"; send {self.expected()}"
         if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
             raise SchemaValueError(self.name, raw, f"is not a number: {shown(raw)}{fix}")
@@ -94,6 +98,8 @@ class Feature:
             value = float(raw)
         except ValueError:
             raise SchemaValueError(self.name, raw, f"is not a number: {shown(raw)}{fix}") from None
+        except OverflowError:  # an integer with hundreds of digits
+            value = FLOAT32_MAX * 2 if int(raw) > 0 else -FLOAT32_MAX * 2
         if not math.isfinite(value):
             raise SchemaValueError(self.name, raw, f"must be finite, got {shown(raw)}{fix}")
         if self.type == "int" and not value.is_integer():
@@ -102,6 +108,13 @@ class Feature:
             raise SchemaValueError(self.name, raw, f"must be at least {_num(self.min)}, got {shown(raw)}{fix}")
         if self.max is not None and value > self.max:
             raise SchemaValueError(self.name, raw, f"must be at most {_num(self.max)}, got {shown(raw)}{fix}")
+        if max_abs is not None and self.min is None and self.max is None and abs(value) > max_abs:
+            raise SchemaValueError(self.name, raw, f"must be a finite number within ±{_num(max_abs)} "
+                                                   f"(data.max_abs_feature; declare features.{self.name}.min/max "
+                                                   f"for wider values), got {shown(raw)}")
+        if abs(value) > FLOAT32_MAX:
+            raise SchemaValueError(self.name, raw, f"must be a finite number within ±3.4e38 (32-bit float), "
+                                                   f"got {shown(raw)}")
         return value
 
 
@@ -185,7 +198,7 @@ class Schema:
         """A typed row from raw values by feature name (extra keys ignored); SchemaValueError on the first bad one."""
         return {f.name: f.parse(raw.get(f.name)) for f in self.features}
 
-    def instance_for_serving(self, row: dict[str, Any]) -> list | dict:
+    def instance_for_serving(self, row: dict[str, Any]) -> list[float] | dict[str, float | str]:
         """The JSON instance TF Serving expects for one typed row: packed ``[x1, x2]``; named
         ``{name: value}`` with NaN (numbers) or "" (categories) for a missing value."""
         if self.packed:
@@ -269,7 +282,10 @@ def _serving_value(feature: Feature, value: Any) -> float | str:
 
 def shown(value: Any) -> str:
     """A raw value quoted for a message, cut short: a message never carries a whole bad file."""
-    return repr(value[:40] if isinstance(value, str) else value)
+    if isinstance(value, str):
+        return repr(value[:40])
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _num(value: float) -> str:

@@ -20,18 +20,18 @@ from modelops.core.errors import ModelopsError
 from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
 from modelops.trainer import drift, scoring
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import cache, layout, tables
 
 RECENT_BATCHES = 10
 
 
 def _table(config: Config, batch: Path) -> drift.Table:
-    return drift.of_batch(config.schema, data.batch_rows(config, batch))
+    return drift.of_batch(config.schema, cache.batch_rows(config, batch))
 
 
 def _newest_first(config: Config) -> list[Path]:
     found = []
-    for path in data.accepted_dir(config).glob("*.csv"):
+    for path in layout.accepted_dir(config).glob("*.csv"):
         with contextlib.suppress(OSError):
             found.append((path.stat().st_mtime_ns, path.name, path))
     return [path for *_, path in sorted(found, reverse=True)]
@@ -45,7 +45,7 @@ def served_reference(config: Config, store: ModelStore) -> tuple[int | None, dic
 
 def accepted_names(config: Config) -> set[str]:
     """The accepted batches now: taken before ingest, the difference after it is what the run accepted."""
-    return {p.name for p in data.accepted_dir(config).glob("*.csv")}
+    return {p.name for p in layout.accepted_dir(config).glob("*.csv")}
 
 
 def at_ingest(config: Config, store: ModelStore, before: set[str], note) -> dict:
@@ -63,9 +63,9 @@ def _at_ingest(config: Config, store: ModelStore, before: set[str], note) -> dic
     served, ref = served_reference(config, store)
     if not batches or served is None:
         return {}
-    parsed = [data.batch_rows(config, p) for p in batches]
-    tables = [drift.of_batch(config.schema, b) for b in parsed]
-    new = data.Batch(np.concatenate([b.numbers for b in parsed]), np.concatenate([b.text for b in parsed]))
+    parsed = [cache.batch_rows(config, p) for p in batches]
+    scored = [drift.of_batch(config.schema, b) for b in parsed]
+    new = tables.Batch(np.concatenate([b.numbers for b in parsed]), np.concatenate([b.text for b in parsed]))
     fields: dict = {"served_accuracy_on_new": _served_accuracy(config, store, served, new)}
     if fields["served_accuracy_on_new"] is not None:
         note(f"served v{served} answers {fields['served_accuracy_on_new']:.2f}% of the {len(new)} new rows right")
@@ -73,14 +73,14 @@ def _at_ingest(config: Config, store: ModelStore, before: set[str], note) -> dic
         note(f"drift: served v{served} has no reference statistics (trained before drift was recorded)")
         return fields
     cfg = config.drift
-    for path, rows in zip(batches, tables, strict=True):
+    for path, rows in zip(batches, scored, strict=True):
         note(f"drift of {path.name} ({len(rows)} rows) vs v{served}: "
              f"{drift.describe(drift.score(ref, rows, cfg.threshold, cfg.min_rows), cfg.threshold, cfg.min_rows)}")
     report = drift.score(ref, drift.of_batch(config.schema, new), cfg.threshold, cfg.min_rows)
     return {**fields, "drift": report["features"], "drift_label": report["label"], "drift_reference_version": served}
 
 
-def _served_accuracy(config: Config, store: ModelStore, served: int, new: data.Batch) -> float | None:
+def _served_accuracy(config: Config, store: ModelStore, served: int, new: tables.Batch) -> float | None:
     """The serving version's accuracy in percent on the new labelled rows, fed as its own schema reads them;
     None if it cannot answer them (trained on other features, or not loadable)."""
     from modelops.trainer.model import network as model  # TensorFlow: only in a run
@@ -88,7 +88,7 @@ def _served_accuracy(config: Config, store: ModelStore, served: int, new: data.B
     own = recorded_schema(store.metrics(served))
     if own is None or own.scoring_gap(config.schema):
         return None
-    x, text = data.relayout(config.schema, own, new.numbers[:, :-1], new.text)
+    x, text = tables.relayout(config.schema, own, new.numbers[:, :-1], new.text)
     try:
         probabilities = model.predict(model.load_signature(store.path(served)), x, own, text)
     except (ModelopsError, ValueError, OSError):

@@ -21,7 +21,7 @@ from modelops.core.exit_codes import ExitCode
 from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
 from modelops.trainer import batch_drift, compare, reproduce, rollout_control, signals
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import synthetic
 from modelops.trainer.retrain import late_verification, rollback, run, verify
 
 EPILOG = """exit codes:
@@ -221,7 +221,7 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
         reproduction = reproduce.reproduce(config, args.version)
         print("\n".join(reproduction.lines()))
         return ExitCode.OK if reproduction.within else ExitCode.REJECTED
-    path = data.simulate(config, args.rows, args.noise, args.shift, args.seed)
+    path = synthetic.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")
     return ExitCode.OK
 

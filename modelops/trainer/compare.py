@@ -35,7 +35,7 @@ from pathlib import Path
 
 from modelops.core import lineage, predictions
 from modelops.core.config import Config
-from modelops.core.errors import ModelNotLoaded, SchemaValueError, ServingHTTPError, UsageError
+from modelops.core.errors import DataError, ModelNotLoaded, ServingHTTPError, UsageError
 from modelops.core.predictions import Prediction
 from modelops.core.schema import DEMO_SCHEMA, Schema
 from modelops.core.store import ModelStore
@@ -64,10 +64,10 @@ class Rows:
 
 def held_out_rows(config: Config, limit: int | None = DEFAULT_ROWS) -> Rows:
     """The first ``limit`` (None: all) eval rows of the current dataset, split as the pipeline splits it."""
-    from modelops.trainer.data import dataset as data
+    from modelops.trainer.data import holdout, tables, windowed
 
     schema = config.schema
-    split = data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config))
+    split = holdout.split(windowed.load_dataset(config), config.data.eval_percent, holdout.split_key(config))
     y = split.y_eval[:limit].tolist()
     if not y:
         raise UsageError("the current dataset has no held-out rows yet; give rows with --input FILE.csv")
@@ -75,79 +75,47 @@ def held_out_rows(config: Config, limit: int | None = DEFAULT_ROWS) -> Rows:
         x = split.x_eval[:limit].tolist()
     else:
         text = None if split.text_eval is None else split.text_eval[:limit]
-        x = [schema.instance_for_serving(row) for row in data.typed_rows(schema, split.x_eval[:limit], text)]
+        x = [schema.instance_for_serving(row) for row in tables.typed_rows(schema, split.x_eval[:limit], text)]
     return Rows(x, [int(v) for v in y], f"{len(x)} held-out rows of the current dataset", schema)
 
 
 def read_csv(path: Path, max_abs: float, max_rows: int, schema: Schema = DEMO_SCHEMA) -> Rows:
-    """Rows of a CSV with the schema's feature columns and optionally its label column (any order);
-    UsageError says what is wrong."""
-    features, label = schema.names, schema.label.column
-    expected = f"{','.join(features)}[,{label}]"
+    """Rows of a CSV with the schema's feature columns and optionally its label column, read by the
+    header rule and cell parser ingest uses (``trainer/data/csv_rows.py``); UsageError says what is wrong."""
+    from modelops.trainer.data.csv_rows import Header, empty_file, expected_columns
+
     try:
         text = Path(path).read_bytes().decode("utf-8-sig")
         table = [r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r)]
     except OSError as exc:
         raise UsageError(f"cannot read --input {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"--input {path} is not a CSV text file ({exc}); expected columns {expected}") from None
-    header = [cell.strip() for cell in table[0]] if table else []
-    if all(name == name.lower() for name in (*features, label)):  # then a header's case does not matter
-        header = [cell.lower() for cell in header]
-    if sorted(header) not in (sorted(features), sorted((*features, label))):
-        raise UsageError(f"--input {path}: the header must be {','.join(features)} or {','.join(features)},{label} "
-                         f"(any order), got {','.join(header) or 'an empty file'}")
+        raise UsageError(f"--input {path} is not a CSV text file ({exc}); expected columns "
+                         f"{expected_columns(schema, label_required=False)}") from None
+    try:
+        if not table:
+            raise empty_file(schema, label_required=False)
+        header = Header(table[0], schema, max_abs, label_required=False)
+    except DataError as exc:
+        raise UsageError(f"--input {path}: {exc}") from None
     if not 1 <= len(table) - 1 <= max_rows:
         raise UsageError(f"--input {path} has {len(table) - 1} data rows; between 1 and {max_rows} are needed")
-    columns = [header.index(name) for name in (*features, label) if name in header]
     x: list = []
     labels: list[int] = []
     problems: list[str] = []
     for line, row in enumerate(table[1:], start=2):
         try:
-            instance, index = _parse_row(row, columns, header, max_abs, schema)
+            values, index = header.read(row)
         except ValueError as exc:
             problems.append(f"line {line}: {exc}")
             continue
-        x.append(instance)
+        x.append(schema.instance_for_serving(dict(zip(schema.names, values, strict=True))))
         if index is not None:
             labels.append(index)
     if problems:
         more = f" (and {len(problems) - MAX_PROBLEMS} more)" if len(problems) > MAX_PROBLEMS else ""
         raise UsageError(f"--input {path}: " + "; ".join(problems[:MAX_PROBLEMS]) + more)
-    return Rows(x, labels if label in header else None, f"{len(x)} rows of {path}", schema)
-
-
-def _parse_row(row: list[str], columns: list[int], header: list[str], max_abs: float, schema: Schema
-               ) -> tuple[list | dict, int | None]:
-    """One CSV row as a TF Serving instance and its class index (None without a label column)."""
-    if len(row) != len(header):
-        raise ValueError(f"expected {len(header)} fields, got {len(row)}")
-    cells = [row[i].strip() for i in columns]
-    typed: dict = {}
-    for feature, cell in zip(schema.features, cells, strict=False):
-        if schema.packed:  # the demo's wording
-            try:
-                value = float(cell)
-            except ValueError:
-                raise ValueError(f"{feature.name} is not a number: {cell[:40]!r}") from None
-            if not math.isfinite(value) or abs(value) > max_abs:
-                raise ValueError(f"{feature.name}={cell[:40]} is not a finite number within +-{max_abs:g}")
-        try:
-            typed[feature.name] = feature.parse(cell)
-        except SchemaValueError as exc:
-            raise ValueError(str(exc)) from None
-        if isinstance(typed[feature.name], float) and abs(typed[feature.name]) > max_abs:
-            raise ValueError(f"{feature.name}={cell[:40]} is not a finite number within +-{max_abs:g}")
-    index = None
-    if len(cells) > len(schema.features):
-        try:
-            index = schema.label.index(cells[-1])
-        except SchemaValueError:
-            names = schema.label.class_names
-            allowed = " or ".join(names) if len(names) == 2 else f"one of {', '.join(names)}"
-            raise ValueError(f"{schema.label.column} must be {allowed}, got {cells[-1][:40]!r}") from None
-    return schema.instance_for_serving(typed), index
+    return Rows(x, labels if header.label is not None else None, f"{len(x)} rows of {path}", schema)
 
 
 # --- the versions ---

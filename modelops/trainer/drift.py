@@ -21,7 +21,7 @@ import numpy as np
 
 from modelops.core.psi import psi, slot
 from modelops.core.schema import Schema
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import tables
 
 MAX_CATEGORIES = 100  # a learned category's most frequent values kept in the reference; the rest count as "other"
 
@@ -40,10 +40,10 @@ class Table:
 
 def table(schema: Schema, x: np.ndarray, y: np.ndarray, text: np.ndarray | None = None) -> Table:
     """A Table from the pipeline's matrices (numeric features in ``x``, categories in ``text``)."""
-    return Table(data.columns(schema, x, text), np.asarray(y).astype(int))
+    return Table(tables.columns(schema, x, text), np.asarray(y).astype(int))
 
 
-def of_batch(schema: Schema, batch: data.Batch) -> Table:
+def of_batch(schema: Schema, batch: tables.Batch) -> Table:
     """A Table from one parsed batch (its class index is the last number of each row)."""
     return table(schema, batch.numbers[:, :-1], batch.numbers[:, -1], batch.text)
 

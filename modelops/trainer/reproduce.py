@@ -24,7 +24,7 @@ from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, DataError, ReproduceError
 from modelops.core.store import METRICS_FILE, RETIRED_DIR
 from modelops.core.timestamps import run_id
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import holdout, windowed
 from modelops.trainer.retrain.evaluation import train_and_evaluate
 from modelops.trainer.retrain.runlog import RunLog
 
@@ -132,7 +132,7 @@ def _inputs(config: Config, version: int, home: Path, recorded: dict, names: lis
         raise ReproduceError(f"v{version}'s train.module {run_config.train_module_path} was changed since training "
                              "(sha256 differs)")
     try:
-        dataset = data.load_batches(run_config, names)
+        dataset = windowed.load_batches(run_config, names)
     except DataError as exc:
         raise ReproduceError(f"v{version} cannot be reproduced: {exc}") from None
     if dataset.fingerprint != recorded["dataset_fingerprint"]:
@@ -140,7 +140,7 @@ def _inputs(config: Config, version: int, home: Path, recorded: dict, names: lis
                              f"recorded {recorded['dataset_fingerprint']}")
     if not config.split_key_path.is_file():
         raise ReproduceError(f"the split key {config.split_key_path} is gone: the eval rows cannot be rebuilt")
-    split = data.split(dataset, run_config.data.eval_percent, data.split_key(config))
+    split = holdout.split(dataset, run_config.data.eval_percent, holdout.split_key(config))
     if lineage.eval_fingerprint(split) != recorded["eval_fingerprint"]:
         raise ReproduceError(f"v{version}'s eval rows cannot be rebuilt: the split key {config.split_key_path} "
                              "changed since training")

@@ -27,7 +27,7 @@ from modelops.core.errors import ModelopsError
 from modelops.core.store import ModelStore
 from modelops.core.timestamps import parse_iso
 from modelops.trainer import drift
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import csv_rows, layout, tables
 
 KINDS = ("new_rows", "drift")  # a record's ``trigger`` starts with one of these when a trigger started its run
 
@@ -35,7 +35,7 @@ KINDS = ("new_rows", "drift")  # a record's ``trigger`` starts with one of these
 def inbox_sizes(config: Config) -> dict[str, int]:
     """The CSV files waiting in ``data/incoming/`` by name and size: one listing and one lstat each, no reads."""
     sizes = {}
-    with contextlib.suppress(FileNotFoundError), os.scandir(data.incoming_dir(config)) as entries:
+    with contextlib.suppress(FileNotFoundError), os.scandir(layout.incoming_dir(config)) as entries:
         for entry in entries:
             name = entry.name
             if name.startswith(".") or not name.lower().endswith(".csv"):
@@ -102,8 +102,8 @@ class Triggers:
         """The drifted features of one waiting batch (none if it cannot be read: ingest will say why)."""
         cfg = self.config.drift
         try:
-            with open(data.incoming_dir(self.config) / name, "rb") as raw:
-                batch = data.read_rows(raw, self.config.data, self.config.schema)
+            with open(layout.incoming_dir(self.config) / name, "rb") as raw:
+                batch = csv_rows.read_rows(raw, self.config.data, self.config.schema)
         except (ModelopsError, OSError):
             return []
         return drift.drifted_names(drift.score(ref, drift.of_batch(self.config.schema, batch), cfg.threshold,
@@ -120,11 +120,11 @@ class Triggers:
         return False
 
 
-def bytes_per_row(config: Config, dataset: data.Dataset) -> float | None:
+def bytes_per_row(config: Config, dataset: tables.Dataset) -> float | None:
     """The accepted batches' size per row, for estimating rows from file sizes (stat only)."""
     size = 0
     for name in dataset.files:
         with contextlib.suppress(OSError):
-            size += (data.accepted_dir(config) / name).stat().st_size
+            size += (layout.accepted_dir(config) / name).stat().st_size
     rows = len(dataset) + dataset.duplicates
     return round(size / rows, 3) if size and rows else None

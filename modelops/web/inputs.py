@@ -9,8 +9,9 @@ The declared schema (``features`` in config.json) picks the parser once, at app 
 - packed (every feature a required float, two classes; the demo ``x1``, ``x2``): rows are lists
   ``[x1, x2]`` or objects, checked at C speed in the common case, sent as lists;
 - any other schema: rows are objects by feature name (or lists in schema order when every
-  feature is a number), each value read by ``Feature.parse`` exactly as ingest reads a CSV cell,
-  sent as TF Serving's named instances (NaN or "" for a missing optional value).
+  feature is a number), each value read by ``Feature.parse``, the one cell parser ingest and
+  ``compare --input`` use too, sent as TF Serving's named instances (NaN or "" for a missing
+  optional value).
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import math
 from typing import cast
 
 from modelops.core.errors import SchemaValueError
-from modelops.core.schema import Feature, Schema
+from modelops.core.schema import FLOAT32_MAX, Feature, Schema
 
-FLOAT32_MAX = 3.4028234663852886e38
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _UNBOUNDED_EXAMPLES = ((1.5, 2.3), (0.8, -1.2))  # the README's rows, for features without bounds
 
@@ -187,16 +187,10 @@ class NamedInputs(Inputs):
         return self._instance(row, f"{where}.")
 
     def _instance(self, raw, where: str) -> dict:
-        typed = {}
-        for feature in self.schema.features:
-            try:
-                typed[feature.name] = feature.parse(raw.get(feature.name))
-            except SchemaValueError as exc:
-                raise InputError(f"{where}{exc}") from None
-            value = typed[feature.name]
-            if isinstance(value, float) and abs(value) > FLOAT32_MAX:
-                raise InputError(f"{where}{feature.name} must be a finite number within ±3.4e38 (32-bit float), "
-                                 f"got {_shorten(raw.get(feature.name))}")
+        try:
+            typed = self.schema.parse_row(raw)
+        except SchemaValueError as exc:
+            raise InputError(f"{where}{exc}") from None
         return cast(dict, self.schema.instance_for_serving(typed))
 
     def parse_form(self, form) -> dict:

@@ -26,7 +26,7 @@ import requests
 
 from modelops.core import history
 from modelops.core.store import ModelStore
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import synthetic
 from modelops.trainer.retrain import run
 from modelops.trainer.retrain.verify import ServingVerifier
 from tests.conftest import REPO, assert_no_partial_version, quiet
@@ -79,7 +79,7 @@ def test_promotion_under_load_fails_no_request(project, tmp_path, monkeypatch):
             wait_until(lambda: requests.get(f"{url}/readyz", timeout=5).ok, what="frontend ready")
             with hammer(url) as (versions, failures):
                 wait_until(lambda: versions["1"] > 20, what="traffic on v1")
-                data.simulate(project, rows=300, noise=0.0, shift=0.0, seed=21)
+                synthetic.simulate(project, rows=300, noise=0.0, shift=0.0, seed=21)
                 monkeypatch.setenv("TF_HOST", serving.url)
                 result = run.retrain(project, echo=quiet, verifier=ServingVerifier())
                 assert (result.outcome, result.version) == ("promoted", 2), result.message
@@ -161,7 +161,7 @@ def test_unwritable_models_dir_fails_clearly_and_serving_keeps_the_old_version(p
             subprocess.run(["mount", "-o", "remount,ro", str(models)], check=True)
         serving = Serving(models, project.model_name).wait_listening()
         try:
-            data.simulate(project, rows=200, noise=0.0, shift=0.0, seed=5)
+            synthetic.simulate(project, rows=200, noise=0.0, shift=0.0, seed=5)
             result = subprocess.run([sys.executable, str(REPO / "retrain_pipeline.py"), "--config",
                                      str(project.root / "config.json")], capture_output=True, text=True, timeout=180,
                                     env={**os.environ, "TF_HOST": serving.url})

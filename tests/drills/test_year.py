@@ -30,7 +30,7 @@ from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.history import Event, Outcome
 from modelops.core.store import ModelStore
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import layout, synthetic
 from modelops.trainer.retrain import run
 from tests.conftest import REPO, json_load, quiet, run_cli, write_config
 from tests.support import wait_until
@@ -94,7 +94,7 @@ def test_a_year_of_weekly_retrains_never_stalls_loses_a_record_or_serves_an_unga
 
 def _deliver(config, week: int, outside) -> tuple[str, str] | None:
     """Drop this week's batches into incoming/; return the bad batch (name, reason word) if any."""
-    inbox = data.incoming_dir(config)
+    inbox = layout.incoming_dir(config)
     inbox.mkdir(parents=True, exist_ok=True)
     if week == 1:
         return None  # nothing yet: the first run bootstraps
@@ -104,7 +104,7 @@ def _deliver(config, week: int, outside) -> tuple[str, str] | None:
         partial.rename(inbox / f"week-{HALF_COPIED}.csv")
     noise = 0.5 if week == NOISY else 0.0
     shift = 0.4 if week >= DRIFT else 0.0
-    data.simulate(config, rows=ROWS, noise=noise, shift=shift, seed=week)
+    synthetic.simulate(config, rows=ROWS, noise=noise, shift=shift, seed=week)
     if week == HALF_COPIED:
         whole = _csv(outside, ROWS, seed=1000 + week).splitlines(keepends=True)
         (inbox / f"week-{week}.csv.partial").write_bytes(b"".join(whole[:ROWS // 2]))
@@ -126,7 +126,7 @@ def _deliver(config, week: int, outside) -> tuple[str, str] | None:
 def _csv(outside, rows: int, seed: int) -> bytes:
     """A clean batch's bytes, written outside the project."""
     path = outside / f"batch-{seed}.csv"
-    data.write_batch(path, *data.synthetic(rows, seed=seed))
+    synthetic.write_batch(path, *synthetic.synthetic(rows, seed=seed))
     return path.read_bytes()
 
 
@@ -147,7 +147,7 @@ def _kill_mid_run(config) -> None:
     assert proc.returncode == -signal.SIGKILL
     assert ModelStore(config.models_dir).latest() == served
     assert len(history.read(config.history_path)) == before, "a killed run records nothing"
-    assert list(data.accepted_dir(config).glob(f"sim-*-seed{KILLED}.csv")), "its batch was accepted before the kill"
+    assert list(layout.accepted_dir(config).glob(f"sim-*-seed{KILLED}.csv")), "its batch was accepted before the kill"
 
 
 def _check_week(config, week: int, result, new: list[dict], bad: tuple[str, str] | None) -> None:
@@ -160,11 +160,11 @@ def _check_week(config, week: int, result, new: list[dict], bad: tuple[str, str]
     assert {r["run_id"] for r in new} == {run_id}, f"week {week}: {new}"
     if bad is not None:
         name, word = bad
-        reason = (data.quarantine_dir(config) / f"{name}.reason.txt").read_text()
-        assert (data.quarantine_dir(config) / name).exists() and word in reason, reason
+        reason = (layout.quarantine_dir(config) / f"{name}.reason.txt").read_text()
+        assert (layout.quarantine_dir(config) / name).exists() and word in reason, reason
         assert decisions[0]["batches_quarantined"] == 1
     assert decisions[0]["batches_accepted"] == (2 if week == HALF_COPIED + 1 else 1 if week > 1 else 0)
-    left = sorted(p.name for p in data.incoming_dir(config).iterdir())
+    left = sorted(p.name for p in layout.incoming_dir(config).iterdir())
     assert left == ([f"week-{week}.csv.partial"] if week == HALF_COPIED else []), f"week {week}: {left}"
     if result.outcome == Outcome.PROMOTED:
         metrics = ModelStore(config.models_dir).metrics(result.version)

@@ -17,7 +17,7 @@ from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
 from modelops.trainer import cli, compare, rollout_control
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import holdout, synthetic, windowed
 from modelops.trainer.retrain import run
 from modelops.trainer.retrain.runlog import RunLog
 from modelops.web import create_app
@@ -37,7 +37,7 @@ def loaded(url: str, model_name: str) -> set[int]:
 
 
 def eval_rows(config) -> int:
-    return len(data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config)).y_eval)
+    return len(holdout.split(windowed.load_dataset(config), config.data.eval_percent, holdout.split_key(config)).y_eval)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def two_versions(_trained_template, tmp_path_factory):
     root = tmp_path_factory.mktemp("two") / "project"
     shutil.copytree(_trained_template, root)
     config = load_config(root / "config.json")
-    data.simulate(config, 2000, noise=0.0, shift=2.0, seed=3)
+    synthetic.simulate(config, 2000, noise=0.0, shift=2.0, seed=3)
     candidate = run.train_only(config, echo=quiet)
     store = ModelStore(config.models_dir)
     lineage = {**store.metrics(1)["lineage"], "dataset_fingerprint": "0" * 16, "parent_version": 1}
@@ -119,7 +119,7 @@ def test_a_promotion_stores_its_comparison_with_the_previous_version_and_the_pag
     config = trained_project
     service = Serving(config.models_dir, config.model_name).wait_listening()
     try:
-        data.simulate(config, 1000, noise=0.0, shift=0.0, seed=7)
+        synthetic.simulate(config, 1000, noise=0.0, shift=0.0, seed=7)
         result = run_cli("--config", str(config.root / "config.json"), env={**os.environ, "TF_HOST": service.url})
         assert result.returncode == 0, result.stdout + result.stderr
         assert "compare: v2 vs v1: class agreement" in result.stdout
@@ -272,11 +272,11 @@ def test_load_lists_a_version_in_the_trainers_config_file_for_the_comparison_onl
 BAD_INPUTS = {
     "missing": (None, "cannot read --input"),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "is not a CSV text file"),
-    "empty": (b"", "got an empty file"),
-    "wrong header": (b"a,b\n1,2\n", "the header must be x1,x2 or x1,x2,label"),
+    "empty": (b"", "empty file: expected a header 'x1,x2[,label]'"),
+    "wrong header": (b"a,b\n1,2\n", "header must be the columns x1,x2[,label] (any order"),
     "header only": (b"x1,x2\n", "has 0 data rows"),
     "not a number": (b"x1,x2\n1,2\n1,abc\n", "line 3: x2 is not a number"),
-    "not finite": (b"x1,x2,label\nnan,1,0\n", "line 2: x1=nan is not a finite number"),
+    "not finite": (b"x1,x2,label\nnan,1,0\n", "line 2: x1 must be finite, got 'nan'"),
     "bad label": (b"x1,x2,label\n1,1,2\n", "line 2: label must be 0 or 1"),
     "ragged": (b"x1,x2\n1,2,3\n", "line 2: expected 2 fields, got 3"),
 }

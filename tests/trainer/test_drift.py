@@ -9,7 +9,7 @@ from modelops.core import history, psi
 from modelops.core.config import load_config
 from modelops.core.schema import DEMO_SCHEMA, Feature, Label, Schema
 from modelops.trainer import drift
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import layout, synthetic
 from modelops.trainer.retrain import run
 from tests.conftest import json_load, quiet, run_cli, write_config
 
@@ -18,7 +18,7 @@ MIXED = Schema((Feature("size"), Feature("color", "category", ("red", "blue")), 
 
 
 def demo_rows(n: int, seed: int, x1_shift: float = 0.0) -> drift.Table:
-    x, y = data.synthetic(n, seed=seed)
+    x, y = synthetic.synthetic(n, seed=seed)
     x[:, 0] += x1_shift
     return drift.table(DEMO_SCHEMA, x, y)
 
@@ -77,9 +77,9 @@ def test_the_frontend_and_the_trainer_put_a_value_in_the_same_slot():
 
 
 def write_moved_batch(config, name: str, rows: int, seed: int, x1_shift: float) -> None:
-    x, y = data.synthetic(rows, seed=seed)
+    x, y = synthetic.synthetic(rows, seed=seed)
     x[:, 0] += x1_shift
-    data.write_batch(data.incoming_dir(config) / name, x, y)
+    synthetic.write_batch(layout.incoming_dir(config) / name, x, y)
 
 
 @pytest.mark.slow

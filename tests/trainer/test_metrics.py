@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.core import history
 from modelops.core.store import ModelStore
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import layout, synthetic
 from modelops.trainer.metrics import TrainerCollector, runs, serve
 from modelops.trainer.retrain import run
 from tests.conftest import quiet
@@ -27,8 +27,8 @@ def scrape(config, served=None) -> dict:
 @pytest.mark.slow
 def test_metrics_after_a_promoted_and_a_rejected_run(trained_project):
     config = trained_project  # v1 promoted from the bootstrap data
-    data.simulate(config, rows=1500, noise=0.4, shift=0.0, seed=7)
-    (data.incoming_dir(config) / "broken.csv").write_text("x1,x2,label\n1,2,maybe\n")
+    synthetic.simulate(config, rows=1500, noise=0.4, shift=0.0, seed=7)
+    (layout.incoming_dir(config) / "broken.csv").write_text("x1,x2,label\n1,2,maybe\n")
     assert run.retrain(config, echo=quiet).outcome == "rejected"
 
     m = scrape(config, served=1)

@@ -12,7 +12,7 @@ from modelops.core.config import load_config
 from modelops.core.schema import DEMO_SCHEMA
 from modelops.core.timestamps import now_iso
 from modelops.trainer import drift
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import layout, synthetic
 from modelops.trainer.triggers import Triggers
 from tests.conftest import write_config
 from tests.trainer.conftest import scheduler
@@ -28,9 +28,9 @@ class Clock:
 
 def fake_served_version(config):
     """v1 in models/ with the reference a real run writes (no SavedModel: triggers never load one)."""
-    x, y = data.synthetic(2000, seed=1)
+    x, y = synthetic.synthetic(2000, seed=1)
     ref = drift.reference(DEMO_SCHEMA, drift.table(DEMO_SCHEMA, x, y), bins=10)
-    data.write_batch(config.data_dir / "probe.csv", x, y)
+    synthetic.write_batch(config.data_dir / "probe.csv", x, y)
     ref["bytes_per_row"] = (config.data_dir / "probe.csv").stat().st_size / 2000
     (config.models_dir / "1").mkdir(parents=True)
     (config.models_dir / "1" / "metrics.json").write_text(json.dumps({"version": 1, "reference": ref}))
@@ -38,9 +38,9 @@ def fake_served_version(config):
 
 
 def waiting(config, name, rows, seed, x1_shift=0.0):
-    x, y = data.synthetic(rows, seed=seed)
+    x, y = synthetic.synthetic(rows, seed=seed)
     x[:, 0] += x1_shift
-    data.write_batch(data.incoming_dir(config) / name, x, y)
+    synthetic.write_batch(layout.incoming_dir(config) / name, x, y)
 
 
 def triggers_on(tmp_path, **triggers):
@@ -117,7 +117,7 @@ def test_a_drifted_batch_starts_a_run_once_settled_and_each_batch_is_read_once(t
     for _ in range(3):
         clock.now += 1
         triggers.due()
-    assert sorted(opened) == sorted(str(data.incoming_dir(config) / n) for n in ("same.csv", "moved.csv"))
+    assert sorted(opened) == sorted(str(layout.incoming_dir(config) / n) for n in ("same.csv", "moved.csv"))
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from modelops.core.schema import Schema
 from modelops.core.store import ModelStore
 from modelops.trainer import reproduce
 from modelops.trainer.cli import status_lines
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import layout
 from modelops.trainer.retrain import run
 from tests.conftest import write_config
 
@@ -85,7 +85,7 @@ def wine(tmp_path):
         tmp_path, features=FEATURES, label={"column": "quality", "classes": CLASSES},
         gate={"metric": "macro_f1", "min_accuracy_percent": 40.0},
         train={"epochs": 40, "module": "my_model.py", "params": {"units": 24}, "learning_rate": 0.02}))
-    inbox = data.incoming_dir(config)
+    inbox = layout.incoming_dir(config)
     for week in range(3):
         write_csv(inbox / f"week-{week}.csv", wine_rows(600, seed=week))
     bad = wine_rows(5, seed=9)
@@ -99,7 +99,7 @@ def test_a_declared_table_is_validated_trained_gated_published_and_served(wine):
     result = run.retrain(wine, echo=lines.append)
     assert result.outcome == "promoted", result.message
 
-    reason = (data.quarantine_dir(wine) / "typo.csv.reason.txt").read_text()
+    reason = (layout.quarantine_dir(wine) / "typo.csv.reason.txt").read_text()
     assert "line 5" in reason and "region" in reason and "'norht'" in reason, reason
     assert any("ignored its columns sample_id" in line for line in lines), "the extra column is named"
     assert not any("bootstrap" in line for line in lines), "no synthetic rows for a declared table"
@@ -163,7 +163,7 @@ def test_a_declared_table_without_data_says_so(tmp_path):
     result = run.retrain(config, echo=lambda line: None)
     assert result.outcome == "failed"
     assert "no data yet" in result.message and "region,acidity,sugar,age_years,grape,quality" in result.message
-    assert not list(data.accepted_dir(config).glob("*.csv")), "no invented rows"
+    assert not list(layout.accepted_dir(config).glob("*.csv")), "no invented rows"
 
 
 def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(wine):
@@ -177,8 +177,8 @@ def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(
     lines = []
     for week in range(3):
         rows = wine_rows(600, seed=20 + week)
-        write_csv(data.incoming_dir(changed) / f"new-{week}.csv", [{**r, "body": "1.0"} for r in rows])
-    for old in data.accepted_dir(changed).glob("week-*.csv"):
+        write_csv(layout.incoming_dir(changed) / f"new-{week}.csv", [{**r, "body": "1.0"} for r in rows])
+    for old in layout.accepted_dir(changed).glob("week-*.csv"):
         old.unlink()  # the old batches lack 'body': moved out, as the run's message would ask
     result = run.retrain(changed, echo=lines.append)
     assert result.outcome in ("promoted", "rejected"), result.message
@@ -193,8 +193,8 @@ def test_a_served_model_of_another_schema_is_compared_through_its_own_signature(
     again = load_config(wine.root / "config.json")
     for week in range(2):
         rows = wine_rows(600, seed=40 + week)
-        write_csv(data.incoming_dir(again) / f"later-{week}.csv", [{**r, "body": "2.0"} for r in rows])
-    for old in data.accepted_dir(again).glob("new-*.csv"):
+        write_csv(layout.incoming_dir(again) / f"later-{week}.csv", [{**r, "body": "2.0"} for r in rows])
+    for old in layout.accepted_dir(again).glob("new-*.csv"):
         old.unlink()
     lines.clear()
     run.retrain(again, echo=lines.append)
@@ -211,7 +211,7 @@ def test_a_declared_table_is_compared_by_its_metric_sliced_by_its_features_and_r
     config = load_config(wine.root / "config.json")
     first = run.retrain(config, echo=lambda line: None)
     assert first.outcome == "promoted", first.message
-    write_csv(data.incoming_dir(config) / "week-3.csv", wine_rows(600, seed=3))
+    write_csv(layout.incoming_dir(config) / "week-3.csv", wine_rows(600, seed=3))
     lines = []
     second = run.retrain(config, echo=lines.append)
     assert second.outcome in ("promoted", "rejected"), second.message

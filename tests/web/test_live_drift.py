@@ -9,12 +9,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.core.schema import DEMO_SCHEMA
 from modelops.trainer import drift
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import synthetic
 from modelops.web.drift import LiveWindow, sparkline
 
 
 def reference() -> dict:
-    x, y = data.synthetic(4000, seed=1)
+    x, y = synthetic.synthetic(4000, seed=1)
     return drift.reference(DEMO_SCHEMA, drift.table(DEMO_SCHEMA, x, y), bins=10)
 
 

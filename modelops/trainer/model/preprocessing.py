@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from modelops.core.errors import DataError
 from modelops.core.schema import Schema
-from modelops.trainer.data.dataset import columns
+from modelops.trainer.data.tables import columns
 
 
 class Encoder(keras.layers.Layer):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from modelops.core.config import TrainConfig
 from modelops.core.schema import DEMO_SCHEMA, Schema
-from modelops.trainer.data.dataset import Split
+from modelops.trainer.data.tables import Split
 from modelops.trainer.model import network as model
 from modelops.trainer.model import preprocessing
 from modelops.trainer.model.usermodel import build_user_model

@@ -21,7 +21,7 @@ from modelops.core.errors import ServableError, StoreError
 from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
 from modelops.trainer import gate, scoring, slices
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import tables
 from modelops.trainer.retrain.runlog import RunLog
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ class Gated:
     evaluation: Evaluation
     champion: Champion
     decision: gate.Decision
-    dataset: data.Dataset
-    split: data.Split
+    dataset: tables.Dataset
+    split: tables.Split
     paired_test: stats.Paired | None  # candidate vs champion on the eval rows
     slices: list[gate.SliceResult]
     lineage: dict
@@ -81,7 +81,7 @@ class Gated:
                 f"{'; '.join(self.decision.reasons)}")
 
 
-def train_and_evaluate(config: Config, split: data.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:
+def train_and_evaluate(config: Config, split: tables.Split, run_dir: Path, label: str, log: RunLog) -> Evaluation:
     """Train, export, reload the export and score it on the eval rows through its signature."""
     from modelops.trainer.model import network as model
     from modelops.trainer.model import training as train  # TensorFlow loads only when a run needs it
@@ -119,7 +119,7 @@ def _sanity_error(probabilities: np.ndarray, shape: tuple[int, int]) -> str | No
     return None
 
 
-def evaluate_champion(config: Config, store: ModelStore, split: data.Split, log: RunLog) -> Champion:
+def evaluate_champion(config: Config, store: ModelStore, split: tables.Split, log: RunLog) -> Champion:
     """Score the served version on the same eval rows, through the signature TF Serving runs: its own,
     fed from the rows its own schema reads (the config's may have changed since it was trained)."""
     from modelops.trainer.model import network as model
@@ -130,7 +130,7 @@ def evaluate_champion(config: Config, store: ModelStore, split: data.Split, log:
     own = recorded_schema(store.metrics(served))
     gap = own.scoring_gap(config.schema) if own is not None else "its recorded schema cannot be read"
     if own is not None and not gap:
-        x, text = data.relayout(config.schema, own, split.x_eval, split.text_eval)
+        x, text = tables.relayout(config.schema, own, split.x_eval, split.text_eval)
         if any(np.isnan(x[:, i]).any() for i, f in enumerate(own.numeric) if not f.optional):
             gap = "the eval rows miss values it requires"
     if gap:
@@ -160,7 +160,7 @@ def _no_champion(champion: Champion, log: RunLog) -> Champion:
     return champion
 
 
-def judge(config: Config, split: data.Split, evaluation: Evaluation, champion: Champion,
+def judge(config: Config, split: tables.Split, evaluation: Evaluation, champion: Champion,
           log: RunLog) -> tuple[stats.Paired | None, list[gate.SliceResult], gate.Decision]:
     """The gate's evidence, from both models' predicted classes on the same eval rows (the paired
     test by ``gate.metric``, overall and per slice), and its decision. A candidate without
@@ -171,7 +171,7 @@ def judge(config: Config, split: data.Split, evaluation: Evaluation, champion: C
         if theirs is not None:
             paired_test = scoring.paired(config.gate.metric, truth, mine, theirs)
         columns = {name: values.tolist() for name, values in
-                   data.columns(config.schema, split.x_eval, split.text_eval).items()}  # by feature name
+                   tables.columns(config.schema, split.x_eval, split.text_eval).items()}  # by feature name
         slice_results = slices.score(config.gate, columns, truth.tolist(), mine.tolist(),
                                      None if theirs is None else theirs.tolist())
     _log_evidence(log, paired_test, slice_results)

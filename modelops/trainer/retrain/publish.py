@@ -20,7 +20,7 @@ from modelops.core.history import Event, Outcome
 from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso
 from modelops.trainer import compare, rollout_control, signals
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import tables
 from modelops.trainer.retrain.evaluation import Gated
 from modelops.trainer.retrain.records import (
     Run,
@@ -92,10 +92,10 @@ def _publish(run: Run, store: ModelStore, gated: Gated) -> None:
         run.log.step("gate", f"PROMOTED v{version} to {store.path(version)}")
 
 
-def _verification_rows(config: Config, split: data.Split) -> np.ndarray | list[dict]:
+def _verification_rows(config: Config, split: tables.Split) -> np.ndarray | list[dict]:
     """The eval rows as verification sends them: the float matrix (packed schema) or typed rows by name."""
     schema = config.schema
-    return split.x_eval if schema.packed else data.typed_rows(schema, split.x_eval, split.text_eval)
+    return split.x_eval if schema.packed else tables.typed_rows(schema, split.x_eval, split.text_eval)
 
 
 def _deferred(run: Run, promoted: RunResult, reason: str) -> RunResult:

@@ -23,7 +23,7 @@ from modelops.core.notify import notify
 from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso, run_id
 from modelops.trainer import drift, scoring, triggers
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import inbox, tables
 from modelops.trainer.retrain.evaluation import Gated
 from modelops.trainer.retrain.runlog import RunLog
 
@@ -51,7 +51,7 @@ class Run:
         self.config, self.log = config, log
         self.id = run_id()
         self.started = time.monotonic()
-        self.ingest: data.IngestReport | None = None
+        self.ingest: inbox.IngestReport | None = None
         # what the new rows look like next to the serving version and what started the run (batch_drift)
         self.evidence: dict = {"trigger": trigger} if trigger else {}
 
@@ -168,7 +168,7 @@ def metrics_json(config: Config, run_id: str, gated: Gated) -> dict:
     }
 
 
-def _dataset_record(config: Config, dataset: data.Dataset, split: data.Split) -> dict:
+def _dataset_record(config: Config, dataset: tables.Dataset, split: tables.Split) -> dict:
     """``metrics.json``'s ``dataset``: the rows a candidate was trained and judged on."""
     return {
         "rows": len(dataset),
@@ -185,7 +185,7 @@ def _dataset_record(config: Config, dataset: data.Dataset, split: data.Split) ->
     }
 
 
-def _reference(config: Config, dataset: data.Dataset, split: data.Split) -> dict:
+def _reference(config: Config, dataset: tables.Dataset, split: tables.Split) -> dict:
     """The training rows' statistics that batches and live traffic are scored against (docs/drift.md)."""
     rows = drift.table(config.schema, split.x_train, split.y_train, split.text_train)
     return {**drift.reference(config.schema, rows, config.drift.bins),

@@ -28,7 +28,7 @@ from modelops.core.notify import notify
 from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import run_id
 from modelops.trainer import batch_drift, signals
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import holdout, inbox, tables, windowed
 from modelops.trainer.retrain.evaluation import Gated, evaluate_champion, judge, train_and_evaluate
 from modelops.trainer.retrain.publish import publish_and_verify
 from modelops.trainer.retrain.records import Run, RunResult, decision_fields, metrics_json, record_unrecorded
@@ -96,11 +96,11 @@ def _retrain(config: Config, store: ModelStore, run: Run, verifier: Verifier | N
     return publish_and_verify(run, store, gated, verifier)
 
 
-def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.IngestReport, data.Dataset, data.Split]:
+def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.IngestReport, tables.Dataset, tables.Split]:
     """Clean up after crashed runs, ingest new batches, load and split the dataset."""
     stale = store.clean_stale()
     record_unrecorded(config, store, log)
-    report = data.ingest(config)
+    report = inbox.ingest(config)
     log.step(
         "ingest",
         f"{len(report.accepted)} batch(es) accepted ({report.rows_accepted} rows), "
@@ -115,8 +115,8 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[data.Ingest
         log.detail(f"quarantined {name}: {reason}")
         notify(config.notifications_path, "quarantined", f"data batch {name}: {reason}",
                {"event": "quarantined", "file": name, "reasons": [reason]})
-    dataset = data.load_dataset(config)
-    split = data.split(dataset, config.data.eval_percent, data.split_key(config))
+    dataset = windowed.load_dataset(config)
+    split = holdout.split(dataset, config.data.eval_percent, holdout.split_key(config))
     log.step("data", f"{len(dataset)} rows from {len(dataset.files)} batch(es), {len(split.y_train)} train / "
                      f"{len(split.y_eval)} eval, fingerprint {dataset.fingerprint} ({dataset.duplicates} duplicate "
                      f"rows dropped, {len(dataset.left_out)} older batch(es) outside data.window)")

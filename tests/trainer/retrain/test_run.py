@@ -16,7 +16,7 @@ from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.trainer import reproduce, signals
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import layout, synthetic
 from modelops.trainer.retrain import run
 from tests.conftest import (
     REPO,
@@ -54,7 +54,7 @@ def test_first_run_from_the_cli_bootstraps_gates_and_records(project):
 
 def test_noisy_data_is_rejected_and_the_served_version_stays(trained_project):
     config = trained_project
-    data.simulate(config, rows=3000, noise=0.45, shift=0.0, seed=7)
+    synthetic.simulate(config, rows=3000, noise=0.45, shift=0.0, seed=7)
     result = run.retrain(config, echo=quiet)
     assert (result.outcome, result.exit_code, result.version) == ("rejected", 3, 2)
     assert ModelStore(config.models_dir).versions() == [1], "a rejected candidate never appears in models/"
@@ -70,7 +70,7 @@ def test_noisy_data_is_rejected_and_the_served_version_stays(trained_project):
 
 def test_clean_new_data_promotes_against_the_champion_on_the_same_rows(trained_project):
     config = trained_project
-    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    synthetic.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
     result = run.retrain(config, echo=quiet)
     assert result.outcome == "promoted", result.message
     assert assert_no_partial_version(config.models_dir) == [1, 2]
@@ -112,7 +112,7 @@ def test_a_barely_trained_candidate_is_rejected_by_the_paired_test(trained_proje
 def test_slices_are_scored_and_recorded_and_cover_every_eval_row(trained_project):
     config = load_config(write_config(trained_project.root, gate={"slices": [{"feature": "x1", "edges": [0.0, 1.0]}],
                                                                   "min_slice_rows": 30}))
-    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    synthetic.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
     result = run.retrain(config, echo=quiet)
     assert result.outcome == "promoted", result.message
     metrics = json_load(config.models_dir / "2" / "metrics.json")
@@ -133,7 +133,7 @@ def test_a_served_version_tf_serving_cannot_run_does_not_block_a_working_one(tra
     shutil.rmtree(v1)
     export_unservable(model.build(learning_rate=0.01, seed=5), v1)
     (v1 / "metrics.json").write_bytes(kept)
-    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    synthetic.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
     result = run.retrain(config, echo=quiet)
     assert (result.outcome, result.version) == ("promoted", 2), result.message
     record = [r for r in history.read(config.history_path) if r["event"] == "promote"][-1]
@@ -179,7 +179,7 @@ def test_a_stop_signal_tensorflow_turns_into_another_error_is_still_an_interrupt
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_a_promotion_whose_record_cannot_be_written_is_retired_and_the_run_fails_cleanly(trained_project):
     config = trained_project
-    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    synthetic.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
     config.history_path.unlink()
     config.history_path.symlink_to("/dev/full")  # the disk is full when the records are written
     result = run_cli("--config", str(config.root / "config.json"))
@@ -197,7 +197,7 @@ def test_a_failing_notification_never_fails_a_run(trained_project, monkeypatch):
     monkeypatch.setenv("NOTIFY_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/hooks/dead")  # nothing listens
     config.notifications_path.unlink()
     config.notifications_path.mkdir()  # the log cannot be appended to
-    data.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
+    synthetic.simulate(config, rows=500, noise=0.0, shift=0.0, seed=11)
     result = run.retrain(config, echo=quiet)
     assert result.outcome == "promoted", result.message
     assert history.read(config.history_path)[-1]["event"] == "promote"
@@ -236,7 +236,7 @@ def test_a_version_published_by_a_run_killed_before_its_record_is_recorded_by_th
     shutil.copytree(store.path(1), store.path(2))
     metrics = json_load(store.path(2) / "metrics.json")
     (store.path(2) / "metrics.json").write_text(json.dumps({**metrics, "version": 2, "run_id": "20260101T000000Z"}))
-    data.simulate(config, rows=300, noise=0.0, shift=0.0, seed=5)
+    synthetic.simulate(config, rows=300, noise=0.0, shift=0.0, seed=5)
     run.retrain(config, echo=quiet)
     run.retrain(config, echo=quiet)
     records = [r for r in history.read(config.history_path) if r["event"] == "promote" and r["version"] == 2]
@@ -268,7 +268,7 @@ def test_two_retrains_at_once_never_collide(trained_project):
 
 def test_rollback_retires_the_top_version_and_records_it(trained_project):
     config = trained_project
-    data.simulate(config, rows=200, noise=0.0, shift=0.0, seed=3)
+    synthetic.simulate(config, rows=200, noise=0.0, shift=0.0, seed=3)
     assert run.retrain(config, echo=quiet).outcome == "promoted"
     result = run_cli("--config", str(config.root / "config.json"), "rollback", "--reason", "bad canary")
     assert result.returncode == 0, result.stderr
@@ -332,7 +332,7 @@ def test_reproduce_with_inputs_gone_exits_1_saying_which(trained_project, damage
     version, expected = "1", ""
     if damage == "batch deleted":
         [batch] = json_load(config.models_dir / "1" / "metrics.json")["lineage"]["dataset_files"]
-        (data.accepted_dir(config) / batch).unlink()
+        (layout.accepted_dir(config) / batch).unlink()
         expected = f"{batch} no longer in"
     elif damage == "metrics damaged":
         (config.models_dir / "1" / "metrics.json").write_text('{"version": 1, "lineage": ')

@@ -11,7 +11,7 @@ from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
 from modelops.trainer import compare
-from modelops.trainer.data import dataset as data
+from modelops.trainer.data import holdout, layout, windowed
 from modelops.trainer.model import network as model
 from modelops.trainer.retrain import run
 from modelops.trainer.retrain.verify import ServingVerifier
@@ -30,7 +30,7 @@ def test_a_declared_table_is_verified_on_serving_and_compared_by_class(tmp_path,
         train={"epochs": 20, "module": "my_model.py", "params": {"units": 16}, "learning_rate": 0.02},
         verify={"on_unreachable": "fail", "timeout_seconds": 90.0}))
     for week in range(2):
-        write_csv(data.incoming_dir(config) / f"week-{week}.csv", wine_rows(500, seed=week))
+        write_csv(layout.incoming_dir(config) / f"week-{week}.csv", wine_rows(500, seed=week))
     server = Serving(config.models_dir, config.model_name)  # opens its port once v1 is published and loaded
     try:
         monkeypatch.setenv("TF_HOST", server.url)
@@ -51,7 +51,7 @@ def test_a_declared_table_is_verified_on_serving_and_compared_by_class(tmp_path,
         np.testing.assert_allclose([p.probabilities for p in served], [p.probabilities for p in in_process],
                                    atol=1e-5)
         signature = model.load_signature(ModelStore(config.models_dir).path(1))
-        split = data.split(data.load_dataset(config), config.data.eval_percent, data.split_key(config))
+        split = holdout.split(windowed.load_dataset(config), config.data.eval_percent, holdout.split_key(config))
         expected = model.predict(signature, split.x_eval[:40], config.schema, split.text_eval[:40])
         np.testing.assert_allclose([p.probabilities for p in in_process], expected, atol=1e-5)
     finally:
