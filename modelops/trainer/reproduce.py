@@ -24,6 +24,7 @@ from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, DataError, ReproduceError
 from modelops.core.store import METRICS_FILE, RETIRED_DIR
 from modelops.core.timestamps import run_id
+from modelops.trainer import lineage as recorded_lineage
 from modelops.trainer.data import holdout, windowed
 from modelops.trainer.retrain.evaluation import train_and_evaluate
 from modelops.trainer.retrain.runlog import RunLog
@@ -84,7 +85,7 @@ def reproduce(config: Config, version: int, echo=print) -> Reproduction:
             evaluation = train_and_evaluate(run_config, split, scratch, f"v{version} again", log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    now = lineage.environment()
+    now = recorded_lineage.environment()
     changed = [d for d in lineage.differences(recorded, now) if d["key"] in now]
     return Reproduction(version, float(recorded_score), evaluation.score, len(split.y_eval),
                         config.reproduce.tolerance_percent, run_config.gate.metric, changed)
@@ -116,7 +117,7 @@ def _inputs(config: Config, version: int, home: Path, recorded: dict, names: lis
         text = copy.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ReproduceError(f"v{version}'s config copy {copy} cannot be read ({exc})") from None
-    if lineage.sha256(text) != recorded["config_sha256"]:
+    if recorded_lineage.sha256(text) != recorded["config_sha256"]:
         raise ReproduceError(f"v{version}'s config copy {copy} was changed since training (sha256 differs)")
     (scratch / "config.json").write_text(text, encoding="utf-8")
     try:
@@ -124,7 +125,7 @@ def _inputs(config: Config, version: int, home: Path, recorded: dict, names: lis
     except ConfigError as exc:
         raise ReproduceError(f"v{version}'s config copy no longer loads: {exc}") from None
     try:
-        module = lineage.module_sha256(run_config)
+        module = recorded_lineage.module_sha256(run_config)
     except OSError as exc:
         raise ReproduceError(f"v{version}'s train.module {run_config.train_module_path} cannot be read "
                              f"({exc})") from None
@@ -141,7 +142,7 @@ def _inputs(config: Config, version: int, home: Path, recorded: dict, names: lis
     if not config.split_key_path.is_file():
         raise ReproduceError(f"the split key {config.split_key_path} is gone: the eval rows cannot be rebuilt")
     split = holdout.split(dataset, run_config.data.eval_percent, holdout.split_key(config))
-    if lineage.eval_fingerprint(split) != recorded["eval_fingerprint"]:
+    if recorded_lineage.eval_fingerprint(split) != recorded["eval_fingerprint"]:
         raise ReproduceError(f"v{version}'s eval rows cannot be rebuilt: the split key {config.split_key_path} "
                              "changed since training")
     return run_config, split

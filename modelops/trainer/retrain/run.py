@@ -3,7 +3,7 @@
 ``_retrain`` is the list of steps: ingest -> train (and reload the export) -> evaluate the
 champion on the same eval rows -> gate (a paired test overall and per slice, docs/gate.md) ->
 publish (atomic) or reject -> verify -> record. Every candidate keeps its lineage and a copy of
-the config file it was trained with (``modelops.core.lineage``). Every numbered step prints one
+the config file it was trained with (``modelops.trainer.lineage``). Every numbered step prints one
 progress line; the whole run, tracebacks included, goes to ``last_train_log.txt``. Any failure
 ends the run as ``failed`` without publishing (fail closed). The writer lock is taken before the
 log is opened, so a second run that cannot get the lock never clobbers the first one's log.
@@ -20,14 +20,13 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-from modelops.core import lineage
 from modelops.core.config import Config
 from modelops.core.errors import ModelopsError, StoreError
 from modelops.core.history import Event, Outcome
 from modelops.core.notify import notify
 from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import run_id
-from modelops.trainer import batch_drift, signals
+from modelops.trainer import batch_drift, lineage, signals
 from modelops.trainer.data import holdout, inbox, tables, windowed
 from modelops.trainer.retrain.evaluation import Gated, evaluate_champion, judge, train_and_evaluate
 from modelops.trainer.retrain.publish import publish_and_verify
