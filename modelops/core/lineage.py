@@ -4,13 +4,13 @@ Recorded by the trainer for every candidate, promoted or rejected, so a version 
 and retrained (``retrain_pipeline.py reproduce N``). A copy of the exact config file the run read
 is kept with the version (``config.json`` next to its ``metrics.json``); ``config_sha256`` is its
 hash. ``eval_fingerprint`` names the eval rows the gate used, so a reproduction can show that it
-was graded on the same rows. Reading and comparing lineage needs neither TensorFlow nor numpy.
+was graded on the same rows. Reading and comparing lineage needs neither TensorFlow nor numpy;
+collecting it does, so that half lives in the trainer (``modelops.trainer.lineage``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import platform
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,47 +20,11 @@ from modelops.core.paths import REPO_ROOT
 
 if TYPE_CHECKING:
     from modelops.core.config import Config
-    from modelops.trainer.data.dataset import Dataset, Split
 
 CONFIG_COPY = "config.json"
 # The keys ``compare`` and ``status`` show, in this order.
 KEYS = ("code_version", "python", "tensorflow", "keras", "numpy", "config_sha256", "train_module_sha256",
         "dataset_fingerprint", "dataset_files", "eval_fingerprint", "seed", "parent_version")
-
-
-def collect(config: Config, dataset: Dataset, split: Split, parent_version: int | None) -> dict:
-    """The lineage of a candidate trained in this process from ``dataset`` with ``config``."""
-    return {
-        **environment(),
-        "config_sha256": sha256(config.source_text),
-        "train_module_sha256": module_sha256(config),
-        "dataset_fingerprint": dataset.fingerprint,
-        "dataset_files": list(dataset.files),
-        "eval_fingerprint": eval_fingerprint(split),
-        "seed": config.train.seed,
-        "parent_version": parent_version,
-    }
-
-
-def environment() -> dict:
-    """The code and library versions this process runs (TensorFlow is imported)."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    return {"code_version": code_version(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "numpy": np.__version__}
-
-
-def eval_fingerprint(split: Split) -> str:
-    """A short hash of the eval rows (numbers, then any category text) and their labels, in order."""
-    import numpy as np
-
-    digest = hashlib.sha256(np.ascontiguousarray(split.x_eval, dtype=np.float32).tobytes())
-    digest.update(np.ascontiguousarray(split.y_eval, dtype=np.float32).tobytes())
-    if split.text_eval is not None:
-        digest.update("\x1e".join("\x1f".join(row) for row in split.text_eval.tolist()).encode())
-    return digest.hexdigest()[:16]
 
 
 def sha256(text: str) -> str:

@@ -24,6 +24,7 @@ from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, DataError, ReproduceError
 from modelops.core.store import METRICS_FILE, RETIRED_DIR
 from modelops.core.timestamps import run_id
+from modelops.trainer import lineage as run_lineage
 from modelops.trainer.data import dataset as data
 from modelops.trainer.retrain import pipeline
 
@@ -83,7 +84,7 @@ def reproduce(config: Config, version: int, echo=print) -> Reproduction:
             evaluation = pipeline.train_and_evaluate(run_config, split, scratch, f"v{version} again", log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    now = lineage.environment()
+    now = run_lineage.environment()
     changed = [d for d in lineage.differences(recorded, now) if d["key"] in now]
     return Reproduction(version, float(accuracy), evaluation.accuracy, len(split.y_eval),
                         config.reproduce.tolerance_percent, run_config.gate.metric, changed)
@@ -140,7 +141,7 @@ def _inputs(config: Config, version: int, home: Path, recorded: dict, names: lis
     if not config.split_key_path.is_file():
         raise ReproduceError(f"the split key {config.split_key_path} is gone: the eval rows cannot be rebuilt")
     split = data.split(dataset, run_config.data.eval_percent, data.split_key(config))
-    if lineage.eval_fingerprint(split) != recorded["eval_fingerprint"]:
+    if run_lineage.eval_fingerprint(split) != recorded["eval_fingerprint"]:
         raise ReproduceError(f"v{version}'s eval rows cannot be rebuilt: the split key {config.split_key_path} "
                              "changed since training")
     return run_config, split

@@ -50,6 +50,7 @@ from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import now_iso, run_id
 from modelops.trainer import batch_drift, compare, drift, gate, rollout_control, scoring, signals, slices, triggers
+from modelops.trainer import lineage as run_lineage
 from modelops.trainer.data import dataset as data
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ def _retrain(config: Config, store: ModelStore, run: _Run, verifier: Verifier | 
     comparison, slice_results, decision = _judge(config, split, evaluation, champion, run.log)
     lineage.keep_config(config, evaluation.candidate.path)  # moves with the candidate when published
     gated = Gated(version, run_dir, evaluation, champion, decision, dataset, split, comparison, slice_results,
-                  lineage.collect(config, dataset, split, champion.served))
+                  run_lineage.collect(config, dataset, split, champion.served))
     if not decision.promote:
         return _reject(run, gated)
     return _publish_and_verify(run, store, gated, verifier)
