@@ -23,7 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.support import GUNICORN, REPO, Service, Serving, free_port, wait_until
+from harness import REPO
+from harness.processes import GUNICORN, Service, Serving, free_port, wait_until
 
 MODEL = "simple_classifier"
 BODY = json.dumps({"instances": [[1.5, 2.3]]})

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from harness import REPO
 
 
 def _bench_module():

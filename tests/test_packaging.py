@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from tests.support import REPO
+from harness import REPO
 
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 

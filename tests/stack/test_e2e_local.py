@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.project import TEST_SPLIT_KEY
 from modelops import stack
-from tests.conftest import TEST_SPLIT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 NEEDED = ("modelops/scheduler.py", "modelops/localserving/__main__.py", "modelops/web/__init__.py", "retrain_pipeline.py")

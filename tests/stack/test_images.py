@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import REPO, QuietHandler, Service, free_port, http_server, wait_until
+from harness import REPO
+from harness.processes import QuietHandler, Service, free_port, http_server, wait_until
 
 pytestmark = pytest.mark.slow
 

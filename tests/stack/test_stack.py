@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import QuietHandler, http_server
 from modelops import stack
 from modelops.core.paths import REPO_ROOT
-from tests.support import QuietHandler, http_server
 
 COMPOSE_SIDE = (REPO_ROOT / "monitoring/prometheus.yml").read_text()
 
@@ -105,8 +105,8 @@ def test_probe_can_also_want_a_file(ok_server, tmp_path):
 
 @pytest.mark.parametrize("mode", ["direct", "shadow"])
 def test_local_serving_runs_from_the_config_file_in_every_mode(tmp_path, monkeypatch, mode):
+    from harness.project import write_config
     from modelops.core.config import load_config
-    from tests.conftest import write_config
 
     monkeypatch.delenv("TF_SERVING_BASE_PATH", raising=False)
     config = load_config(write_config(tmp_path, rollout={"mode": mode}))

@@ -13,6 +13,8 @@ import sys
 import pytest
 from prometheus_client import CollectorRegistry
 
+from harness.processes import Service, Serving, free_port, wait_until
+from harness.project import write_config
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
@@ -21,8 +23,7 @@ from modelops.trainer.data import dataset as data
 from modelops.trainer.retrain import pipeline
 from modelops.trainer.retrain.pipeline import RunLog
 from modelops.web import create_app
-from tests.conftest import quiet, run_cli, write_config
-from tests.support import Service, Serving, free_port, wait_until
+from tests.conftest import quiet, run_cli
 
 
 def compare_cli(config, url: str, *args: str) -> subprocess.CompletedProcess:

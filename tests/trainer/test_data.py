@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
+from harness.project import write_config
 from modelops.core.config import DataConfig, WindowConfig, load_config
 from modelops.core.errors import DataError, UsageError
 from modelops.core.schema import Schema
 from modelops.trainer.data import dataset as data
-from tests.conftest import write_config
 
 LIMITS = DataConfig()
 GOOD = b"x1,x2,label\n1.5,2.3,1\n0.8,-1.2,0\n"
@@ -163,8 +163,8 @@ def test_a_bad_byte_mid_file_names_its_line(project):
 
 
 def test_a_batch_over_the_byte_cap_is_set_aside_unread(tmp_path):
+    from harness.project import write_config
     from modelops.core.config import load_config
-    from tests.conftest import write_config
 
     config = load_config(write_config(tmp_path, data={"max_batch_bytes": 1000, "settle_seconds": 0}))
     inbox = _inbox(config)
@@ -362,8 +362,9 @@ def test_a_damaged_split_key_stops_with_a_clear_error(project, content, expected
 
 @pytest.mark.slow
 def test_a_retrain_goes_on_past_a_broken_batch_and_lists_the_batches_used(tmp_path):
+    from harness.project import write_config
     from modelops.core.config import load_config
-    from tests.conftest import json_load, run_cli, write_config
+    from tests.conftest import json_load, run_cli
 
     config = load_config(write_config(tmp_path, data={"settle_seconds": 0, "window": {"max_batches": 2}}))
     data.ingest(config)  # the bootstrap batch, accepted first

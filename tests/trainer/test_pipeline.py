@@ -12,22 +12,16 @@ import time
 
 import pytest
 
+from harness import REPO
+from harness.processes import free_port
+from harness.project import write_config
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.trainer import reproduce, signals
 from modelops.trainer.data import dataset as data
 from modelops.trainer.retrain import pipeline
-from tests.conftest import (
-    REPO,
-    assert_no_partial_version,
-    export_unservable,
-    json_load,
-    quiet,
-    run_cli,
-    write_config,
-)
-from tests.support import free_port
+from tests.conftest import assert_no_partial_version, export_unservable, json_load, quiet, run_cli
 
 pytestmark = pytest.mark.slow
 

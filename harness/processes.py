@@ -16,7 +16,8 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
+from harness import REPO
+
 GUNICORN = [str(Path(sys.executable).parent / "gunicorn"), "--config", "python:modelops.web.gunicorn_conf",
             "modelops.web:create_app()"]
 
