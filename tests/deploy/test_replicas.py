@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.processes import Service, Serving, free_port, frontend, wait_until
+from harness.processes import Service, Serving, frontend, wait_until
+from harness.servers import free_port
 from modelops.core import history
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient

@@ -7,7 +7,8 @@ import time
 import pytest
 import requests
 
-from harness.processes import Serving, port_open
+from harness.processes import Serving
+from harness.servers import port_open
 from tests.localserving.conftest import MODEL, ROWS, local_only
 
 pytestmark = [pytest.mark.slow, pytest.mark.contract, local_only]

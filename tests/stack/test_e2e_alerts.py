@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.processes import webhook_receiver
+from harness.servers import webhook_receiver
 from tests.stack.test_e2e_local import _copy_repo, _free_ports, _missing_parts, _processes_in, _tear_down, _wait
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]

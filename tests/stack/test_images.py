@@ -23,7 +23,8 @@ import pytest
 import requests
 
 from harness import REPO
-from harness.processes import QuietHandler, Service, free_port, http_server, wait_until
+from harness.processes import Service, wait_until
+from harness.servers import QuietHandler, free_port, http_server
 
 pytestmark = pytest.mark.slow
 

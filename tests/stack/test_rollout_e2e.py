@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.processes import Service, Serving, free_port, frontend, wait_until
+from harness.processes import Service, Serving, frontend, wait_until
+from harness.servers import free_port
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore

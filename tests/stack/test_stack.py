@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.processes import QuietHandler, http_server
+from harness.servers import QuietHandler, http_server
 from modelops import stack
 from modelops.core.paths import REPO_ROOT
 

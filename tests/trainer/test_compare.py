@@ -13,8 +13,9 @@ import sys
 import pytest
 from prometheus_client import CollectorRegistry
 
-from harness.processes import Service, Serving, free_port, wait_until
+from harness.processes import Service, Serving, wait_until
 from harness.project import write_config
+from harness.servers import free_port
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient

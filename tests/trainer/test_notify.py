@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.processes import webhook_receiver
+from harness.servers import webhook_receiver
 from modelops.core import history
 from modelops.core.notify import WEBHOOK_ENV, notify
 from tests.trainer.conftest import dead_url

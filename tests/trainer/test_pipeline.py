@@ -13,8 +13,8 @@ import time
 import pytest
 
 from harness import REPO
-from harness.processes import free_port
 from harness.project import write_config
+from harness.servers import free_port
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from prometheus_client import CollectorRegistry
 
-from harness.processes import QuietHandler, http_server
+from harness.servers import QuietHandler, http_server
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.processes import QuietHandler, free_port, http_server
+from harness.servers import QuietHandler, free_port, http_server
 from modelops.core.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
 from modelops.core.tfserving_client import Response, ServingClient
 from tests.web.conftest import MODEL, probability

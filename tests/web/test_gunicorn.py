@@ -12,7 +12,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness import REPO
-from harness.processes import GUNICORN, free_port, frontend
+from harness.processes import GUNICORN, frontend
+from harness.servers import free_port
 from tests.web.conftest import MODEL, probability
 
 pytestmark = pytest.mark.slow
