@@ -156,6 +156,22 @@ def test_healthchecks_use_only_what_each_image_has(compose):
         assert services[name]["healthcheck"]["test"][1:4] == ["python", "-m", "modelops.stack"]
 
 
+def test_python_healthchecks_run_modules_their_image_copies(compose):
+    """A ``python -m`` healthcheck needs its module in the image: the frontend image holds only
+    modelops/__init__.py, core/ and web/, so a module outside them never reports healthy."""
+    for name, service in compose["services"].items():
+        check = service["healthcheck"]["test"]
+        if "build" not in service or check[1:3] != ["python", "-m"]:
+            continue
+        copied = [source.rstrip("/") for sources in re.findall(
+            r"^COPY (?:--\S+ )*(.+) \S+$", (ROOT / service["build"]["dockerfile"]).read_text(), re.M)
+            for source in sources.split()]
+        module = check[3].replace(".", "/")
+        files = [f"{module}.py", f"{module}/__main__.py"]
+        assert any(file == source or file.startswith(f"{source}/") for file in files for source in copied), \
+            f"{name}: its healthcheck runs {check[3]}, which {service['build']['dockerfile']} does not copy"
+
+
 def test_tfserving_healthcheck_script_is_valid_bash(compose):
     script = compose["services"]["tfserving"]["healthcheck"]["test"][-1]
     _run("bash", "-n", "-c", script)
