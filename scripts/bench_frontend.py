@@ -160,7 +160,7 @@ def wrk(url: str, path: str, connections: int, seconds: float, script: Path, pid
 def export_model(work: Path) -> Path:
     """The first model, exported as the pipeline exports it, in a fresh process (TensorFlow stays out of this one)."""
     models = work / "models"
-    code = ("import sys; from modelops import model; "
+    code = ("import sys; from modelops.trainer.model import network as model; "
             "model.export(model.build(learning_rate=0.01, seed=0), sys.argv[1])")
     subprocess.run([sys.executable, "-c", code, str(models / "1")], cwd=REPO, check=True, capture_output=True)
     return models
