@@ -14,7 +14,7 @@ targets, so it stays the only copy. Alertmanager runs where its binary exists (D
 ``prometheus-alertmanager``); ``monitoring/alertmanager.sh`` renders its config at start in
 both modes.
 
-``probe`` is the containers' healthcheck: stdlib only, since it runs in both images.
+``probe`` is the containers' healthcheck (``modelops.core.probe``, which both images hold).
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from modelops.core import probe as probe_args
 from modelops.core.errors import ModelopsError
 from modelops.core.exit_codes import ExitCode
 from modelops.core.paths import REPO_ROOT
+from modelops.core.probe import has_model, probe
 
 STACK_DIR = REPO_ROOT / ".stack"
 
@@ -113,24 +113,6 @@ def local_prometheus_config(text: str, ports: dict[str, int], rules_dir: Path, h
             in_rules = stripped == "rule_files:"
         lines.append(line)
     return "\n".join(lines) + "\n"
-
-
-def has_model(models_dir: Path) -> bool:
-    """True when a numeric version directory (what TF Serving loads) exists."""
-    return models_dir.is_dir() and any(p.name.isdigit() and p.is_dir() for p in models_dir.iterdir())
-
-
-def probe(url: str, models_dir: Path | None = None, timeout: float = 5.0, files: tuple[Path, ...] = ()) -> bool:
-    """True if ``url`` answers 2xx and, when given, ``models_dir`` holds a version and ``files`` exist."""
-    if models_dir is not None and not has_model(models_dir):
-        return False
-    if not all(f.is_file() for f in files):
-        return False
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (our own URLs)
-            return 200 <= response.status < 300
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def docker_engine_answers() -> bool:
@@ -315,14 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start the stack and wait for Ctrl-C")
     up.add_argument("--local", action="store_true", help="local processes even if a Docker engine answers")
     up.add_argument("--timeout", type=float, default=float(os.environ.get("STACK_READY_TIMEOUT", "900")))
-    check = sub.add_parser("probe", help="healthcheck: exit 0 if URL answers 2xx (and a model exists)")
-    check.add_argument("url")
-    check.add_argument("--models-dir", type=Path)
-    check.add_argument("--file", type=Path, action="append", default=[], help="and this file exists (repeatable)")
+    probe_args.add_arguments(sub.add_parser("probe", help="healthcheck (python -m modelops.core.probe)"))
     args = parser.parse_args(argv)
 
     if args.command == "probe":
-        return 0 if probe(args.url, args.models_dir, files=tuple(args.file)) else 1
+        return probe_args.run(args)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         ports = ports_from_env(dict(os.environ))

@@ -48,8 +48,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import write_config  # noqa: E402
-from tests.support import Serving, frontend, wait_until  # noqa: E402
+from harness.processes import Serving, frontend, wait_until  # noqa: E402
+from harness.project import write_config  # noqa: E402
 
 MODEL = "simple_classifier"
 ROWS = {1: [[1.5, 2.3]], 100: [[i / 50.0, -i / 25.0] for i in range(100)]}

@@ -23,27 +23,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.support import GUNICORN, REPO, Service, Serving, free_port, wait_until
+from harness import REPO, tfserving
+from harness.processes import GUNICORN, Service, Serving, wait_until
+from harness.servers import free_port
 
-MODEL = "simple_classifier"
+MODEL = tfserving.MODEL
 BODY = json.dumps({"instances": [[1.5, 2.3]]})
 CONNECTIONS = (1, 8)
 WORKERS = 2  # the frontend's default (gunicorn_conf, WEB_CONCURRENCY unset)
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
-# What TF Serving answers, pretty-printed as its REST layer writes it (docs: shared reference 1.4, 1.7).
-STATUS = {"model_version_status": [{"version": "1", "state": "AVAILABLE",
-                                    "status": {"error_code": "OK", "error_message": ""}}]}
-METADATA = {"model_spec": {"name": MODEL, "signature_name": "", "version": "1"},
-            "metadata": {"signature_def": {"signature_def": {"serving_default": {
-                "inputs": {"x1": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}], "unknown_rank": False},
-                                  "name": "serving_default_x1:0"},
-                           "x2": {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}], "unknown_rank": False},
-                                  "name": "serving_default_x2:0"}},
-                "outputs": {"probability": {"dtype": "DT_FLOAT", "name": "StatefulPartitionedCall:0",
-                                            "tensor_shape": {"dim": [{"size": "-1"}, {"size": "1"}],
-                                                             "unknown_rank": False}}},
-                "method_name": "tensorflow/serving/predict"}}}}}
-PREDICTION = '{\n    "predictions": [[0.731058598]\n    ]\n}'
 WRK_SCRIPT = """wrk.method = "POST"
 wrk.body = '%s'
 wrk.headers["Content-Type"] = "application/json"
@@ -64,13 +52,14 @@ def require_tools() -> None:
 
 
 def haproxy_config(work: Path, port: int) -> Path:
-    """An HTTP listener answering TF Serving's paths for MODEL from fixed files; anything else 404."""
-    bodies = {"status": STATUS, "metadata": METADATA}
-    for name, doc in bodies.items():
-        (work / f"{name}.json").write_text(json.dumps(doc, indent=4))
-    (work / "predict.json").write_text(PREDICTION)
-    base = f"/v1/models/{MODEL}"
+    """An HTTP listener answering ``harness.tfserving.ROUTES`` from files; anything else 404."""
     answer = "http-request return status 200 content-type application/json file"
+    rules = []
+    for number, ((method, pattern), body) in enumerate(tfserving.ROUTES.items()):
+        (work / f"answer{number}.json").write_text(body)
+        rules += [f"    acl route{number} path_reg {pattern}",
+                  f"    {answer} {work / f'answer{number}.json'} if METH_{method} route{number}"]
+    routes = "\n".join(rules)
     config = work / "haproxy.cfg"
     config.write_text(f"""global
     nbthread 1
@@ -82,12 +71,7 @@ defaults
     timeout server 60s
 frontend tfserving
     bind 127.0.0.1:{port}
-    acl predict path_reg ^{base}(/versions/[0-9]+)?:predict$
-    acl status path_reg ^{base}(/versions/[0-9]+)?$
-    acl metadata path_reg ^{base}(/versions/[0-9]+)?/metadata$
-    {answer} {work / 'predict.json'} if METH_POST predict
-    {answer} {work / 'status.json'} if METH_GET status
-    {answer} {work / 'metadata.json'} if METH_GET metadata
+{routes}
     http-request return status 404 content-type application/json string "{{}}"
 """)
     return config
@@ -176,7 +160,7 @@ def wrk(url: str, path: str, connections: int, seconds: float, script: Path, pid
 def export_model(work: Path) -> Path:
     """The first model, exported as the pipeline exports it, in a fresh process (TensorFlow stays out of this one)."""
     models = work / "models"
-    code = ("import sys; from modelops import model; "
+    code = ("import sys; from modelops.trainer.model import network as model; "
             "model.export(model.build(learning_rate=0.01, seed=0), sys.argv[1])")
     subprocess.run([sys.executable, "-c", code, str(models / "1")], cwd=REPO, check=True, capture_output=True)
     return models

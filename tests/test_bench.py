@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from harness import REPO
 
 
 def _bench_module():
@@ -80,7 +80,6 @@ def test_frontend_bench_says_which_tools_are_missing():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("haproxy") and shutil.which("wrk")), reason="needs Debian's haproxy and wrk")
 def test_frontend_bench_measures_the_ceiling_and_cpu_per_request_beside_an_older_commit(tmp_path):
     out = tmp_path / "frontend.json"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--frontend", "--old-ref", "HEAD",

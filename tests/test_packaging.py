@@ -1,13 +1,16 @@
-"""pyproject.toml declares what the images install and console scripts that exist."""
+"""pyproject.toml declares what the images install and console scripts that exist, and ships the
+package without the tests' harness."""
 
 import importlib
 import tomllib
 
 import pytest
+from setuptools import find_packages
 
-from tests.support import REPO
+from harness import REPO
 
-PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
 
 
 def _requirements(name: str) -> set[str]:
@@ -30,3 +33,9 @@ def test_the_package_version_lineage_records_is_pyprojects():
     import modelops
 
     assert modelops.__version__ == PROJECT["version"]
+
+
+def test_the_distribution_holds_modelops_and_not_the_harness():
+    packages = find_packages(str(REPO), include=PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"])
+    assert "modelops.web" in packages and "modelops.trainer.retrain" in packages
+    assert not [name for name in packages if not name.startswith("modelops")], packages

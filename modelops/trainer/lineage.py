@@ -15,9 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from modelops import __version__
 from modelops.core.config import Config
@@ -41,7 +39,11 @@ def collect(config: Config, dataset: Dataset, split: Split, parent_version: int 
 
 
 def environment() -> dict[str, Any]:
-    """The code and library versions this process runs."""
+    """The code and library versions this process runs. TensorFlow is imported here, not at the top:
+    only a training run needs it, and ``status`` and the other read-only commands load this module."""
+    import keras
+    import tensorflow as tf
+
     return {"code_version": code_version(), "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "numpy": np.__version__}
 

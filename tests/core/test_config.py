@@ -4,9 +4,11 @@ import json
 
 import pytest
 
+from harness import REPO
+from harness.project import write_config
 from modelops.core.config import load_config
 from modelops.core.errors import ConfigError
-from tests.conftest import REPO, run_cli, write_config
+from tests.conftest import run_cli
 
 
 def test_repo_config_keeps_the_product_keys():

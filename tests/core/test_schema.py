@@ -4,10 +4,11 @@ import math
 
 import pytest
 
+from harness import REPO
+from harness.project import write_config
 from modelops.core.config import load_config
 from modelops.core.errors import ConfigError, SchemaValueError
 from modelops.core.schema import DEMO_SCHEMA, Feature, Label, Schema
-from tests.conftest import REPO, write_config
 
 PENGUINS = {
     "island": {"type": "category", "values": ["Biscoe", "Dream", "Torgersen"]},

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.processes import Service, Serving, frontend, wait_until
+from harness.servers import free_port
 from modelops.core import history
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
 from modelops.trainer.retrain import run
 from modelops.trainer.retrain.verify import ServingVerifier
-from tests.support import Service, Serving, free_port, frontend, wait_until
 from tests.trainer.conftest import available, wait_served, with_config
 
 pytestmark = pytest.mark.slow

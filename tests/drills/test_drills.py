@@ -24,13 +24,14 @@ import time
 import pytest
 import requests
 
+from harness import REPO
+from harness.processes import Serving, frontend, wait_until
 from modelops.core import history
 from modelops.core.store import ModelStore
 from modelops.trainer.data import synthetic
 from modelops.trainer.retrain import run
 from modelops.trainer.retrain.verify import ServingVerifier
-from tests.conftest import REPO, assert_no_partial_version, quiet
-from tests.support import Serving, frontend, wait_until
+from tests.conftest import assert_no_partial_version, quiet
 
 pytestmark = [pytest.mark.drill, pytest.mark.slow]
 ROW = {"instances": [[1.5, 2.3]]}

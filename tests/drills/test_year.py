@@ -26,14 +26,16 @@ import time
 
 import pytest
 
+from harness import REPO
+from harness.processes import wait_until
+from harness.project import write_config
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.history import Event, Outcome
 from modelops.core.store import ModelStore
 from modelops.trainer.data import layout, synthetic
 from modelops.trainer.retrain import run
-from tests.conftest import REPO, json_load, quiet, run_cli, write_config
-from tests.support import wait_until
+from tests.conftest import json_load, quiet, run_cli
 
 pytestmark = [pytest.mark.drill, pytest.mark.slow]
 

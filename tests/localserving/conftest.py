@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.support import Serving
+from harness.processes import Serving
 
 REMOTE_URL = os.environ.get("TF_SERVING_URL")
 MODEL = "m"  # the model name our own servers serve

@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
+from harness.processes import Serving
 from tests.localserving.conftest import MODEL, ROWS, local_only
 from tests.localserving.test_rest import error_of
-from tests.support import Serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.contract, local_only]
 

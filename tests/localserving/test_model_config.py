@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import requests
 
+from harness.processes import Serving
 from tests.localserving.conftest import ROWS, Target, close, local_only
 from tests.localserving.test_rest import error_of
-from tests.support import Serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.contract]
 
@@ -202,10 +202,10 @@ def test_the_trainers_direct_mode_file_serves_the_highest_version_and_hot_loads_
                                                                                           monkeypatch):
     """rollout.mode direct: serving runs from the file the trainer writes exactly as it would from
     --model_name/--model_base_path: the highest version serves, a new one loads and the old one unloads."""
+    from harness.project import write_config
     from modelops.core.config import load_config
     from modelops.core.store import ModelStore
     from modelops.trainer import rollout_control
-    from tests.conftest import write_config
 
     monkeypatch.delenv(rollout_control.BASE_PATH_ENV, raising=False)
     monkeypatch.delenv("MODEL_NAME", raising=False)

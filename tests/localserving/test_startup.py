@@ -7,8 +7,9 @@ import time
 import pytest
 import requests
 
+from harness.processes import Serving
+from harness.servers import port_open
 from tests.localserving.conftest import MODEL, ROWS, local_only
-from tests.support import Serving, port_open
 
 pytestmark = [pytest.mark.slow, pytest.mark.contract, local_only]
 

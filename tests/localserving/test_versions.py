@@ -14,9 +14,9 @@ import time
 import pytest
 import requests
 
+from harness.processes import Serving
 from tests.localserving.conftest import MODEL, REMOTE_URL, ROWS, Target, close, local_only, remote_target
 from tests.localserving.saved_models import write_unrunnable_warmup
-from tests.support import Serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.contract]
 

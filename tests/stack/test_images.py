@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import REPO, QuietHandler, Service, free_port, http_server, wait_until
+from harness import REPO
+from harness.processes import Service, wait_until
+from harness.servers import QuietHandler, free_port, http_server
 
 pytestmark = pytest.mark.slow
 

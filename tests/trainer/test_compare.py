@@ -13,6 +13,9 @@ import sys
 import pytest
 from prometheus_client import CollectorRegistry
 
+from harness.processes import Service, Serving, wait_until
+from harness.project import write_config
+from harness.servers import free_port
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
@@ -21,8 +24,7 @@ from modelops.trainer.data import holdout, synthetic, windowed
 from modelops.trainer.retrain import run
 from modelops.trainer.retrain.runlog import RunLog
 from modelops.web import create_app
-from tests.conftest import quiet, run_cli, write_config
-from tests.support import Service, Serving, free_port, wait_until
+from tests.conftest import quiet, run_cli
 
 
 def compare_cli(config, url: str, *args: str) -> subprocess.CompletedProcess:

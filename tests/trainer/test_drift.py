@@ -5,13 +5,14 @@ import json
 import numpy as np
 import pytest
 
+from harness.project import write_config
 from modelops.core import history, psi
 from modelops.core.config import load_config
 from modelops.core.schema import DEMO_SCHEMA, Feature, Label, Schema
 from modelops.trainer import drift
 from modelops.trainer.data import layout, synthetic
 from modelops.trainer.retrain import run
-from tests.conftest import json_load, quiet, run_cli, write_config
+from tests.conftest import json_load, quiet, run_cli
 
 MIXED = Schema((Feature("size"), Feature("color", "category", ("red", "blue")), Feature("city", "category"),
                 Feature("age", "int", optional=True)), Label("kind", ("a", "b", "c")))

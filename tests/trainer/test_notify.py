@@ -2,9 +2,9 @@
 
 import pytest
 
+from harness.servers import webhook_receiver
 from modelops.core import history
 from modelops.core.notify import WEBHOOK_ENV, notify
-from tests.support import webhook_receiver
 from tests.trainer.conftest import dead_url
 
 

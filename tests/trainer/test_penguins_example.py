@@ -10,11 +10,12 @@ import sys
 import numpy as np
 import pytest
 
+from harness import REPO
 from modelops.core.config import load_config
 from modelops.core.signature import SERVING_SIGNATURE
 from modelops.core.store import ModelStore
 from modelops.savedmodel import load_servable
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from tests.trainer.test_your_data import named_request
 
 pytestmark = pytest.mark.slow

@@ -13,13 +13,14 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from harness.project import write_config
 from modelops.core import history, rollout
 from modelops.core.config import RolloutConfig, load_config
 from modelops.core.errors import ConfigError, StoreError
 from modelops.core.rollout import Evidence, Rollout
 from modelops.core.store import ModelStore
 from modelops.trainer import rollout_control
-from tests.conftest import run_cli, write_config
+from tests.conftest import run_cli
 
 CFG = RolloutConfig(mode="canary", shadow_fraction=0.1, canary_percent=10, min_requests=100, min_seconds=60,
                     max_seconds=600, on_timeout="abort", min_agreement=0.98, max_error_rate_increase=0.01,

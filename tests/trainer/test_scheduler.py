@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import requests
 
+from harness import REPO
+from harness.processes import Service, wait_until
+from harness.project import write_config
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.trainer import rollout_control
 from modelops.trainer.scheduler import Scheduler, next_fire
-from tests.conftest import REPO, write_config
-from tests.support import Service, wait_until
 from tests.trainer.conftest import metrics_port, scheduler
 
 UNREACHABLE = {"verify": {"timeout_seconds": 1.0}}

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from harness import REPO
 
 SCRIPTS = ("install_cron.sh", "manual_train.sh")
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from harness.project import write_config
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.schema import DEMO_SCHEMA
@@ -14,7 +15,6 @@ from modelops.core.timestamps import now_iso
 from modelops.trainer import drift
 from modelops.trainer.data import layout, synthetic
 from modelops.trainer.triggers import Triggers
-from tests.conftest import write_config
 from tests.trainer.conftest import scheduler
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.project import write_config
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.errors import ReproduceError
@@ -20,7 +21,6 @@ from modelops.trainer import reproduce
 from modelops.trainer.cli import status_lines
 from modelops.trainer.data import layout
 from modelops.trainer.retrain import run
-from tests.conftest import write_config
 
 pytestmark = pytest.mark.slow
 

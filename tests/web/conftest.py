@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 import pytest
 from prometheus_client import CollectorRegistry
 
+from harness.servers import QuietHandler, http_server
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import Response
 from modelops.web import create_app
-from tests.support import QuietHandler, http_server
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "simple_classifier"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import frontend
+from harness.processes import frontend
 from tests.web.conftest import GATE_EVIDENCE, LINEAGE, MODEL, REPO, probability
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from harness.servers import QuietHandler, free_port, http_server
 from modelops.core.errors import ConfigError, ModelNotLoaded, ServingHTTPError, ServingTimeout, ServingUnavailable
 from modelops.core.tfserving_client import Response, ServingClient
-from tests.support import QuietHandler, free_port, http_server
 from tests.web.conftest import MODEL, probability
 
 

@@ -11,7 +11,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import GUNICORN, REPO, free_port, frontend
+from harness import REPO
+from harness.processes import GUNICORN, frontend
+from harness.servers import free_port
 from tests.web.conftest import MODEL, probability
 
 pytestmark = pytest.mark.slow

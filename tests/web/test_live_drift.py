@@ -139,7 +139,7 @@ def test_the_bench_measures_predict_with_and_without_live_drift_side_by_side(tmp
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from harness import REPO
 
     out = tmp_path / "drift.json"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--live-drift", "--quick",
@@ -154,7 +154,7 @@ def test_the_bench_measures_predict_with_and_without_live_drift_side_by_side(tmp
 def test_under_gunicorn_every_worker_counts_into_one_window(fake_upstream, served, tmp_path):
     import requests
 
-    from tests.support import frontend
+    from harness.processes import frontend
     from tests.web.conftest import MODEL
 
     rng = random.Random(5)

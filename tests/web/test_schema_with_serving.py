@@ -9,8 +9,8 @@ import math
 import pytest
 import requests
 
+from harness.processes import Serving, frontend, wait_until
 from tests.localserving.saved_models import PENGUIN_ROWS, SPECIES, penguins
-from tests.support import Serving, frontend, wait_until
 from tests.web.conftest import MODEL
 
 pytestmark = pytest.mark.slow

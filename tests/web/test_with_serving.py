@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import requests
 
+from harness.processes import Serving, frontend, wait_until
 from modelops.core.tfserving_client import ServingClient
-from tests.support import Serving, frontend, wait_until
 from tests.web.conftest import MODEL
 
 pytestmark = pytest.mark.slow

@@ -12,6 +12,9 @@ import time
 
 import pytest
 
+from harness import REPO
+from harness.project import write_config
+from harness.servers import free_port
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
@@ -19,15 +22,12 @@ from modelops.trainer import reproduce, signals
 from modelops.trainer.data import layout, synthetic
 from modelops.trainer.retrain import run
 from tests.conftest import (
-    REPO,
     assert_no_partial_version,
     export_unservable,
     json_load,
     quiet,
     run_cli,
-    write_config,
 )
-from tests.support import free_port
 
 pytestmark = pytest.mark.slow
 

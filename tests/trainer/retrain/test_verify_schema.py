@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.processes import Serving
+from harness.project import write_config
 from modelops.core import history
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
@@ -15,8 +17,7 @@ from modelops.trainer.data import holdout, layout, windowed
 from modelops.trainer.model import network as model
 from modelops.trainer.retrain import run
 from modelops.trainer.retrain.verify import ServingVerifier
-from tests.conftest import quiet, write_config
-from tests.support import Serving
+from tests.conftest import quiet
 from tests.trainer.test_your_data import CLASSES, FEATURES, USER_MODEL, wine_rows, write_csv
 
 pytestmark = pytest.mark.slow
