@@ -11,7 +11,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
-command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)  # the frontend bench's load (tests/test_bench.py)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+# kubectl renders the Kubernetes overlays offline (tests/deploy); Debian's client has kustomize built in.
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)  # the frontend bench's load (tests/test_bench.py)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else sudo="none"; fi
   if [ "$sudo" = none ]; then

@@ -22,6 +22,8 @@ import kubernetes_validate
 import pytest
 from ruamel.yaml import YAML
 
+from harness import tool
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "kubernetes"
 CRDS = Path(__file__).resolve().parent / "crds"
@@ -47,10 +49,7 @@ def _yaml_all(text: str) -> list[dict]:
 
 
 def _kubectl() -> str:
-    path = shutil.which("kubectl")
-    if path is None:
-        pytest.skip("kubectl is not installed: cannot render the kustomize overlays (install kubectl to run these)")
-    return path
+    return tool("kubectl")
 
 
 def render(name: str, tmp_path_factory) -> list[dict]:
@@ -331,9 +330,7 @@ def test_monitors_scrape_each_component_under_its_compose_job_name(production):
 
 def test_kubernetes_sd_prometheus_config_passes_promtool(tmp_path):
     """promtool checks everything but the discovery itself (Debian builds Prometheus without it)."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian package prometheus; scripts/setup.sh installs it)")
+    promtool = tool("promtool")
     config = YAML(typ="safe").load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     compose_jobs = YAML(typ="safe").load((ROOT / "monitoring" / "prometheus.yml").read_text())["scrape_configs"]
     assert {j["job_name"] for j in config["scrape_configs"]} == {j["job_name"] for j in compose_jobs} - {"prometheus"}

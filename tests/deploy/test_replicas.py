@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness import tool
 from harness.processes import Service, Serving, frontend, wait_until
 from harness.servers import free_port
 from modelops.core import history
@@ -31,9 +32,7 @@ ROWS = [[1.5, 2.3], [0.8, -1.2]]
 @contextlib.contextmanager
 def haproxy(backends: list[str], workdir: Path):
     """haproxy in TCP mode, round-robin over ``backends`` (base URLs); yields its base URL."""
-    binary = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
-    if binary is None:
-        pytest.skip("haproxy is not installed (Debian package haproxy; scripts/setup.sh installs it)")
+    binary = tool("haproxy")
     port = free_port()
     servers = "\n".join(f"    server r{i} {url.split('://')[1]}" for i, url in enumerate(backends))
     config = workdir / "haproxy.cfg"

@@ -1,11 +1,10 @@
 """scripts/install_cron.sh against a fake crontab (never the user's), and manual_train.sh."""
 
-import shutil
 import subprocess
 
 import pytest
 
-from harness import REPO
+from harness import REPO, tool
 
 SCRIPTS = ("install_cron.sh", "manual_train.sh")
 
@@ -55,9 +54,7 @@ def test_install_works_without_an_existing_crontab(cron):
 
 
 def test_scripts_pass_shellcheck():
-    shellcheck = shutil.which("shellcheck") or shutil.which("shellcheck", path=str(REPO / ".venv/bin"))
-    if not shellcheck:
-        pytest.skip("shellcheck not installed (scripts/setup.sh installs it)")
+    shellcheck = tool("shellcheck")
     result = subprocess.run([shellcheck, *(str(REPO / "scripts" / s) for s in SCRIPTS)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 

@@ -5,7 +5,10 @@ Screenshots go to ``test-artifacts/`` (git-ignored) for a human to look at.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from playwright import sync_api
 
 from harness.processes import frontend
 from tests.web.conftest import GATE_EVIDENCE, LINEAGE, MODEL, REPO, probability
@@ -26,9 +29,7 @@ ARTIFACTS = REPO / "test-artifacts"
 
 @pytest.fixture
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not __import__("os").path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed")
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is not installed: scripts/setup.sh installs it (Debian chromium)"
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
