@@ -36,6 +36,7 @@ def settings(test_config: dict | None = None) -> dict:
         MAX_INSTANCES=_env_number("MAX_INSTANCES", 1000, int),
         MAX_CONTENT_LENGTH=_env_number("MAX_CONTENT_LENGTH", 1024 * 1024, int),
         TF_TIMEOUT_SECONDS=_env_number("TF_TIMEOUT_SECONDS", 10.0, float),
+        REQUEST_TIMEOUT_SECONDS=request_timeout_seconds(),
         MODELOPS_CONFIG=None,  # None: $MODELOPS_CONFIG, else config.json at the repo root
         SERVING_SESSION=None,
         METRICS_REGISTRY=None,
@@ -76,6 +77,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     drift.init_app(app)
     return app
+
+
+def request_timeout_seconds() -> float:
+    """How long a client has to send a whole request, head and body (the worker's deadline, web/worker.py)."""
+    return _env_number("REQUEST_TIMEOUT_SECONDS", 15.0, float)
 
 
 def _env_number(name: str, default, kind):
