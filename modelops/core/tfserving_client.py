@@ -47,6 +47,7 @@ from modelops.core.errors import (
     ServingUnavailable,
 )
 from modelops.core.http_exchange import KeepAliveSession, Response
+from modelops.core.urls import without_credentials
 
 DEFAULT_TF_HOST = "http://localhost:8501"
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -67,7 +68,8 @@ def base_url_of(value: str) -> str:
         port_ok = False
     if not (port_ok and parts.scheme in ("http", "https") and parts.hostname and not parts.query):
         raise ConfigError(
-            f"TF_HOST must be TF Serving's REST address, like http://tfserving:8501 or localhost:8501; got {value!r}"
+            "TF_HOST must be TF Serving's REST address, like http://tfserving:8501 or localhost:8501; "
+            f"got {without_credentials(value)!r}"
         )
     return url.rstrip("/")
 
@@ -157,6 +159,7 @@ class ServingClient:
         observe: Callable[[str, float], None] | None = None,
     ) -> None:
         self.base_url = base_url_of(base_url)
+        self.shown_url = without_credentials(self.base_url)  # how messages name it
         self.model_name = model_name
         self.model_url = f"{self.base_url}/v1/models/{quote(model_name, safe='')}"
         self.timeout = (connect_timeout, timeout)
@@ -236,7 +239,7 @@ class ServingClient:
 
     def _not_loaded(self, detail: str) -> str:
         return (
-            f"TF Serving at {self.base_url} has no model {self.model_name!r} loaded ({detail}); "
+            f"TF Serving at {self.shown_url} has no model {self.model_name!r} loaded ({detail}); "
             "train and promote one (python retrain_pipeline.py) and retry in a few seconds"
         )
 
@@ -250,12 +253,12 @@ class ServingClient:
             )
         except TimeoutError:
             raise self.breaker.trip(ServingTimeout(
-                f"TF Serving at {self.base_url} did not answer within {self.timeout[1]:g} s; retry later"
+                f"TF Serving at {self.shown_url} did not answer within {self.timeout[1]:g} s; retry later"
             )) from None
         except (OSError, http.client.HTTPException) as exc:
             self.breaker.ok()  # refused or dropped at once: no wait to spare anyone, nothing to remember
             raise ServingUnavailable(
-                f"TF Serving at {self.base_url} is not reachable ({type(exc).__name__}); "
+                f"TF Serving at {self.shown_url} is not reachable ({type(exc).__name__}); "
                 "check that it is running and that TF_HOST points at it"
             ) from None
         finally:

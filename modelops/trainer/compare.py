@@ -137,7 +137,7 @@ def resolve(client: ServingClient, store: ModelStore, specs: tuple[str, str], lo
     loaded = sorted(int(e["version"]) for e in entries
                     if isinstance(e, dict) and e.get("state") == "AVAILABLE" and str(e.get("version")).isdigit())
     if not loaded:
-        raise ModelNotLoaded(f"TF Serving at {client.base_url} has no version of {client.model_name!r} loaded")
+        raise ModelNotLoaded(f"TF Serving at {client.shown_url} has no version of {client.model_name!r} loaded")
     published = sorted(set(store.versions()) | set(loaded))
     versions = []
     for spec in specs:
@@ -161,13 +161,13 @@ def resolve(client: ServingClient, store: ModelStore, specs: tuple[str, str], lo
 def _not_loaded(client: ServingClient, version: int, loaded: list[int], published: list[int], load: bool,
                 config_file: bool) -> str:
     known = "" if version in published else f"; published versions: {_names(published)}"
-    where = f"loaded at {client.base_url}: {_names(loaded)}{known}"
+    where = f"loaded at {client.shown_url}: {_names(loaded)}{known}"
     if load and not config_file:
         return (f"cannot load v{version}: --load needs TF Serving run from the model config file the trainer "
                 f"writes, as in rollout.mode shadow or canary (docs/rollout.md), and rollout.mode is direct; {where}")
     if load:
         return f"cannot load v{version}: it is not published; {where}"
-    return (f"v{version} is not loaded in TF Serving at {client.base_url} (loaded: {_names(loaded)}{known}); "
+    return (f"v{version} is not loaded in TF Serving at {client.shown_url} (loaded: {_names(loaded)}{known}); "
             "TF Serving keeps only the latest version loaded unless a model config file lists more")
 
 

@@ -104,7 +104,7 @@ def _wait_available(config: Config, client: ServingClient, versions: list[int], 
     while not all(_available(client, v) for v in versions):
         if time.monotonic() > deadline:
             raise ServingTimeout(
-                f"TF Serving at {client.base_url} did not report v{', v'.join(map(str, versions))} AVAILABLE "
+                f"TF Serving at {client.shown_url} did not report v{', v'.join(map(str, versions))} AVAILABLE "
                 f"within {wait_seconds:g}s of their listing in {config.serving_config_path}: is it running "
                 f"with --model_config_file={config.serving_config_path} (docs/rollout.md)?")
         time.sleep(LOAD_POLL_SECONDS)

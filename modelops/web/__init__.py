@@ -19,7 +19,7 @@ from modelops.core.config import load_config
 from modelops.core.errors import ConfigError
 from modelops.core.paths import REPO_ROOT
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
-from modelops.web import drift, errors, health, metrics, openapi, pages, predict, traffic
+from modelops.web import drift, errors, headers, health, metrics, openapi, pages, predict, traffic
 from modelops.web.inputs import parser_for
 
 
@@ -37,6 +37,7 @@ def settings(test_config: dict | None = None) -> dict:
         MAX_CONTENT_LENGTH=_env_number("MAX_CONTENT_LENGTH", 1024 * 1024, int),
         TF_TIMEOUT_SECONDS=_env_number("TF_TIMEOUT_SECONDS", 10.0, float),
         REQUEST_TIMEOUT_SECONDS=request_timeout_seconds(),
+        TRUSTED_HOSTS=[h.strip() for h in os.environ.get("TRUSTED_HOSTS", "").split(",") if h.strip()] or None,
         MODELOPS_CONFIG=None,  # None: $MODELOPS_CONFIG, else config.json at the repo root
         SERVING_SESSION=None,
         METRICS_REGISTRY=None,
@@ -76,6 +77,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     metrics.init_app(app)
     errors.init_app(app)
     drift.init_app(app)
+    headers.init_app(app)
     return app
 
 

@@ -3,8 +3,8 @@
 InputError                 -> 400  what was wrong, with an example of a good request
 RequestEntityTooLarge      -> 413
 ModelNotLoaded             -> 503  serving is up, no version AVAILABLE yet
-ServingUnavailable         -> 503
-ServingTimeout             -> 504
+ServingUnavailable         -> 503  "TF Serving is unavailable" with a request id; the detail is logged
+ServingTimeout             -> 504  the same (web/upstream.py)
 ServingHTTPError 404       -> 503  the version vanished twice in a row (model swap)
 ServingHTTPError other 4xx -> same code, TF Serving's message
 ServingHTTPError 5xx       -> 502
@@ -25,6 +25,7 @@ from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from modelops.core.errors import ServingHTTPError, ServingTimeout, ServingUnavailable
+from modelops.web import upstream
 from modelops.web.inputs import InputError
 from modelops.web.pages import render_page, wants_html
 
@@ -66,9 +67,9 @@ def describe(exc: Exception) -> tuple[int, str]:
             f"(at most {current_app.config['MAX_INSTANCES']})"
         )
     if isinstance(exc, ServingUnavailable):
-        return 503, str(exc)
+        return 503, upstream.public_message(exc)
     if isinstance(exc, ServingTimeout):
-        return 504, str(exc)
+        return 504, upstream.public_message(exc)
     if isinstance(exc, ServingHTTPError):
         if exc.status == 404:
             return 503, f"the served model version changed during the request ({exc.message}); retry"

@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify
 from modelops.core.errors import ServingError
 from modelops.web.deps import serving
 from modelops.web.metrics import record_served
+from modelops.web.upstream import public_message
 
 bp = Blueprint("health", __name__)
 
@@ -26,6 +27,6 @@ def readyz():
     try:
         version = serving().latest_version(max_age=0)
     except ServingError as exc:
-        return jsonify(error=f"not ready: {exc}"), 503
+        return jsonify(error=f"not ready: {public_message(exc)}"), 503
     record_served(version)
     return jsonify(status="ready", model_name=current_app.config["MODEL_NAME"], version=version)

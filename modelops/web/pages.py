@@ -19,8 +19,10 @@ from modelops.core.schema import Schema
 from modelops.web import chart, traffic
 from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
+from modelops.web.headers import curl_base
 from modelops.web.inputs import FORM_TYPES, Inputs, example_value
 from modelops.web.metrics import record_served
+from modelops.web.upstream import public_message
 
 bp = Blueprint("pages", __name__)
 
@@ -68,7 +70,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         served = in_rollout.stable if in_rollout else served  # the candidate is loaded, not served
         record_served(served)
     except ServingError as exc:
-        served, serving_problem = None, str(exc)
+        served, serving_problem = None, public_message(exc)
     shown = served if served is not None else models.latest()
     model = (models.metrics(shown) or {}) if shown is not None else None
     schema = schema_view(model, shown, cfg.schema)
@@ -78,6 +80,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "model_name": current_app.config["MODEL_NAME"],
         "served": served,
         "serving_problem": serving_problem,
+        "curl_base": curl_base(),
         "shown_version": shown,
         "model": model,
         "comparison": comparison_view(model, shown, tuple(schema["config"]["features"])),

@@ -7,7 +7,7 @@ import re
 from tests.web.conftest import GATE_EVIDENCE, LINEAGE
 
 
-def test_fresh_clone_with_serving_down_still_renders_the_form(client, fake_serving):
+def test_fresh_clone_with_serving_down_still_renders_the_form(client, fake_serving, caplog):
     fake_serving.mode = "down"
     r = client.get("/")
     assert r.status_code == 200
@@ -15,7 +15,8 @@ def test_fresh_clone_with_serving_down_still_renders_the_form(client, fake_servi
     assert '<form method="post" action="/predict"' in page
     assert '<label for="x1">x1</label>' in page and '<label for="x2">x2</label>' in page
     assert "TF Serving not ready" in page
-    assert "not reachable" in page
+    assert "TF Serving is unavailable" in page and "tfserving.test" not in page
+    assert "tfserving.test:8501 is not reachable" in caplog.text  # the detail is in the log
     assert "No model yet" in page
     assert "No decisions recorded yet" in page
     assert "No model versions yet" in page  # the empty chart says why it is empty

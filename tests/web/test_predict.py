@@ -134,8 +134,8 @@ def test_oversized_body_gets_413(make_app):
 @pytest.mark.parametrize(
     ("mode", "status", "fragment"),
     [
-        ("down", 503, "not reachable"),
-        ("timeout", 504, "did not answer within"),
+        ("down", 503, "TF Serving is unavailable; retry later (request id "),
+        ("timeout", 504, "TF Serving is unavailable: it did not answer in time"),
         ("error500", 502, "kernel exploded"),
         ("garbage", 502, "not JSON"),
     ],
@@ -176,3 +176,20 @@ def test_get_on_predict_is_405_naming_the_method_to_use(client):
     assert r.status_code == 405
     assert "use" in r.json["error"] and "POST" in r.json["error"]
     assert "POST" in r.headers["Allow"]
+
+
+@pytest.mark.parametrize("mode", ["down", "timeout"])
+def test_clients_are_not_told_where_serving_is_nor_its_credentials(make_app, fake_serving, caplog, mode):
+    """Issue 33 finding 4: the client gets a request id; the address and the error go to the log only."""
+    fake_serving.mode = mode
+    client = make_app(TF_HOST="https://modelops:s3cret-token@tfserving.test:8501").test_client()
+    for r in (client.post("/predict", json=ONE), client.get("/readyz"),
+              client.get("/", headers={"Accept": BROWSER_ACCEPT})):
+        text = r.get_data(as_text=True)
+        assert "TF Serving is unavailable" in text
+        assert "tfserving.test" not in text and "s3cret" not in text
+        request_id = r.headers["X-Request-Id"]
+        assert f"request id {request_id}" in text
+        logged = [m for m in caplog.messages if request_id in m]
+        assert len(logged) == 1 and "***@tfserving.test:8501" in logged[0]
+    assert "s3cret" not in caplog.text

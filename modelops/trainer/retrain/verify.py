@@ -174,14 +174,14 @@ class _Names:
 
     def __init__(self, clients: Sequence[ServingClient]):
         self.several = len(clients) > 1
-        self.all = f"{len(clients)} replicas ({', '.join(c.base_url for c in clients)})" if self.several \
-            else clients[0].base_url
+        self.all = f"{len(clients)} replicas ({', '.join(c.shown_url for c in clients)})" if self.several \
+            else clients[0].shown_url
 
     def error(self, client: ServingClient, message: str) -> str:
-        return f"replica {client.base_url}: {message}" if self.several else message
+        return f"replica {client.shown_url}: {message}" if self.several else message
 
     def on(self, client: ServingClient, message: str) -> str:
-        return f"{message} on {client.base_url}" if self.several else message
+        return f"{message} on {client.shown_url}" if self.several else message
 
 
 def serving_rows(schema: Schema, rows: np.ndarray | Sequence[dict]) -> list:

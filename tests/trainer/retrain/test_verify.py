@@ -135,6 +135,7 @@ class FakeClient:
 
     def __init__(self, entries, answers=None, base_url="http://fake"):
         self.entries, self.answers, self.base_url = entries, answers, base_url
+        self.shown_url = base_url  # no credentials in these
 
     def status(self):
         if self.entries is None:
