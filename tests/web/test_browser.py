@@ -82,7 +82,11 @@ def test_submit_the_form_and_see_the_prediction(browser, fake_upstream, fake_ser
     ARTIFACTS.mkdir(exist_ok=True)
     with frontend(fake_upstream, MODEL, project.config_path, tmp_path, workers=1) as url:
         page = browser.new_page(viewport={"width": 1100, "height": 900})
+        refused = []  # what the Content-Security-Policy blocked (issue 33: the page must work under it)
+        page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+                else None)
         page.goto(url + "/")
+        assert page.evaluate("document.styleSheets[0].cssRules.length") > 0  # the stylesheet loaded
         assert page.get_by_role("heading", name="Served model: version 5").is_visible()
         assert page.locator("svg.chart .point.rejected").count() == 2
         assert page.get_by_role("table").filter(has_text="Slices of the eval rows").is_visible()
@@ -93,6 +97,8 @@ def test_submit_the_form_and_see_the_prediction(browser, fake_upstream, fake_ser
         assert page.locator("#probability").inner_text() == f"{probability(0.8, -1.2):.4f}"
         assert page.locator("#predicted-class").inner_text() == "0"
         assert page.locator("#answered-by").inner_text() == "5"
+        assert page.locator(".meter span").first.bounding_box()["width"] > 0  # style attributes still apply
+        assert refused == []
         page.screenshot(path=str(ARTIFACTS / "frontend-desktop.png"), full_page=True)
 
         page.get_by_label("x1").fill("twelve")
