@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import json
 import math
 import os
@@ -151,6 +152,8 @@ class RolloutConfig:
     max_p99_latency_ratio: float = field(default=2.0, metadata=_range(1.0, 1000.0))
     serving_config_file: str = "models/models.config"
     serving_base_path: str = ""  # the models directory as TF Serving sees it; "" = the local path
+    # addresses or networks of proxies whose X-Client-Id header picks the canary; anyone else is their address
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,12 @@ def _check_cross_fields(config: Config, source: Path) -> None:
         raise ConfigError(f"{source}: 'rollout.canary_percent' must be above 0 when 'rollout.mode' is canary")
     if not rollout.serving_config_file.strip() or rollout.serving_config_file.endswith("/"):
         raise ConfigError(f"{source}: 'rollout.serving_config_file' must name a file, like models/models.config")
+    for proxy in rollout.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"{source}: 'rollout.trusted_proxies' must list IP addresses or networks "
+                              f"(like 10.0.0.0/8), got {json.dumps(proxy)}") from None
 
 
 def _check_slices(slices: tuple[SliceConfig, ...], schema: Schema, source: Path) -> None:

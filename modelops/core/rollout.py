@@ -31,6 +31,7 @@ from modelops.core.timestamps import parse_iso
 # The frontend's rollout metrics (declared in web/traffic.py); the trainer reads them back.
 REQUESTS = "modelops_frontend_rollout_requests_total"  # {label, version, path=user|shadow, outcome=ok|error}
 LATENCY = "modelops_frontend_rollout_latency_seconds"  # {label, version, path}, answered requests only
+ROWS = "modelops_frontend_rollout_rows_total"  # {label, version, path, outcome}: the rows in those requests
 SHADOW_ROWS = "modelops_frontend_shadow_rows_total"  # {version, result=agree|disagree}
 
 
@@ -53,6 +54,10 @@ class Evidence:
     errors: int = 0
     baseline_requests: int = 0
     baseline_errors: int = 0
+    rows: int = 0  # the rows in those requests: one client's 1,000-row requests weigh as what they are
+    error_rows: int = 0
+    baseline_rows: int = 0
+    baseline_error_rows: int = 0
     compared: int = 0  # shadow rows compared, and how many got the same class from both
     agreed: int = 0
     p99_seconds: float | None = None
@@ -227,6 +232,10 @@ def evidence(texts: list[str], rollout: Rollout) -> Evidence:
         errors=count(c, candidate_path, "error"),
         baseline_requests=count(s, "user", "ok") + count(s, "user", "error"),
         baseline_errors=count(s, "user", "error"),
+        rows=count(c, candidate_path, "ok", ROWS) + count(c, candidate_path, "error", ROWS),
+        error_rows=count(c, candidate_path, "error", ROWS),
+        baseline_rows=count(s, "user", "ok", ROWS) + count(s, "user", "error", ROWS),
+        baseline_error_rows=count(s, "user", "error", ROWS),
         compared=agreed + disagreed, agreed=agreed,
         p99_seconds=p99(c, candidate_path), baseline_p99_seconds=p99(s, "user"),
     )
@@ -234,8 +243,9 @@ def evidence(texts: list[str], rollout: Rollout) -> Evidence:
 
 def describe(e: Evidence, phase: str) -> str:
     """One line comparing candidate and champion, as the model page shows it."""
-    parts = [f"{e.requests} candidate requests ({e.errors} errors) vs {e.baseline_requests} champion "
-             f"({e.baseline_errors} errors)"]
+    parts = [f"{e.requests} candidate requests ({e.errors} errors; {e.rows} rows, {e.error_rows} failed) vs "
+             f"{e.baseline_requests} champion ({e.baseline_errors} errors; {e.baseline_rows} rows, "
+             f"{e.baseline_error_rows} failed)"]
     if phase == "shadow" and e.agreement is not None:
         parts.append(f"agreement {e.agreement:.2%} on {e.compared} rows")
     if e.p99_seconds is not None and e.baseline_p99_seconds is not None:

@@ -23,8 +23,9 @@ bp = Blueprint("predict", __name__)
 def predict():
     inputs = current_app.extensions["inputs"]
     rows, is_form = inputs.parse_request(request, current_app.config["MAX_INSTANCES"])
-    client_key = request.headers.get("X-Client-Id") or request.remote_addr or ""
-    version, predictions, label = current_app.extensions["traffic"].answer(rows, client_key)
+    traffic = current_app.extensions["traffic"]
+    client_key = traffic.client_key(request.headers.get("X-Client-Id"), request.remote_addr)
+    version, predictions, label = traffic.answer(rows, client_key)
     if len(predictions) != len(rows):
         raise ServingHTTPError(502, f"TF Serving returned {len(predictions)} predictions for {len(rows)} rows")
     current_app.extensions["metrics"].instances.inc(len(rows))

@@ -9,7 +9,9 @@ exact, and a label move TF Serving has not polled yet cannot misroute. A version
 
 - ``direct`` mode, or no rollout: TF Serving's latest version answers, as before.
 - During a rollout, users are answered by ``stable``; in ``canary``, a sticky share of clients
-  (a hash of ``X-Client-Id``, else the remote address) by the candidate.
+  (a hash of the connection's address, or of ``X-Client-Id`` when the connection comes from one
+  of ``rollout.trusted_proxies``) by the candidate. A client's own header is ignored: otherwise
+  one client could put itself in the canary and flood it to abort a rollout.
 - ``shadow``: a fraction of requests is also sent to the candidate by a small pool of background
   threads fed through a bounded queue: the user's answer never waits for it nor fails with it,
   and a full queue drops the mirror (counted).
@@ -18,6 +20,7 @@ exact, and a label move TF Serving has not polled yet cannot misroute. A version
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import queue
 import random
@@ -48,6 +51,8 @@ class RolloutMetrics:
     def __init__(self, registry: CollectorRegistry):
         self.requests = Counter(rollout.REQUESTS, "Predict calls during a rollout, by label, version, path, outcome.",
                                 ["label", "version", "path", "outcome"], registry=registry)
+        self.rows_total = Counter(rollout.ROWS, "Rows in predict calls during a rollout, by label, version, path, "
+                                  "outcome.", ["label", "version", "path", "outcome"], registry=registry)
         self.latency = Histogram(rollout.LATENCY, "Time TF Serving took to answer a predict during a rollout.",
                                  ["label", "version", "path"], buckets=LATENCY_BUCKETS, registry=registry)
         self.rows = Counter(rollout.SHADOW_ROWS, "Mirrored rows whose predicted class agrees with the champion's.",
@@ -106,6 +111,19 @@ class Traffic:
         self.cfg, self.client, self.metrics, self.rng = cfg, client, metrics, rng
         self.router = Router(history_path)
         self.mirror = Mirror(mirror_client, metrics, schema)
+        self.proxies = [ipaddress.ip_network(p, strict=False) for p in cfg.trusted_proxies]
+
+    def client_key(self, claimed: str | None, remote_addr: str | None) -> str:
+        """Who the client is for the canary: a trusted proxy's ``X-Client-Id``, else the connection's address."""
+        remote = remote_addr or ""
+        if claimed and self.proxies:
+            try:
+                address = ipaddress.ip_address(remote)
+            except ValueError:
+                return remote
+            if any(address in network for network in self.proxies):
+                return claimed
+        return remote
 
     def current(self) -> Rollout | None:
         return None if self.cfg.mode == "direct" else self.router.current()
@@ -145,12 +163,15 @@ def timed_predict(client, metrics: RolloutMetrics, rows: list, version: int, lab
     except ServingHTTPError as exc:
         if exc.status != 404:  # 404: the version went away mid-move; the caller retries elsewhere
             metrics.requests.labels(label, str(version), path, "error").inc()
+            metrics.rows_total.labels(label, str(version), path, "error").inc(len(rows))
         raise
     except ServingError:
         metrics.requests.labels(label, str(version), path, "error").inc()
+        metrics.rows_total.labels(label, str(version), path, "error").inc(len(rows))
         raise
     metrics.latency.labels(label, str(version), path).observe(time.perf_counter() - started)
     metrics.requests.labels(label, str(version), path, "ok").inc()
+    metrics.rows_total.labels(label, str(version), path, "ok").inc(len(rows))
     return predictions
 
 

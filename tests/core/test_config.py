@@ -129,3 +129,15 @@ def test_gate_slices_name_the_declared_features_a_category_by_value(tmp_path):
         with pytest.raises(ConfigError) as err:
             load_config(write_config(tmp_path, **DECLARED, gate={"slices": [spec]}))
         assert expected in str(err.value)
+
+
+def test_trusted_proxies_must_be_addresses_or_networks(tmp_path):
+    """Issue 33: ``rollout.trusted_proxies`` (default none) decides whose X-Client-Id picks the canary."""
+    raw = json.loads((REPO / "config.json").read_text())
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    assert load_config(path).rollout.trusted_proxies == ()
+    raw["rollout"]["trusted_proxies"] = ["10.0.0.0/8", "192.0.2.1", "frontend-proxy"]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match=r"'rollout.trusted_proxies' must list IP addresses.*frontend-proxy"):
+        load_config(path)

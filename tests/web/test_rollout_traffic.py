@@ -113,7 +113,7 @@ def test_a_failing_or_hung_candidate_never_touches_the_user_answer(project, make
 
 
 def test_canary_share_is_sticky_per_client_and_says_which_version_answered(project, make_app):
-    _mode(project, mode="canary", canary_percent=30.0)
+    _mode(project, mode="canary", canary_percent=30.0, trusted_proxies=["127.0.0.0/8"])  # the test client's
     _phase(project, "canary")
     client = make_app().test_client()
     seen = {}
@@ -125,6 +125,31 @@ def test_canary_share_is_sticky_per_client_and_says_which_version_answered(proje
         seen[i] = first.headers["X-Model-Version"]
     share = sum(v == "2" for v in seen.values()) / len(seen)
     assert 0.15 < share < 0.45  # 30% of 200 clients, by a hash
+
+
+def test_a_client_cannot_choose_the_canary_by_its_own_header_only_by_its_address(project, make_app):
+    """Issue 33: X-Client-Id counts only from a listed proxy, else the connection's address decides."""
+    _mode(project, mode="canary", canary_percent=30.0)
+    _phase(project, "canary")
+    client = make_app().test_client()
+    by_header = {client.post("/predict", json=ROWS, headers={"X-Client-Id": f"user-{i}"},
+                             environ_base={"REMOTE_ADDR": "198.51.100.7"}).headers["X-Model-Version"]
+                 for i in range(100)}
+    assert len(by_header) == 1  # one address, one version, whatever the header says
+    by_address = [client.post("/predict", json=ROWS, environ_base={"REMOTE_ADDR": f"198.51.100.{i}"})
+                  .headers["X-Model-Version"] for i in range(1, 201)]
+    assert 0.15 < by_address.count("2") / len(by_address) < 0.45
+
+
+def test_rollout_evidence_counts_rows_as_well_as_requests(project, make_app, registry):
+    _mode(project, mode="canary", canary_percent=100.0)
+    _phase(project, "canary")
+    client = make_app().test_client()
+    for size in (1, 2, 40):
+        assert client.post("/predict", json={"instances": [[1.0, 2.0]] * size}).status_code == 200
+    evidence = _evidence(project, registry)
+    assert (evidence.requests, evidence.rows, evidence.error_rows) == (3, 43, 0)
+    assert "43 rows" in rollout.describe(evidence, "canary")
 
 
 def test_a_version_unloaded_mid_request_is_retried_on_the_new_state(project, make_app, fake_serving):
