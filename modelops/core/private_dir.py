@@ -2,8 +2,8 @@
 
 ``PROMETHEUS_MULTIPROC_DIR`` used to default to ``/tmp/modelops-web-metrics-<port>``: a name
 another local user could create first, and then read or forge the frontend's counters. Unset, a
-new folder with an unpredictable name is made (``mkdtemp``, mode 0700); set, the folder is wiped
-and made again with mode 0700, and one that cannot be (another user's) is refused by name.
+new folder with an unpredictable name is made (``mkdtemp``, mode 0700); set, the folder is made
+(or emptied) with mode 0700, and one that is not this user's is refused by name.
 """
 
 from __future__ import annotations
@@ -22,14 +22,23 @@ def fresh_private_dir(path: str | None, prefix: str) -> str:
         return tempfile.mkdtemp(prefix=prefix)
     if os.path.islink(path):
         raise ConfigError(f"{path} is a symbolic link; point PROMETHEUS_MULTIPROC_DIR at a real folder")
-    shutil.rmtree(path, ignore_errors=True)
     try:
         os.makedirs(path, mode=0o700)
     except FileExistsError:
-        raise ConfigError(f"{path} could not be wiped (another user's folder?); point PROMETHEUS_MULTIPROC_DIR "
-                          "elsewhere or leave it unset") from None
-    os.chmod(path, 0o700)
+        _empty(path)  # emptied rather than removed: it may be a mount point (an emptyDir, a tmpfs)
     info = os.lstat(path)
-    if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) != 0o700:
-        raise ConfigError(f"{path} is not a private folder of this user; point PROMETHEUS_MULTIPROC_DIR elsewhere")
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise ConfigError(f"{path} is not a folder of this user (another user may have made it first); "
+                          "point PROMETHEUS_MULTIPROC_DIR elsewhere or leave it unset")
+    os.chmod(path, 0o700)
     return path
+
+
+def _empty(path: str) -> None:
+    if not os.path.isdir(path) or os.lstat(path).st_uid != os.getuid():
+        return  # refused by the caller, naming the folder
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)

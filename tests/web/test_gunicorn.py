@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import stat
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 import requests
@@ -98,3 +101,16 @@ def test_a_bad_setting_stops_gunicorn_with_the_message_not_a_traceback(project, 
     assert done.returncode != 0
     assert "frontend: TF_HOST must be TF Serving's REST address" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_unset_the_metrics_folder_is_private_unpredictable_and_removed_at_exit(fake_upstream, project, tmp_path):
+    """Issue 33: it defaulted to /tmp/modelops-web-metrics-<port>, a path another local user could make first."""
+    project.add_version(1, 98.0)
+    with frontend(fake_upstream, MODEL, project.config_path, tmp_path, workers=2, PROMETHEUS_MULTIPROC_DIR="") as url:
+        port = url.rsplit(":", 1)[1]
+        folders = list(Path(tempfile.gettempdir()).glob(f"modelops-web-metrics-{port}-*"))
+        assert len(folders) == 1 and stat.S_IMODE(folders[0].stat().st_mode) == 0o700
+        assert requests.post(f"{url}/predict", json={"instances": [[1, 2]]}, timeout=10).ok
+        assert any(folders[0].iterdir())  # the workers' samples are there
+        assert "modelops_frontend_instances_predicted_total 1.0" in requests.get(f"{url}/metrics", timeout=10).text
+    assert not folders[0].exists()
