@@ -108,3 +108,18 @@ class Explainer:
             BASELINE_OUTPUT: at_origin,
             EXPLAINED_CLASS_OUTPUT: tf.gather(self.class_names, target),
         }
+
+
+def importance(path: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None, chunk: int = 256) -> dict[str, float]:
+    """Mean absolute attribution per feature over these rows, through the export's ``explain``
+    signature as TF Serving runs it (in chunks: the path multiplies each row by ``STEPS``)."""
+    from modelops.savedmodel import load_servable
+    from modelops.trainer.model.preprocessing import feeds
+
+    signature = load_servable(0, path).signatures[EXPLAIN_SIGNATURE]
+    total = np.zeros(len(schema.features), dtype=np.float64)
+    for start in range(0, len(x), chunk):
+        part = None if text is None else text[start:start + chunk]
+        inputs = {"x": x[start:start + chunk]} if schema.packed else feeds(schema, x[start:start + chunk], part)
+        total += np.abs(signature.run(inputs)[ATTRIBUTIONS_OUTPUT]).sum(axis=0)
+    return {f.name: float(value / max(len(x), 1)) for f, value in zip(schema.features, total, strict=True)}

@@ -20,6 +20,7 @@ class Candidate:
     training_loss: float
     training_accuracy_percent: float
     seconds: float
+    baseline: dict[str, float | str] | None = None  # the explain signature's baseline row (explain.baseline_row)
 
 
 def train_candidate(train: TrainConfig, split: Split, out_dir: Path, schema: Schema = DEMO_SCHEMA,
@@ -47,4 +48,5 @@ def train_candidate(train: TrainConfig, split: Split, out_dir: Path, schema: Sch
         training_loss=float(fit.history["loss"][-1]),
         training_accuracy_percent=float(fit.history["accuracy"][-1] * 100.0),
         seconds=time.monotonic() - start,
+        baseline=baseline,
     )
