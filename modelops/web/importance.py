@@ -23,10 +23,11 @@ def page_context(models: ModelStore, model: dict[str, Any] | None, version: int 
     return {"version": version, "previous_version": previous_version if previous else None, "rows": rows}
 
 
-def answer_bars(explanation: dict[str, Any]) -> list[dict[str, Any]]:
-    """One answer's contributions as bars: width in percent of the largest, negative ones apart."""
-    features = explanation.get("features") or []
+def answer_bars(explanation: dict[str, Any]) -> dict[str, Any]:
+    """One answer's explanation with its contributions as bars (width in percent of the largest),
+    the ones that raise the explained class's probability apart from the ones that lower it."""
+    features = explanation["features"]
     largest = max((abs(f["contribution"]) for f in features), default=0.0) or 1.0
-    return [{"name": f["name"], "contribution": f["contribution"],
-             "width": round(100 * abs(f["contribution"]) / largest, 1), "negative": f["contribution"] < 0}
-            for f in features]
+    bars = [{**f, "width": round(100 * abs(f["contribution"]) / largest, 1)} for f in features]
+    return {**explanation, "raise": [b for b in bars if b["contribution"] >= 0],
+            "lower": [b for b in bars if b["contribution"] < 0]}
