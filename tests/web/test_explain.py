@@ -53,3 +53,12 @@ def test_the_form_checkbox_shows_the_answers_reasons_as_bars(client):
     assert raises < card.index(">x1<") < lowers < card.index(">x2<")  # x1 raises, x2 lowers
     plain = client.post("/predict", data={"x1": "2", "x2": "-3"}, headers={"Accept": BROWSER_ACCEPT})
     assert 'id="explanation"' not in plain.get_data(as_text=True)
+
+
+def test_openapi_documents_the_explain_flag_and_the_explanation(client):
+    doc = client.get("/openapi.json").get_json()
+    schemas = doc["components"]["schemas"]
+    assert schemas["PredictRequest"]["properties"]["explain"]["type"] == "boolean"
+    assert schemas["PredictResponse"]["properties"]["explanations"]["items"] == {"$ref": "#/components/schemas/Explanation"}
+    assert [f["enum"] for f in [schemas["Explanation"]["properties"]["features"]["items"]["properties"]["name"]]] \
+        == [["x1", "x2"]]
