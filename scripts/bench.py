@@ -13,6 +13,7 @@ which on a small VM costs more than the work itself.
     .venv/bin/python scripts/bench.py [--quick] [--json FILE] [--write-docs]
     .venv/bin/python scripts/bench.py --data-window [--batches 52] [--batch-rows 100000] [--json FILE]
     .venv/bin/python scripts/bench.py --live-drift [--rounds 5] [--quick] [--json FILE]
+    .venv/bin/python scripts/bench.py --explain [--rounds 3] [--quick] [--json FILE]
 
 ``--data-window`` measures only the weekly data cost instead: loading, de-duplication, split and
 training at the default config, with one batch accepted and with ``--batches`` accepted (the
@@ -101,9 +102,10 @@ def summarise(latencies: list[float], seconds: float) -> dict:
     }
 
 
-def http_load(url: str, path: str, rows: int, clients: int, seconds: float, interval: float) -> dict:
+def http_load(url: str, path: str, rows: int, clients: int, seconds: float, interval: float,
+              extra: dict | None = None) -> dict:
     port = int(url.rsplit(":", 1)[1])
-    body = json.dumps({"instances": ROWS[rows]}).encode()
+    body = json.dumps({"instances": ROWS[rows], **(extra or {})}).encode()
     ctx = multiprocessing.get_context("spawn")  # this process has TensorFlow loaded: never fork it
     out = ctx.Queue()
     start_at = time.time() + 2.0 + 0.3 * clients
@@ -501,12 +503,22 @@ def main() -> int:
     parser.add_argument("--old-ref", help="with --frontend: also run this git commit's code, side by side")
     parser.add_argument("--live-drift", action="store_true",
                         help="only what live drift counting adds to a 1-row /predict (p50, with vs without)")
+    parser.add_argument("--explain", action="store_true",
+                        help="only an explain request's p50 vs a plain predict's (local server, frontend)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="with --frontend or --live-drift: alternating rounds (medians)")
     parser.add_argument("--seconds", type=float, default=5.0, help="with --frontend: seconds per wrk run")
     args = parser.parse_args()
     if args.frontend:
         return frontend_ceiling(args)
+    if args.explain:
+        from scripts.bench_explain import explain_overhead
+
+        result = explain_overhead(http_load, MODEL, TF_THREADS, 1.5 if args.quick else 5.0, args.rounds)
+        print(json.dumps(result, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+        return 0
     if args.live_drift:
         result = live_drift_overhead(1.5 if args.quick else 5.0, args.rounds)
         print(json.dumps(result, indent=2))

@@ -61,6 +61,10 @@ class GateConfig:
     require_improvement: bool = False
     slices: tuple[SliceConfig, ...] = ()
     min_slice_rows: int = field(default=50, metadata=_range(1))
+    # a feature's share of the importance (docs/explain.md) moving more than this vs the champion:
+    # a warning in the run log; more than max_importance_shift: a gate rule (1.0, the default, is off)
+    warn_importance_shift: float = field(default=0.2, metadata=_range(0.0, 1.0))
+    max_importance_shift: float = field(default=1.0, metadata=_range(0.0, 1.0))
 
 
 @dataclass(frozen=True)

@@ -5,3 +5,12 @@ so that modules which must not import TensorFlow share it too.
 """
 
 SERVING_SIGNATURE = "serving_default"
+
+# Every export's integrated-gradients signature (modelops.trainer.model.explain): the same inputs as
+# ``serving_default``; outputs one attribution per declared feature, the row's and the baseline's
+# prediction of the explained class, and that class's name.
+EXPLAIN_SIGNATURE = "explain"
+ATTRIBUTIONS_OUTPUT = "attributions"  # [None, features] in schema order
+PREDICTION_OUTPUT = "prediction"  # [None]: the explained class's probability for the row
+BASELINE_OUTPUT = "baseline_prediction"  # [None]: the same for the baseline row
+EXPLAINED_CLASS_OUTPUT = "explained_class"  # [None] string: the class explained (the predicted one)

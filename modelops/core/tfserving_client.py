@@ -180,10 +180,14 @@ class ServingClient:
             raise ServingHTTPError(502, f"TF Serving status for {self.model_name!r} has no model_version_status list")
         return entries
 
-    def predict(self, rows: Sequence[Any], version: int | None = None) -> list[Any]:
-        """``predictions`` for ``rows`` from ``version`` (TF Serving's latest when None)."""
+    def predict(self, rows: Sequence[Any], version: int | None = None, signature: str | None = None) -> list[Any]:
+        """``predictions`` for ``rows`` from ``version`` (TF Serving's latest when None), by the
+        export's ``signature`` (``serving_default`` when None; ``explain``: docs/explain.md)."""
         target = self.model_url if version is None else f"{self.model_url}/versions/{int(version)}"
-        body = self._call("predict", "POST", f"{target}:predict", json.dumps({"instances": list(rows)}))
+        request: dict[str, Any] = {"instances": list(rows)}
+        if signature is not None:
+            request["signature_name"] = signature
+        body = self._call("predict", "POST", f"{target}:predict", json.dumps(request))
         predictions = body.get("predictions") if isinstance(body, dict) else None
         if not isinstance(predictions, list):
             raise ServingHTTPError(502, "TF Serving answered predict without a 'predictions' list")

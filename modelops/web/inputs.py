@@ -22,6 +22,8 @@ import json
 import math
 from typing import cast
 
+from flask import g
+
 from modelops.core.errors import SchemaValueError
 from modelops.core.schema import FLOAT32_MAX, Feature, Schema
 
@@ -74,6 +76,10 @@ class Inputs:
             raise InputError(f"the body is not valid JSON{where}; send e.g. {self.json_example}") from None
         if not isinstance(doc, dict) or "instances" not in doc:
             raise InputError(f"the JSON body must be an object with an 'instances' list, e.g. {self.json_example}")
+        explain = doc.get("explain", False)
+        if not isinstance(explain, bool):
+            raise InputError("'explain' must be true or false (true adds each row's explanation, docs/explain.md)")
+        g.explain = explain  # read by web/explanations.py for this request
         instances = doc["instances"]
         if not isinstance(instances, list) or not instances:
             raise InputError(f"'instances' must be a non-empty list of rows, e.g. {self.json_example}")

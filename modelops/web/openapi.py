@@ -54,8 +54,11 @@ def _schemas(schema: Schema, max_instances: int) -> dict:
         item = {"oneOf": [row, _object(columns, list(columns))]}
         answer = {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 1,
                   "maxItems": 1}
+        response = _response(answer)
+        response["properties"]["explanations"] = {"type": "array", "items": _EXPLANATION_REF, "description":
+                                                  "with \"explain\": true, one per row, in order"}
         return {"PredictRequest": _request(item, max_instances), "PredictForm": _form(columns, list(columns)),
-                "PredictResponse": _response(answer)}
+                "PredictResponse": response, "Explanation": _explanation(schema)}
     columns = {f.name: _property(f) for f in schema.features}
     required = [f.name for f in schema.features if not f.optional]
     item = _object(columns, required)
@@ -70,9 +73,27 @@ def _schemas(schema: Schema, max_instances: int) -> dict:
         "class": {"enum": names, "description": "the most probable class"},
         "probability": {**probability, "description": "of that class"},
         "probabilities": {"type": "object", "required": names, "additionalProperties": False,
-                          "properties": dict.fromkeys(names, probability)}}}
+                          "properties": dict.fromkeys(names, probability)},
+        "explanation": {**_EXPLANATION_REF, "description": "with \"explain\": true"}}}
     return {"PredictRequest": _request(item, max_instances), "PredictForm": _form(form, required),
-            "PredictResponse": _response(answer)}
+            "PredictResponse": _response(answer), "Explanation": _explanation(schema)}
+
+
+_EXPLANATION_REF = {"$ref": "#/components/schemas/Explanation"}
+
+
+def _explanation(schema: Schema) -> dict:
+    """One row's explanation (docs/explain.md): integrated gradients per feature, largest first."""
+    probability = {"type": "number", "minimum": 0, "maximum": 1}
+    feature = {"type": "object", "required": ["name", "contribution"], "properties": {
+        "name": {"enum": list(schema.names)}, "contribution": {"type": "number"}}}
+    return {"type": "object", "required": ["class", "prediction", "baseline_prediction", "features"],
+            "description": "contributions add up to prediction - baseline_prediction (docs/explain.md)",
+            "properties": {
+                "class": {"enum": list(schema.label.class_names), "description": "the class explained (predicted)"},
+                "prediction": {**probability, "description": "the row's probability of that class"},
+                "baseline_prediction": {**probability, "description": "the typical training row's"},
+                "features": {"type": "array", "items": feature, "description": "largest |contribution| first"}}}
 
 
 def _property(feature: Feature) -> dict:
@@ -101,11 +122,14 @@ def _object(columns: dict, required: list) -> dict:
 
 def _request(item: dict, max_instances: int) -> dict:
     return {"type": "object", "required": ["instances"], "properties": {
-        "instances": {"type": "array", "minItems": 1, "maxItems": max_instances, "items": item}}}
+        "instances": {"type": "array", "minItems": 1, "maxItems": max_instances, "items": item},
+        "explain": {"type": "boolean", "default": False,
+                    "description": "also explain each answer: per feature contributions (docs/explain.md)"}}}
 
 
 def _form(columns: dict, required: list) -> dict:
-    return {"type": "object", "required": required, "properties": columns}
+    explain = {"enum": ["on"], "description": "the \"Explain the answer\" checkbox (docs/explain.md)"}
+    return {"type": "object", "required": required, "properties": {**columns, "explain": explain}}
 
 
 def _response(answer: dict) -> dict:

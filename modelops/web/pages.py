@@ -16,7 +16,7 @@ from modelops.core.errors import ServingError
 from modelops.core.history import Event
 from modelops.core.predictions import Prediction
 from modelops.core.schema import Schema
-from modelops.web import chart, traffic
+from modelops.web import chart, importance, traffic
 from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
 from modelops.web.headers import curl_base
@@ -100,6 +100,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "confusion": confusion_view(model),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
         "drift": live_drift.page_context(records),
+        "importance": importance.page_context(models, model, shown),
     }
     return render_template("index.html", **context), status
 

@@ -3,6 +3,8 @@
 The answering version goes out in the ``X-Model-Version`` header, so the JSON body stays
 exactly what the product README promises for the demo: ``{"predictions": [[p], ...]}``. A
 declared (named) schema answers ``{"predictions": [{"class", "probability", "probabilities"}]}``.
+``"explain": true`` adds each named row's ``explanation`` (the demo's packed rows: a parallel
+``explanations`` list), from the same version (``web/explanations.py``).
 During a staged rollout ``web/traffic.py`` picks that version (stable or canary) and mirrors (shadow).
 """
 
@@ -13,6 +15,7 @@ from flask import Blueprint, current_app, jsonify, request
 from modelops.core import predictions as answers
 from modelops.core.errors import ServingHTTPError
 from modelops.web import drift as live_drift
+from modelops.web import explanations, importance
 from modelops.web.metrics import record_served
 from modelops.web.pages import render_page, result_view, wants_html
 
@@ -33,10 +36,18 @@ def predict():
         record_served(version)
         live_drift.observe(version, rows)
     schema = inputs.schema
+    explained = explanations.explain(rows, version, schema) if explanations.requested(is_form) else None
     if is_form and wants_html():
-        return render_page(result=result_view(answers.read(predictions[0], schema), schema, version))
+        result = result_view(answers.read(predictions[0], schema), schema, version)
+        result["explanation"] = explained and importance.answer_bars(explained[0])
+        return render_page(result=result)
+    body: dict = {}
     if not schema.packed:
         predictions = [answers.as_json(answers.read(p, schema), schema) for p in predictions]
-    response = jsonify(predictions=predictions)
+        for prediction, why in zip(predictions, explained or [], strict=False):
+            prediction["explanation"] = why
+    elif explained is not None:
+        body["explanations"] = explained
+    response = jsonify(predictions=predictions, **body)
     response.headers["X-Model-Version"] = str(version)
     return response

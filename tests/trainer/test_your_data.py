@@ -132,7 +132,9 @@ def test_a_declared_table_is_validated_trained_gated_published_and_served(wine):
 
     records = [prediction_log_pb2.PredictionLog.FromString(r) for r in
                tf.compat.v1.io.tf_record_iterator(str(store.path(result.version) / WARMUP_FILE))]
-    assert [sorted(r.predict_log.request.inputs) for r in records] == [sorted(FEATURES)] * 2, "warmup by name"
+    assert [sorted(r.predict_log.request.inputs) for r in records] == [sorted(FEATURES)] * 4, "warmup by name"
+    assert [r.predict_log.request.model_spec.signature_name for r in records] == \
+        ["serving_default"] * 2 + ["explain"] * 2, "the first explanation is not the slow one either"
 
 
 @pytest.mark.parametrize(

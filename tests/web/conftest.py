@@ -50,6 +50,15 @@ def answer(row) -> list | dict:
     return named_answer(row) if isinstance(row, dict) else [probability(*row)]
 
 
+def explain_answer(row) -> dict:
+    """What the fake's ``explain`` signature answers: each value (a category: its position) / 10."""
+    values = list(row.values()) if isinstance(row, dict) else row
+    attributions = [float(v) / 10 if isinstance(v, int | float) else ISLANDS.index(v) / 10 - 0.1
+                    if v in ISLANDS else 0.0 for v in values]
+    return {"attributions": attributions, "prediction": 0.5 + sum(attributions), "baseline_prediction": 0.5,
+            "explained_class": "1" if isinstance(row, list) else named_answer(row)["class"]}
+
+
 @dataclass
 class FakeServing:
     """TF Serving's REST behaviour for one model; ``mode`` makes it fail in one chosen way."""
@@ -80,8 +89,11 @@ class FakeServing:
             wanted = int(match.group(1)) if match.group(1) else max(available, default=None)
             if wanted is None or wanted not in available:
                 return 404, {"error": f"Servable not found for request: Specific({MODEL}, {wanted})"}
-            rows = json.loads(body)["instances"]
+            request = json.loads(body)
+            rows = request["instances"]
             self.instances.append(rows)
+            if request.get("signature_name") == "explain":
+                return 200, {"predictions": [explain_answer(row) for row in rows]}
             return 200, {"predictions": [answer(row) for row in rows]}
         return 400, {"error": f"Malformed request: {method} {path}"}
 

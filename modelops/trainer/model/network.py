@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from modelops.core.schema import Schema  # noqa: E402
-from modelops.core.signature import SERVING_SIGNATURE  # noqa: E402
+from modelops.core.signature import EXPLAIN_SIGNATURE, SERVING_SIGNATURE  # noqa: E402
 from modelops.savedmodel import WARMUP_FILE, load_servable  # noqa: E402
 
 if TYPE_CHECKING:
@@ -66,12 +66,13 @@ def compile_for(model: tf.keras.Model, learning_rate: float) -> None:
 
 
 def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | dict | None = None,
-           encoder: Encoder | None = None) -> None:
+           encoder: Encoder | None = None, baseline: dict[str, float | str] | None = None) -> None:
     """Write a SavedModel with the serving signature to ``path`` (which must not exist), with TF
     Serving warmup records of ``warmup_rows`` when given (see ``write_warmup``).
 
     With ``encoder``, its schema shapes the signature and its preprocessing runs before the model;
-    without, the demo's packed ``x`` goes into the model as it is.
+    without, the demo's packed ``x`` goes into the model as it is. With both ``encoder`` and
+    ``baseline`` (``explain.baseline_row``), the export also carries the ``explain`` signature.
 
     Keras's ExportArchive, not ``tf.saved_model.save`` of a module holding the model: that one
     stores Keras 3 weights apart from the variables the signature reads, which
@@ -89,9 +90,13 @@ def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | dict | N
     else:
         archive.track(encoder)
         _add_endpoint(archive, model, encoder)
+        if baseline is not None:
+            from modelops.trainer.model import explain
+
+            explain.add_endpoint(archive, model, encoder, baseline)
     archive.write_out(str(path), verbose=False)
     if warmup_rows is not None:
-        write_warmup(Path(path), warmup_rows)
+        write_warmup(Path(path), warmup_rows, explained=encoder is not None and baseline is not None)
 
 
 def _add_endpoint(archive: keras.export.ExportArchive, model: tf.keras.Model, encoder: Encoder) -> None:
@@ -119,11 +124,12 @@ def _add_endpoint(archive: keras.export.ExportArchive, model: tf.keras.Model, en
     archive.add_endpoint(SERVING_SIGNATURE, named, input_signature=[spec])
 
 
-def write_warmup(path: Path, rows: np.ndarray | dict[str, np.ndarray]) -> None:
+def write_warmup(path: Path, rows: np.ndarray | dict[str, np.ndarray], explained: bool = False) -> None:
     """``assets.extra/tf_serving_warmup_requests``: predict requests TF Serving (and the local
     server) replay before the version is AVAILABLE, so the first user request is not the slow one.
     One record per batch size a caller sends most (1 row, then up to 8), with real rows: packed
-    rows ``[n, features]``, or the named signature's inputs by name.
+    rows ``[n, features]``, or the named signature's inputs by name. ``explained``: the same
+    requests for the ``explain`` signature follow, so the first explanation is not the slow one.
     """
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
@@ -131,9 +137,10 @@ def write_warmup(path: Path, rows: np.ndarray | dict[str, np.ndarray]) -> None:
     target = path / WARMUP_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(target)) as writer:
-        for size in (1, 8):
+        for signature, size in [(s, n) for s in (SERVING_SIGNATURE, EXPLAIN_SIGNATURE)[:1 + explained]
+                                for n in (1, 8)]:
             request = predict_pb2.PredictRequest()
-            request.model_spec.signature_name = SERVING_SIGNATURE
+            request.model_spec.signature_name = signature
             for name, column in inputs.items():
                 request.inputs[name].CopyFrom(tf.make_tensor_proto(column[:size]))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))

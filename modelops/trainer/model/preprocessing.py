@@ -42,11 +42,15 @@ class Encoder(keras.layers.Layer):
 
     @property
     def input_dim(self) -> int:
-        width = 0
+        return sum(self.widths)
+
+    @property
+    def widths(self) -> list[int]:
+        """Encoded columns per feature, in schema order (its one-hot and missing indicator included)."""
+        widths = []
         for f in self.schema.features:
-            width += 1 if f.numeric else len(self.vocabularies[f.name]) + 1
-            width += f.optional
-        return width
+            widths.append((1 if f.numeric else len(self.vocabularies[f.name]) + 1) + f.optional)
+        return widths
 
     def call(self, inputs: dict):
         parts = []

@@ -9,8 +9,8 @@ from pathlib import Path
 from modelops.core.config import TrainConfig
 from modelops.core.schema import DEMO_SCHEMA, Schema
 from modelops.trainer.data.tables import Split
+from modelops.trainer.model import explain, preprocessing
 from modelops.trainer.model import network as model
-from modelops.trainer.model import preprocessing
 from modelops.trainer.model.usermodel import build_user_model
 
 
@@ -20,6 +20,7 @@ class Candidate:
     training_loss: float
     training_accuracy_percent: float
     seconds: float
+    baseline: dict[str, float | str] | None = None  # the explain signature's baseline row (explain.baseline_row)
 
 
 def train_candidate(train: TrainConfig, split: Split, out_dir: Path, schema: Schema = DEMO_SCHEMA,
@@ -40,10 +41,12 @@ def train_candidate(train: TrainConfig, split: Split, out_dir: Path, schema: Sch
     )
     text = None if split.text_train is None else split.text_train[:8]
     warmup = split.x_train[:8] if schema.packed else preprocessing.feeds(schema, split.x_train[:8], text)
-    model.export(keras_model, out_dir, warmup_rows=warmup, encoder=encoder)
+    baseline = explain.baseline_row(schema, split.x_train, split.text_train)
+    model.export(keras_model, out_dir, warmup_rows=warmup, encoder=encoder, baseline=baseline)
     return Candidate(
         path=out_dir,
         training_loss=float(fit.history["loss"][-1]),
         training_accuracy_percent=float(fit.history["accuracy"][-1] * 100.0),
         seconds=time.monotonic() - start,
+        baseline=baseline,
     )

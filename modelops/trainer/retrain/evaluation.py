@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modelops.core import stats
+from modelops.core import importance, stats
 from modelops.core.config import Config
 from modelops.core.errors import ServableError, StoreError
 from modelops.core.schema import recorded_schema
@@ -44,6 +44,8 @@ class Evaluation:
     # per eval row, the predicted class index (the paired test's input; correct where it equals the
     # label); None when the export answered no usable probabilities
     predicted: np.ndarray | None = None
+    # metrics.json's ``explanations``: baseline, steps and per-feature importance on the eval rows
+    explanations: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,17 @@ def train_and_evaluate(config: Config, split: tables.Split, run_dir: Path, label
     scores = scoring.scores_percent(table)
     score = scores[config.gate.metric]
     log.step("evaluate", f"{label} {_metric(config)}{score:.2f}% on {len(split.y_eval)} eval rows")
-    return Evaluation(candidate, probabilities, score, None, scores, table, predicted)
+    return Evaluation(candidate, probabilities, score, None, scores, table, predicted,
+                      _explanations(candidate, schema, split))
+
+
+def _explanations(candidate: Candidate, schema, split: tables.Split) -> dict:
+    """What the candidate's ``explain`` signature says of the eval rows (docs/explain.md)."""
+    from modelops.trainer.model import explain
+
+    mean_abs = explain.importance(candidate.path, schema, split.x_eval, split.text_eval)
+    return {"baseline": candidate.baseline, "steps": explain.STEPS, "rows": len(split.y_eval),
+            **importance.record(mean_abs)}
 
 
 def _metric(config: Config) -> str:

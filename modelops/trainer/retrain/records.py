@@ -165,6 +165,7 @@ def metrics_json(config: Config, run_id: str, gated: Gated) -> dict:
         "lineage": gated.lineage,
         "config": {"train": dataclasses.asdict(config.train), "gate": dataclasses.asdict(config.gate)},
         "reference": _reference(config, dataset, split),
+        "explanations": gated.evaluation.explanations,
     }
 
 

@@ -28,6 +28,7 @@ from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import run_id
 from modelops.trainer import batch_drift, lineage, signals
 from modelops.trainer.data import holdout, inbox, tables, windowed
+from modelops.trainer.retrain import reasons
 from modelops.trainer.retrain.evaluation import Gated, evaluate_champion, judge, train_and_evaluate
 from modelops.trainer.retrain.publish import publish_and_verify
 from modelops.trainer.retrain.records import Run, RunResult, decision_fields, metrics_json, record_unrecorded
@@ -87,6 +88,7 @@ def _retrain(config: Config, store: ModelStore, run: Run, verifier: Verifier | N
     evaluation = train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
     champion = evaluate_champion(config, store, split, run.log)
     paired_test, slice_results, decision = judge(config, split, evaluation, champion, run.log)
+    decision = reasons.check(config, store, evaluation, champion, decision, run.log)
     lineage.keep_config(config, evaluation.candidate.path)  # moves with the candidate when published
     gated = Gated(version, run_dir, evaluation, champion, decision, dataset, split, paired_test, slice_results,
                   lineage.collect(config, dataset, split, champion.served))

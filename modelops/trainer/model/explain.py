@@ -1,0 +1,125 @@
+"""The ``explain`` signature: integrated gradients from a baseline row to each row, in the graph.
+
+Every export carries it beside ``serving_default`` with the very same inputs, so stock TF Serving
+answers ``{"signature_name": "explain", "instances": [...]}`` on ``:predict`` with nothing else
+running. The path runs in the encoded space (after the schema's preprocessing, which is not
+differentiable for categories): ``STEPS`` points from the encoded baseline to the encoded row, the
+gradients of the explained class's probability averaged along it (midpoint rule) and multiplied by
+the row's distance from the baseline, then the columns of one feature (a category's one-hot, a
+missing indicator) summed back to it. Completeness: per row, the attributions add up to
+``prediction - baseline_prediction`` within ``COMPLETENESS_TOLERANCE`` (docs/explain.md).
+
+The baseline is the training rows' typical row: each number's mean, each category's most
+frequent value (``baseline_row``); the trainer records it in ``metrics.json``. The class explained
+is the row's predicted class (for the packed demo as well, whose ``serving_default`` answers
+P(second class) only).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from modelops.core.schema import Schema
+from modelops.core.signature import (
+    ATTRIBUTIONS_OUTPUT,
+    BASELINE_OUTPUT,
+    EXPLAIN_SIGNATURE,
+    EXPLAINED_CLASS_OUTPUT,
+    PREDICTION_OUTPUT,
+)
+from modelops.trainer.data.tables import columns
+from modelops.trainer.model.preprocessing import Encoder
+
+STEPS = 128  # points on the path; fewer leave a larger completeness error (docs/explain.md)
+COMPLETENESS_TOLERANCE = 0.02  # |sum(attributions) - (prediction - baseline)|, in probability
+
+
+def baseline_row(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> dict[str, float | str]:
+    """The training rows' typical row: a number's mean of its present values (0.0 if none), a
+    category's most frequent non-blank value (ties: the first in sorted order)."""
+    baseline: dict[str, float | str] = {}
+    for f in schema.features:
+        values = columns(schema, x, text)[f.name]
+        if f.numeric:
+            present = values[~np.isnan(values)]
+            baseline[f.name] = float(present.mean()) if len(present) else 0.0
+        else:
+            counts = Counter(str(v) for v in values.tolist() if str(v) != "")
+            baseline[f.name] = min(counts, key=lambda v: (-counts[v], v)) if counts else ""
+    return baseline
+
+
+def add_endpoint(archive: Any, model: tf.keras.Model, encoder: Encoder, baseline: dict[str, float | str],
+                 steps: int = STEPS) -> None:
+    """Add the ``explain`` signature to a Keras ExportArchive that already tracks ``model`` and
+    ``encoder``; its inputs are spelled as ``serving_default``'s (packed ``x`` or one per feature)."""
+    schema = encoder.schema
+    origin = encoder({f.name: tf.constant([baseline[f.name]], tf.float32 if f.numeric else tf.string)
+                      for f in schema.features})
+    owners = np.repeat(np.eye(len(schema.features), dtype=np.float32), encoder.widths, axis=0)
+    explain = Explainer(model, tf.constant(origin, tf.float32), tf.constant(owners), steps,
+                        tf.constant(schema.label.class_names))
+    if schema.packed:
+        archive.add_endpoint(
+            EXPLAIN_SIGNATURE,
+            lambda x: explain(encoder({f.name: x[:, i] for i, f in enumerate(schema.features)})),
+            input_signature=[tf.TensorSpec([None, len(schema.features)], tf.float32, name="x")])
+        return
+    spec = {f.name: tf.TensorSpec([None], tf.float32 if f.numeric else tf.string, name=f.name)
+            for f in schema.features}
+    archive.add_endpoint(EXPLAIN_SIGNATURE, lambda inputs: explain(encoder(inputs)), input_signature=[spec])
+
+
+class Explainer:
+    """Integrated gradients of one model in its encoded space (see the module docstring)."""
+
+    def __init__(self, model: tf.keras.Model, origin: tf.Tensor, owners: tf.Tensor, steps: int,
+                 class_names: tf.Tensor):
+        self.model, self.origin, self.owners, self.steps = model, origin, owners, steps
+        self.class_names = class_names
+
+    def probabilities(self, encoded: tf.Tensor) -> tf.Tensor:
+        """``[n, K]`` class probabilities; a one-unit sigmoid model answers ``[1 - p, p]``."""
+        p = self.model(encoded, training=False)
+        return tf.concat([1.0 - p, p], axis=-1) if p.shape[-1] == 1 else p
+
+    def __call__(self, encoded: tf.Tensor) -> dict[str, tf.Tensor]:
+        encoded = tf.cast(encoded, tf.float32)
+        rows, width = tf.shape(encoded)[0], tf.shape(encoded)[1]
+        predicted = self.probabilities(encoded)
+        target = tf.argmax(predicted, axis=-1, output_type=tf.int32)
+        delta = encoded - self.origin  # [n, D]
+        alphas = (tf.range(self.steps, dtype=tf.float32) + 0.5) / float(self.steps)
+        path = tf.reshape(self.origin + alphas[:, None, None] * delta[None], [-1, width])  # [S*n, D]
+        targets = tf.tile(target, [self.steps])
+        with tf.GradientTape() as tape:
+            tape.watch(path)
+            picked = tf.gather(self.probabilities(path), targets, batch_dims=1)
+        gradients = tf.reshape(tape.gradient(picked, path), [self.steps, rows, width])
+        attributions = tf.reduce_mean(gradients, axis=0) * delta  # [n, D]
+        at_origin = tf.gather(self.probabilities(self.origin)[0], target)
+        return {
+            ATTRIBUTIONS_OUTPUT: tf.matmul(attributions, self.owners),
+            PREDICTION_OUTPUT: tf.gather(predicted, target, batch_dims=1),
+            BASELINE_OUTPUT: at_origin,
+            EXPLAINED_CLASS_OUTPUT: tf.gather(self.class_names, target),
+        }
+
+
+def importance(path: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None, chunk: int = 256) -> dict[str, float]:
+    """Mean absolute attribution per feature over these rows, through the export's ``explain``
+    signature as TF Serving runs it (in chunks: the path multiplies each row by ``STEPS``)."""
+    from modelops.savedmodel import load_servable
+    from modelops.trainer.model.preprocessing import feeds
+
+    signature = load_servable(0, path).signatures[EXPLAIN_SIGNATURE]
+    total = np.zeros(len(schema.features), dtype=np.float64)
+    for start in range(0, len(x), chunk):
+        part = None if text is None else text[start:start + chunk]
+        inputs = {"x": x[start:start + chunk]} if schema.packed else feeds(schema, x[start:start + chunk], part)
+        total += np.abs(signature.run(inputs)[ATTRIBUTIONS_OUTPUT]).sum(axis=0)
+    return {f.name: float(value / max(len(x), 1)) for f, value in zip(schema.features, total, strict=True)}
