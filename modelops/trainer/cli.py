@@ -18,6 +18,7 @@ from modelops.core import history, lineage, stats
 from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, ModelopsError, UsageError
 from modelops.core.exit_codes import ExitCode
+from modelops.core.model_name import served_model_name
 from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
 from modelops.trainer import batch_drift, compare, reproduce, rollout_control, signals
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
     command = args.command or default_command
     try:
         config = load_config(args.config)
+        served_model_name(config)  # MODEL_NAME set to another name: stop here, before any work
         with signals.interrupts():
             return _run(command, args, config)
     except KeyboardInterrupt:
