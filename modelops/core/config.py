@@ -175,7 +175,8 @@ class Config:
     reproduce: ReproduceConfig = ReproduceConfig()
     drift: DriftConfig = DriftConfig()
     schema: Schema = field(default=DEMO_SCHEMA, metadata={"internal": True})  # top-level features + label
-    root: Path = field(default=Path("."), metadata={"internal": True})  # the state: $MODELOPS_STATE_DIR or config's folder
+    # The state's folder: $MODELOPS_STATE_DIR, else config.json's folder.
+    root: Path = field(default=Path("."), metadata={"internal": True})
     config_dir: Path | None = field(default=None, metadata={"internal": True})  # config.json's folder (None: root)
     # The config file's exact text: its sha256 and a copy go into each version's lineage.
     source_text: str = field(default="", metadata={"internal": True}, repr=False)

@@ -33,7 +33,7 @@ from modelops.core.model_name import served_model_name
 from modelops.core.notify import notify
 from modelops.core.rollout import Decision, Evidence, Rollout
 from modelops.core.store import ModelStore, write_text_atomic
-from modelops.core.tfserving_client import ServingClient, env_target
+from modelops.core.tfserving_client import ServingClient
 from modelops.trainer.retrain.verify import resolve_replicas
 
 FRONTEND_METRICS_ENV = "FRONTEND_METRICS_URL"

@@ -37,8 +37,8 @@ import numpy as np
 
 from modelops.core import predictions
 from modelops.core.config import Config
-from modelops.core.model_name import served_model_name
 from modelops.core.errors import ConfigError, ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
+from modelops.core.model_name import served_model_name
 from modelops.core.schema import DEMO_SCHEMA, Schema
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.trainer.retrain.runlog import RunLog
