@@ -137,6 +137,7 @@ def before_publish(config: Config, store: ModelStore, version: int) -> None:
     progress must end first (one candidate at a time, so the champion is always known).
     """
     if config.rollout.mode == "direct":
+        sync(config, store)  # rewritten only if config.json's model_name changed since: serving must know the name
         return
     current = active(config)
     if current is not None:
