@@ -32,8 +32,8 @@ from modelops.trainer.data.synthetic import synthetic, write_batch
 from modelops.trainer.data.tables import Batch, no_text
 
 HANDOFF_SUFFIXES = (".partial", ".tmp")  # names still being written: never judged
-RETRY = ("fix it and add it again with python retrain_pipeline.py add-batch FILE (under Docker Compose through "
-         "docker compose exec -T trainer, docs/data.md): the next run picks it up; or delete it")
+RETRY = ("fix it and put it back into data/incoming/ (python retrain_pipeline.py add-batch FILE; under Docker "
+         "Compose through docker compose exec -T trainer, docs/data.md): the next run picks it up; or delete it")
 
 
 @dataclass(frozen=True)
