@@ -223,12 +223,13 @@ def _raise_interrupt(signum, frame):
 
 def run_local(ports: dict[str, int], timeout: float) -> int:
     from modelops.core.config import load_config  # validates config.json before anything starts
+    from modelops.core.model_name import served_model_name
 
     config = load_config()
     busy = busy_ports(ports)
     if busy:
         raise StackError(f"ports already in use: {', '.join(busy)} (is the stack already running?)")
-    env = local_env(dict(os.environ), ports, os.environ.get("MODEL_NAME") or config.model_name, config.models_dir)
+    env = local_env(dict(os.environ), ports, served_model_name(config), config.models_dir)
     bootstrap(env, config.models_dir)
     env.update(serving_config_env(config))
 
@@ -279,7 +280,10 @@ def run_docker(ports: dict[str, int], timeout: float) -> int:
     try:
         subprocess.run([*compose, "up", "-d", "--build"], cwd=REPO_ROOT, check=True)
         wait_ready(f"http://127.0.0.1:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: True)
-        print_urls(ports, os.environ.get("MODEL_NAME", "simple_classifier"), local=False)
+        from modelops.core.config import load_config
+        from modelops.core.model_name import served_model_name
+
+        print_urls(ports, served_model_name(load_config()), local=False)
         subprocess.run([*compose, "logs", "--follow"], cwd=REPO_ROOT)
         return 0
     except KeyboardInterrupt:

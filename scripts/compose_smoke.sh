@@ -6,7 +6,15 @@
 #   up -d --build -> every service running and healthy -> the form, /predict (JSON and form
 #   fields) -> Prometheus: every target up, Alertmanager ready and known -> simulate + a retrain
 #   through `exec trainer` promotes, serving answers from the new version -> down (volumes kept)
-#   and up: the same version served -> no permission/read-only errors in any log -> down -v.
+#   and up: the same version served -> every README URL answers -> a declared table (docs/your-data.md,
+#   "Under Docker Compose", step by step): config.json replaced by examples/penguins' in the mounted
+#   config folder, the weekly batches brought in with add-batch, a retrain through exec trainer,
+#   served as /v1/models/penguins, predicted by feature name through the running frontend, the
+#   trainer service's log saying it took up the new config -> no permission/read-only errors in any
+#   log -> down -v.
+#
+# The config folder is a copy under test-artifacts/ (MODELOPS_CONFIG_DIR), so the checkout's
+# config.json is never touched. PYTHON (default .venv/bin/python) writes the penguins batches.
 #
 # `down -v` runs also when a step fails; the logs stay in test-artifacts/compose-smoke/.
 # COMPOSE_SMOKE_WAIT_SECONDS bounds each wait for health (default 900: a cold start trains the
@@ -17,14 +25,22 @@ cd "$(dirname "$0")/.." || exit 2
 offset=${COMPOSE_SMOKE_PORT_OFFSET:-20000}
 wait_seconds=${COMPOSE_SMOKE_WAIT_SECONDS:-900}
 export COMPOSE_PROJECT_NAME=${COMPOSE_SMOKE_PROJECT:-modelops-smoke}
-export BIND_ADDRESS=127.0.0.1 MODEL_NAME=simple_classifier
+unset MODEL_NAME  # config.json's model_name names the model (docs/your-data.md)
+export BIND_ADDRESS=127.0.0.1
 export FRONTEND_PORT=$((5002 + offset)) TF_REST_PORT=$((8501 + offset)) TF_GRPC_PORT=$((8500 + offset))
-export PROMETHEUS_PORT=$((9090 + offset)) ALERTMANAGER_PORT=$((9093 + offset))
+export PROMETHEUS_PORT=$((9090 + offset)) ALERTMANAGER_PORT=$((9093 + offset)) TRAINER_METRICS_PORT=$((9102 + offset))
 frontend=http://127.0.0.1:$FRONTEND_PORT
-serving=http://127.0.0.1:$TF_REST_PORT/v1/models/$MODEL_NAME
+model=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["model_name"])' config.json)
+rest=http://127.0.0.1:$TF_REST_PORT
+serving=$rest/v1/models/$model
 prometheus=http://127.0.0.1:$PROMETHEUS_PORT
 artifacts=test-artifacts/compose-smoke
-mkdir -p "$artifacts"
+python=${PYTHON:-.venv/bin/python}
+rm -rf "$artifacts/config" "$artifacts/penguins"
+mkdir -p "$artifacts/config"
+cp config.json "$artifacts/config/config.json"
+chmod -R a+rX "$artifacts/config"  # the containers read it as uid 10001
+export MODELOPS_CONFIG_DIR=$PWD/$artifacts/config
 
 if command -v docker-compose >/dev/null 2>&1; then compose=(docker-compose)
 elif docker compose version >/dev/null 2>&1; then compose=(docker compose)
@@ -99,6 +115,41 @@ retrain_promotes() {
   "${compose[@]}" exec -T trainer python retrain_pipeline.py simulate &&
     "${compose[@]}" exec -T trainer python retrain_pipeline.py
 }
+readme_urls() {  # every URL the README's Access Points and API sections name, on the moved ports
+  local url
+  for url in "$frontend/" "$frontend/healthz" "$frontend/readyz" "$frontend/metrics" "$frontend/openapi.json" \
+      "http://127.0.0.1:$TRAINER_METRICS_PORT/metrics" "$serving" "$rest/monitoring/prometheus/metrics" \
+      "$prometheus/" "http://127.0.0.1:$ALERTMANAGER_PORT/"; do
+    curl -fsS --max-time 10 -o /dev/null "$url" || { echo "no answer from $url"; return 1; }
+  done
+  curl -fsS --max-time 10 "http://127.0.0.1:$TRAINER_METRICS_PORT/metrics" | grep -q '^modelops_trainer_runs_total' &&
+    (exec 3<>"/dev/tcp/127.0.0.1/$TF_GRPC_PORT")  # gRPC: the port takes connections
+}
+# --- a declared table: the steps of docs/your-data.md, "Under Docker Compose" ------------------
+use_penguins() {  # replace config.json as an editor does (a new file renamed over the old one)
+  cp examples/penguins/config.json "$MODELOPS_CONFIG_DIR/config.json.new" &&
+    chmod a+r "$MODELOPS_CONFIG_DIR/config.json.new" &&
+    mv "$MODELOPS_CONFIG_DIR/config.json.new" "$MODELOPS_CONFIG_DIR/config.json"
+}
+add_penguin_batches() {
+  local batch
+  "$python" examples/penguins/split_batches.py --out "$artifacts/penguins" --weeks 4 || return 1
+  for batch in "$artifacts/penguins"/week-*.csv; do
+    "${compose[@]}" exec -T trainer python retrain_pipeline.py add-batch --name "${batch##*/}" - <"$batch" || return 1
+  done
+}
+penguin='{"instances": [{"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0, "flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"}]}'
+penguins_served() {
+  json "$rest/v1/models/penguins" "any(v['state'] == 'AVAILABLE' for v in d['model_version_status'])" &&
+    curl -fsS --max-time 10 -d "$penguin" "$rest/v1/models/penguins:predict" | grep -q '"class"'
+}
+penguin_predicted() {  # through the frontend started on the demo's config, by feature name
+  curl -fsS --max-time 10 -H 'Content-Type: application/json' -d "$penguin" "$frontend/predict" |
+    python3 -c "import json, sys; p = json.load(sys.stdin)['predictions']; sys.exit(0 if len(p) == 1 and 'Gentoo' in json.dumps(p) else 1)"
+}
+config_taken_up() {  # the trainer service's log: it took up the new config.json without a restart
+  "${compose[@]}" logs --no-color trainer 2>&1 | grep -q 'config.json changed (model_name'
+}
 clean_logs() {
   ! "${compose[@]}" logs --no-color 2>&1 | grep -iE 'permission denied|read-only file system'
 }
@@ -125,5 +176,14 @@ check "down (volumes kept)" "${compose[@]}" down
 check "up -d again" "${compose[@]}" up -d
 check "every service running and healthy after the restart" wait_healthy
 check "the same version (v$next) served after the restart" eventually 60 serves "$next"
+check "every README URL answers (trainer metrics on :$TRAINER_METRICS_PORT, gRPC, TF Serving metrics ...)" readme_urls
+say "a declared table: examples/penguins"
+check "config.json replaced by examples/penguins/config.json in the mounted folder" use_penguins
+check "the penguin batches brought in with add-batch through exec -T trainer" add_penguin_batches
+check "a retrain through exec trainer promotes the penguins model" \
+  "${compose[@]}" exec -T trainer python retrain_pipeline.py
+check "TF Serving serves it as /v1/models/penguins and answers by feature name" eventually 60 penguins_served
+check "the running frontend predicts a penguin by feature name (no restart)" eventually 60 penguin_predicted
+check "the trainer service took up the new config.json at its next tick" eventually 90 config_taken_up
 check "no permission denied or read-only errors in any service's logs" clean_logs
 say "wall time $((SECONDS - start)) s"

@@ -22,6 +22,7 @@ DEPLOY = ROOT / "deploy" / "kubernetes"
 COPIES = {
     ROOT / "config.json": DEPLOY / "base" / "files" / "config.json",
     ROOT / "monitoring" / "monitoring.config": DEPLOY / "base" / "files" / "monitoring.config",
+    ROOT / "monitoring" / "tfserving-health.sh": DEPLOY / "base" / "files" / "tfserving-health.sh",
 }
 ALERTS = ROOT / "monitoring" / "alerts.yml"
 PROMETHEUS_RULE = DEPLOY / "components" / "prometheus-operator" / "prometheusrule.yaml"

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 CONFIG_ENV = "MODELOPS_CONFIG"
+# Where the state (models/, data/, runs/, logs) lives when not next to config.json: compose mounts the
+# config's folder read-only and the state on volumes (docs/your-data.md, "Under Docker Compose").
+STATE_ENV = "MODELOPS_STATE_DIR"
 SCHEMA_KEYS = ("features", "label")  # top-level sections parsed by modelops.core.schema
 
 
@@ -179,7 +182,9 @@ class Config:
     reproduce: ReproduceConfig = ReproduceConfig()
     drift: DriftConfig = DriftConfig()
     schema: Schema = field(default=DEMO_SCHEMA, metadata={"internal": True})  # top-level features + label
+    # The state's folder: $MODELOPS_STATE_DIR, else config.json's folder.
     root: Path = field(default=Path("."), metadata={"internal": True})
+    config_dir: Path | None = field(default=None, metadata={"internal": True})  # config.json's folder (None: root)
     # The config file's exact text: its sha256 and a copy go into each version's lineage.
     source_text: str = field(default="", metadata={"internal": True}, repr=False)
 
@@ -219,7 +224,7 @@ class Config:
     @property
     def train_module_path(self) -> Path | None:
         """The user's model file (``train.module``, relative to config.json), or None for the built-in MLP."""
-        return self.root / self.train.module if self.train.module else None
+        return (self.config_dir or self.root) / self.train.module if self.train.module else None
 
 
 def default_config_path() -> Path:
@@ -245,7 +250,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     sections = {key: raw.pop(key) for key in SCHEMA_KEYS if key in raw} if isinstance(raw, dict) else {}
     config = _build(Config, raw, prefix="", source=path)
     schema = Schema.from_config(sections.get("features"), sections.get("label"), config.data.missing_values, path)
-    config = dataclasses.replace(config, schema=schema, root=path.resolve().parent, source_text=text)
+    state = os.environ.get(STATE_ENV, "").strip()
+    config = dataclasses.replace(config, schema=schema, root=Path(state).resolve() if state else path.resolve().parent,
+                                 config_dir=path.resolve().parent, source_text=text)
     _check_cross_fields(config, path)
     return config
 

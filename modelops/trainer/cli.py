@@ -18,10 +18,11 @@ from modelops.core import history, lineage, stats
 from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, ModelopsError, UsageError
 from modelops.core.exit_codes import ExitCode
+from modelops.core.model_name import served_model_name
 from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
 from modelops.trainer import batch_drift, compare, reproduce, rollout_control, signals
-from modelops.trainer.data import synthetic
+from modelops.trainer.data import handoff, synthetic
 from modelops.trainer.retrain import late_verification, rollback, run, verify
 
 EPILOG = """exit codes:
@@ -80,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra fraction of flipped labels, 0..1 (e.g. 0.3 makes the gate reject)")
     p.add_argument("--shift", type=float, default=0.0, metavar="D", help="move the decision boundary by D")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: time based)")
+    p = sub.add_parser("add-batch", help="copy CSV batches into data/incoming/ (under compose: through exec -T)",
+                       description="Copy each FILE into data/incoming/ under a .partial name, then rename it: the "
+                                   "next retrain judges it. '-' reads standard input (give --name), as under Docker "
+                                   "Compose: docker compose exec -T trainer python retrain_pipeline.py add-batch "
+                                   "--name week-01.csv - < week-01.csv")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a CSV file, or - for standard input")
+    p.add_argument("--name", help="the batch's name in data/incoming/ (needed with -)")
     p = sub.add_parser("reproduce", help="retrain version N from its recorded lineage; does it score the same?",
                        description="Retrain version N in a scratch folder from the batches, config copy and seed "
                                    "its lineage recorded, evaluate it on the same eval rows and compare its accuracy "
@@ -152,6 +160,7 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
     command = args.command or default_command
     try:
         config = load_config(args.config)
+        served_model_name(config)  # MODEL_NAME set to another name: stop here, before any work
         with signals.interrupts():
             return _run(command, args, config)
     except KeyboardInterrupt:
@@ -221,6 +230,9 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
         reproduction = reproduce.reproduce(config, args.version)
         print("\n".join(reproduction.lines()))
         return ExitCode.OK if reproduction.within else ExitCode.REJECTED
+    if command == "add-batch":
+        print("\n".join(handoff.add_batches(config, args.files, args.name)))
+        return ExitCode.OK
     path = synthetic.simulate(config, args.rows, args.noise, args.shift, args.seed)
     print(f"wrote {args.rows} rows to {path}; the next retrain picks it up")
     return ExitCode.OK

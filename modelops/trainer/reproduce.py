@@ -121,7 +121,8 @@ def _inputs(config: Config, version: int, home: Path, recorded: dict, names: lis
         raise ReproduceError(f"v{version}'s config copy {copy} was changed since training (sha256 differs)")
     (scratch / "config.json").write_text(text, encoding="utf-8")
     try:
-        run_config = dataclasses.replace(load_config(scratch / "config.json"), root=config.root)
+        run_config = dataclasses.replace(load_config(scratch / "config.json"), root=config.root,
+                                         config_dir=config.config_dir)
     except ConfigError as exc:
         raise ReproduceError(f"v{version}'s config copy no longer loads: {exc}") from None
     try:

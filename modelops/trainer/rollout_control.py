@@ -29,10 +29,11 @@ from modelops.core import history, rollout
 from modelops.core.config import Config
 from modelops.core.errors import ServingError, ServingTimeout, ServingUnavailable, StoreError, UsageError
 from modelops.core.history import Event
+from modelops.core.model_name import served_model_name
 from modelops.core.notify import notify
 from modelops.core.rollout import Decision, Evidence, Rollout
 from modelops.core.store import ModelStore, write_text_atomic
-from modelops.core.tfserving_client import ServingClient, env_target
+from modelops.core.tfserving_client import ServingClient
 from modelops.trainer.retrain.verify import resolve_replicas
 
 FRONTEND_METRICS_ENV = "FRONTEND_METRICS_URL"
@@ -118,7 +119,7 @@ def serving_base_path(config: Config, environ: Mapping[str, str] = os.environ) -
 
 
 def _write(config: Config, versions: list[int] | None, labels: dict[str, int]) -> None:
-    model_name = env_target()[1] or config.model_name  # the name serving answers to, as clients use it
+    model_name = served_model_name(config)  # the name serving answers to, as clients use it
     text = rollout.serving_config(model_name, serving_base_path(config), versions, labels)
     path = config.serving_config_path
     try:
@@ -136,6 +137,7 @@ def before_publish(config: Config, store: ModelStore, version: int) -> None:
     progress must end first (one candidate at a time, so the champion is always known).
     """
     if config.rollout.mode == "direct":
+        sync(config, store)  # rewritten only if config.json's model_name changed since: serving must know the name
         return
     current = active(config)
     if current is not None:

@@ -1,7 +1,6 @@
 """The trainer service: ``python -m modelops.trainer.scheduler`` (the trainer container's command).
 
-Runs the gated retrain on ``schedule.cron`` (local time, as cron does; read at start, so a new
-expression needs a restart), once at start when no model is published yet
+Runs the gated retrain on ``schedule.cron`` (local time, as cron does), once at start when no model is published yet
 (``schedule.bootstrap_on_start``), and serves the trainer metrics on ``:9102/metrics``
 (``TRAINER_METRICS_PORT``). Missed fire times are not caught up, as with cron. With
 ``--no-retrain`` it does all but the retrains (on Kubernetes a CronJob runs them); with
@@ -35,6 +34,10 @@ Choices:
   The grace fits inside the supervisors' own: honcho kills after 5 s (fixed in honcho 2.0),
   compose's ``stop_grace_period`` for the trainer is 30 s. Were the scheduler killed first,
   its child would run on, in its own session, holding the lock until its deadline.
+- A changed config.json is seen at the next tick (``config_watch``; at most ``MAX_SLEEP_SECONDS``):
+  the cron, triggers, gate, model name (the serving config file is rewritten) and everything a run
+  reads take effect without a restart; one that does not load is reported and the old one kept.
+  The trainer metrics port and the environment are read at start only.
 - ``schedule.triggers`` (off by default, ``modelops.trainer.triggers``): while it waits for the cron, the service
   lists ``data/incoming/`` every ``check_seconds`` and starts a run early on enough new rows or a
   drifted batch (``trigger: ...`` in its log and the run's record); the cron still fires as set.
@@ -66,6 +69,7 @@ from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso
 from modelops.trainer import metrics as trainer_metrics
 from modelops.trainer import rollout_control, triggers
+from modelops.trainer.config_watch import ConfigWatch, differences
 from modelops.trainer.retrain.late_verification import version_awaiting_verification
 from modelops.trainer.retrain.records import record_killed_run
 from modelops.trainer.retrain.verify import serving_client
@@ -74,6 +78,7 @@ LOCK_WAIT_SECONDS = 86400
 STOP_GRACE_SECONDS = 3.0
 MAX_SLEEP_SECONDS = 60.0  # re-read the clock at least this often (suspend, clock changes)
 ROLLOUT_POLL_SECONDS = 2.0  # how often a rollout in progress is looked at
+CONFIG_CHANGED = "config.json changed"  # _wait_for_next_run's answer when the schedule must be worked out again
 
 
 def next_fire(cron: str, after: datetime) -> datetime:
@@ -101,6 +106,8 @@ class Scheduler:
         self._client = serving_client(self.config, timeout=2.0)
         self._evidence = rollout_control.frontend_evidence()
         self.triggers = triggers.Triggers(self.config) if retrain and self.config.schedule.triggers.enabled else None
+        self.watch = ConfigWatch(self.config_path, self.config, self.log)
+        self._collector: trainer_metrics.TrainerCollector | None = None
 
     def log(self, message: str) -> None:
         self.echo(f"{now_iso()} scheduler: {message}")
@@ -122,6 +129,8 @@ class Scheduler:
             self.next_at = next_fire(cron, _now())
             self.log(f"next run at {self.next_at.isoformat()} (schedule.cron {cron!r})")
             trigger = self._wait_for_next_run(self.next_at)
+            if trigger == CONFIG_CHANGED:
+                continue
             if self.retrain and not self.stop.is_set():
                 self.run_once(f"trigger: {trigger}" if trigger else "scheduled run", trigger)
         self.next_at = None
@@ -135,6 +144,8 @@ class Scheduler:
         staged = self.rollouts and self.config.rollout.mode != "direct"
         postponed = False
         while not self.stop.is_set():
+            if self.reload_config():
+                return CONFIG_CHANGED
             remaining = (next_at - _now()).total_seconds()
             in_rollout = staged and self.rollout_tick()
             if remaining <= 0 and not in_rollout:
@@ -152,6 +163,25 @@ class Scheduler:
                 nap = min(nap, self.config.schedule.triggers.check_seconds)
             self.stop.wait(min(nap, remaining) if remaining > 0 else nap)
         return None
+
+    def reload_config(self) -> bool:
+        """Take up a changed config.json (see the module docstring); True when it was."""
+        new = self.watch.changed()
+        if new is None:
+            return False
+        old, self.config = self.config, new
+        self.log(f"{self.config_path} changed ({', '.join(differences(old, new)) or 'formatting only'}): "
+                 "in effect from now on, no restart needed")
+        self._client = serving_client(new, timeout=2.0)
+        if old.schedule.triggers != new.schedule.triggers or self.triggers is None:
+            self.triggers = triggers.Triggers(new) if self.retrain and new.schedule.triggers.enabled else None
+        else:
+            self.triggers.config = new
+        if self._collector is not None:
+            self._collector.config = new
+        if self.rollouts:
+            self.write_serving_config()  # a new model_name reaches TF Serving, which re-reads the file every second
+        return True
 
     def run_once(self, reason: str, trigger: str | None = None) -> int | None:
         """Run one retrain in a child process; abort it if a stop is requested. Returns its exit code.
@@ -282,11 +312,12 @@ class Scheduler:
             return None
 
     def collector(self) -> trainer_metrics.TrainerCollector:
-        return trainer_metrics.TrainerCollector(
+        self._collector = trainer_metrics.TrainerCollector(
             self.config, served_version=self.served_version,
             next_run=lambda: self.next_at.timestamp() if self.next_at else None,
             running=(lambda: self.running) if self.retrain else None,
         )
+        return self._collector
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from flask import Flask
 
 from modelops.core.config import load_config
 from modelops.core.errors import ConfigError
+from modelops.core.model_name import ENV, served_model_name
 from modelops.core.paths import REPO_ROOT
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.web import drift, errors, headers, health, metrics, openapi, pages, predict, traffic
@@ -32,7 +33,7 @@ def settings(test_config: dict | None = None) -> dict:
     tf_host, model_name = env_target()
     values = dict(
         TF_HOST=tf_host,
-        MODEL_NAME=model_name,  # None: the model_name of config.json
+        MODEL_NAME=model_name,  # None: the model_name of config.json; set, it must be the same
         MAX_INSTANCES=_env_number("MAX_INSTANCES", 1000, int),
         MAX_CONTENT_LENGTH=_env_number("MAX_CONTENT_LENGTH", 1024 * 1024, int),
         TF_TIMEOUT_SECONDS=_env_number("TF_TIMEOUT_SECONDS", 10.0, float),
@@ -46,7 +47,7 @@ def settings(test_config: dict | None = None) -> dict:
     values.update(test_config or {})
     values["TF_HOST"] = base_url_of(values["TF_HOST"])
     values["MODELOPS"] = load_config(values["MODELOPS_CONFIG"])
-    values["MODEL_NAME"] = values["MODEL_NAME"] or values["MODELOPS"].model_name
+    values["MODEL_NAME"] = served_model_name(values["MODELOPS"], {ENV: values["MODEL_NAME"] or ""})
     return values
 
 

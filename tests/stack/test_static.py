@@ -39,7 +39,7 @@ def _mounts(service) -> dict[str, str]:
     """target -> "source[:ro]" for a service's short-syntax volumes."""
     out = {}
     for spec in service.get("volumes", []):
-        source, target, mode = re.fullmatch(r"([^:]+):(.+?)(?::(ro|rw))?", spec).groups()
+        source, target, mode = re.fullmatch(r"(\$\{[^}]*\}|[^:]+):(.+?)(?::(ro|rw))?", spec).groups()
         out[target] = source + (":ro" if mode == "ro" else "")
     return out
 
@@ -94,7 +94,7 @@ def test_tfserving_runs_the_stock_server_with_the_promised_flags(compose):
     assert (flags["--port"], flags["--rest_api_port"]) == ("8500", "8501")
     assert flags["--tensorflow_intra_op_parallelism"] == flags["--tensorflow_inter_op_parallelism"] == "1"
     mounts = _mounts(tfs)
-    assert mounts["/models/${MODEL_NAME:-simple_classifier}"] == "models:ro"
+    assert mounts["/models"] == "models:ro"  # its model's name is config.json's, from the file the trainer writes
     assert mounts["/monitoring/monitoring.config"] == "./monitoring/monitoring.config:ro"
 
 
@@ -105,9 +105,9 @@ def test_tfserving_runs_from_the_config_file_the_trainer_writes_on_the_models_vo
     assert flags["--model_config_file_poll_wait_seconds"] == "1"
     serving_mount = next(t for t, s in _mounts(services["tfserving"]).items() if s == "models:ro")
     trainer_mount = next(t for t, s in _mounts(services["trainer"]).items() if s == "models")
-    state_root = str(Path(services["trainer"]["environment"]["MODELOPS_CONFIG"]).parent)
+    state_root = services["trainer"]["environment"]["MODELOPS_STATE_DIR"]
     relative = Path(json.loads((ROOT / "config.json").read_text())["rollout"]["serving_config_file"])
-    trainer_path = Path(state_root) / relative  # where the trainer writes it: beside config.json
+    trainer_path = Path(state_root) / relative  # where the trainer writes it: in its state
     assert trainer_path.parent == Path(trainer_mount)
     assert flags["--model_config_file"] == f"{serving_mount}/{trainer_path.name}"
     # the file's base_path is the models volume as serving mounts it
@@ -127,11 +127,27 @@ def test_models_are_shared_read_write_only_for_the_trainer(compose):
     assert frontend == {
         "/state/models": "models:ro",
         "/state/runs": "runs:ro",
-        "/state/config.json": "./config.json:ro",
+        "/config": "${MODELOPS_CONFIG_DIR:-.}:ro",
     }
     for name in ("trainer", "frontend"):
-        assert services[name]["environment"]["MODELOPS_CONFIG"] == "/state/config.json"
-        assert services[name]["environment"]["TF_HOST"] == "http://tfserving:8501"
+        env = services[name]["environment"]
+        assert (env["MODELOPS_CONFIG"], env["MODELOPS_STATE_DIR"]) == ("/config/config.json", "/state")
+        assert env["TF_HOST"] == "http://tfserving:8501"
+
+
+def test_config_json_is_mounted_as_its_folder_so_a_replaced_file_is_seen(compose):
+    """An editor that replaces config.json (sed -i, most IDEs) gives it a new inode: a single-file bind
+    mount keeps showing the old one, a mounted folder shows the new one."""
+    for name in ("trainer", "frontend"):
+        service = compose["services"][name]
+        assert not any(source.split(":")[0].endswith(".json") for source in _mounts(service).values())
+        assert _mounts(service)["/config"].startswith("${MODELOPS_CONFIG_DIR:-.}")
+        # config.json's model_name names the model: MODEL_NAME is passed through, unset by default
+        assert service["environment"]["MODEL_NAME"] == "${MODEL_NAME:-}"
+
+
+def test_trainer_metrics_are_published_on_bind_address_as_the_readme_says(compose):
+    assert "${BIND_ADDRESS:-127.0.0.1}:${TRAINER_METRICS_PORT:-9102}:9102" in compose["services"]["trainer"]["ports"]
 
 
 def test_startup_order_waits_for_a_model_then_for_serving(compose):
@@ -147,7 +163,9 @@ def test_startup_order_waits_for_a_model_then_for_serving(compose):
 
 def test_healthchecks_use_only_what_each_image_has(compose):
     services = compose["services"]
-    tfs = " ".join(services["tfserving"]["healthcheck"]["test"])
+    assert services["tfserving"]["healthcheck"]["test"] == ["CMD", "bash", "/monitoring/tfserving-health.sh"]
+    tfs = "\n".join(line for line in (ROOT / "monitoring" / "tfserving-health.sh").read_text().splitlines()
+                    if not line.startswith("#"))
     assert "/dev/tcp/127.0.0.1/8501" in tfs and '"AVAILABLE"' in tfs
     assert not re.search(r"\b(curl|wget|python)\b", tfs)  # none of them is in tensorflow/serving
     assert services["prometheus"]["healthcheck"]["test"][1] == "wget"  # busybox has wget, not curl
@@ -173,8 +191,10 @@ def test_python_healthchecks_run_modules_their_image_copies(compose):
 
 
 def test_tfserving_healthcheck_script_is_valid_bash(compose):
-    script = compose["services"]["tfserving"]["healthcheck"]["test"][-1]
-    _run("bash", "-n", "-c", script)
+    """A file (some engines split `bash -c SCRIPT` on spaces), mounted where the healthcheck runs it."""
+    assert _mounts(compose["services"]["tfserving"])["/monitoring/tfserving-health.sh"] == \
+        "./monitoring/tfserving-health.sh:ro"
+    _run("bash", "-n", str(ROOT / "monitoring" / "tfserving-health.sh"))
 
 
 def test_ports_are_the_readme_ones_bound_to_localhost_by_default(compose):
@@ -190,13 +210,14 @@ def test_ports_are_the_readme_ones_bound_to_localhost_by_default(compose):
         8500: "${TF_GRPC_PORT:-8500}",
         9090: "${PROMETHEUS_PORT:-9090}",
         9093: "${ALERTMANAGER_PORT:-9093}",
+        9102: "${TRAINER_METRICS_PORT:-9102}",
     }
 
 
 def test_compose_dollar_signs_are_only_interpolations():
-    """A stray `$x` would be interpolated by compose (empty) instead of reaching the shell."""
+    """A stray `$x` would be interpolated by compose (empty) instead of reaching the shell (`$$x` does)."""
     text = (ROOT / "docker-compose.yml").read_text()
-    assert not re.findall(r"\$(?![{$])", text)
+    assert not re.findall(r"(?<!\$)\$(?![{$])", text)
 
 
 # --- Dockerfiles ----------------------------------------------------------------------------

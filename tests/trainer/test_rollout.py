@@ -218,14 +218,27 @@ def test_direct_mode_config_names_the_model_with_the_default_latest_policy_and_n
 
 
 def test_the_config_file_uses_the_model_name_and_models_path_serving_sees(tmp_path, monkeypatch):
-    """Compose and Kubernetes mount the models at /models/<name> in TF Serving (TF_SERVING_BASE_PATH)."""
-    monkeypatch.setenv(rollout_control.BASE_PATH_ENV, "/models/other")
-    monkeypatch.setenv("MODEL_NAME", "other")
+    """Compose and Kubernetes mount the models at /models in TF Serving (TF_SERVING_BASE_PATH); the
+    name is config.json's, and a MODEL_NAME that agrees changes nothing."""
+    monkeypatch.setenv(rollout_control.BASE_PATH_ENV, "/models")
+    monkeypatch.setenv("MODEL_NAME", "simple_classifier")
     config, store = _project(tmp_path, mode="direct", serving_base_path="/ignored")
     rollout_control.sync(config, store)
     [model] = text_format.Parse(config.serving_config_path.read_text(),
                                 model_server_config_pb2.ModelServerConfig()).model_config_list.config
-    assert (model.name, model.base_path) == ("other", "/models/other")
+    assert (model.name, model.base_path) == ("simple_classifier", "/models")
+
+
+def test_a_publish_under_a_renamed_model_rewrites_the_serving_config_before_the_version_appears(tmp_path, monkeypatch):
+    """config.json's model_name changed since the service wrote the file: the run's publish tells serving."""
+    monkeypatch.delenv("MODEL_NAME", raising=False)
+    config, store = _project(tmp_path, mode="direct")
+    rollout_control.sync(config, store)
+    renamed = dataclasses.replace(config, model_name="penguins")
+    rollout_control.before_publish(renamed, store, 2)
+    [model] = text_format.Parse(config.serving_config_path.read_text(),
+                                model_server_config_pb2.ModelServerConfig()).model_config_list.config
+    assert model.name == "penguins"
 
 
 def test_frontend_metrics_urls_come_from_the_list_or_every_address_of_a_headless_service():

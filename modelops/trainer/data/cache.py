@@ -70,6 +70,6 @@ def batch_rows(config: Config, batch: Path) -> Batch:
             rows = read_rows(raw, config.data, config.schema)
     except (DataError, OSError) as exc:
         raise DataError(f"accepted batch {batch.name} no longer validates: {exc}; "
-                        "move it out of data/accepted/ and fix it") from None
+                        f"move it out of {batch.parent}/ and fix it") from None
     store(config, batch, rows)
     return rows

@@ -27,11 +27,13 @@ from modelops.core.errors import DataError
 from modelops.trainer.data import cache
 from modelops.trainer.data.csv_rows import read_rows
 from modelops.trainer.data.layout import accepted_dir, free_name, incoming_dir, quarantine_dir
+from modelops.trainer.data.retire import retire_demo_batches
 from modelops.trainer.data.synthetic import synthetic, write_batch
 from modelops.trainer.data.tables import Batch, no_text
 
 HANDOFF_SUFFIXES = (".partial", ".tmp")  # names still being written: never judged
-RETRY = "fix it and move it back into data/incoming/ (the next run picks it up), or delete it"
+RETRY = ("fix it and put it back into data/incoming/ (python retrain_pipeline.py add-batch FILE; under Docker "
+         "Compose through docker compose exec -T trainer, docs/data.md): the next run picks it up; or delete it")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class IngestReport:
     bootstrapped: bool
     waiting: tuple[str, ...] = ()  # still changing: left for the next run
     ignored: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (file name, its columns the schema does not declare)
+    retired: tuple[str, ...] = ()  # the demo's synthetic batches moved out of the window (data/retired/)
 
 
 def ingest(config: Config) -> IngestReport:
@@ -49,6 +52,7 @@ def ingest(config: Config) -> IngestReport:
     inbox, accepted, quarantine = incoming_dir(config), accepted_dir(config), quarantine_dir(config)
     for d in (inbox, accepted, quarantine):
         d.mkdir(parents=True, exist_ok=True)
+    retired = retire_demo_batches(config)
     entries = _inbox_entries(inbox)
     waiting = _still_changing(entries, config.data.settle_seconds)
     good, bad, ignored, rows = [], [], [], 0
@@ -78,7 +82,7 @@ def ingest(config: Config) -> IngestReport:
         # cached at once, as an accepted batch is: our own rows are never judged by the limits for incoming files
         cache.store(config, accepted / "bootstrap.csv", Batch(np.column_stack([x, y]), no_text(len(x))))
         bootstrapped = True
-    return IngestReport(tuple(good), tuple(bad), rows, bootstrapped, tuple(sorted(waiting)), tuple(ignored))
+    return IngestReport(tuple(good), tuple(bad), rows, bootstrapped, tuple(sorted(waiting)), tuple(ignored), retired)
 
 
 def _accept(config: Config, path: Path, rows: Batch) -> None:

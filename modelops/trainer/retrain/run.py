@@ -110,6 +110,9 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.Inges
         + (f", {len(report.waiting)} still being written (left for the next run)" if report.waiting else "")
         + (f", removed stale {', '.join(stale)}" if stale else ""),
     )
+    if report.retired:
+        log.note(f"retired the demo's synthetic batch(es) {', '.join(report.retired)}: config.json declares another "
+                 f"table, so they moved from data/accepted/ to {config.data_dir / 'retired'}/ (kept, not deleted)")
     for name, ignored in report.ignored:
         log.note(f"accepted {name}: ignored its columns {', '.join(ignored)} (not declared in config.json features)")
     for name, reason in report.quarantined:

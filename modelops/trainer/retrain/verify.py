@@ -38,6 +38,7 @@ import numpy as np
 from modelops.core import predictions
 from modelops.core.config import Config
 from modelops.core.errors import ConfigError, ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
+from modelops.core.model_name import served_model_name
 from modelops.core.schema import DEMO_SCHEMA, Schema
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.trainer.retrain.runlog import RunLog
@@ -50,8 +51,8 @@ POLL_SECONDS = 0.5
 
 def serving_client(config: Config, timeout: float = 10.0, base_url: str | None = None) -> ServingClient:
     """A client for the model this project serves, at ``base_url`` (default ``TF_HOST``; ``MODEL_NAME``)."""
-    default_url, model_name = env_target()
-    return ServingClient(base_url or default_url, model_name or config.model_name, timeout=timeout,
+    default_url, _ = env_target()
+    return ServingClient(base_url or default_url, served_model_name(config), timeout=timeout,
                          connect_timeout=min(2.0, timeout),
                          remember_failure=0.0)  # a poller waiting for serving must see it answer at once
 
