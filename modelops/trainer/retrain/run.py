@@ -26,6 +26,7 @@ from modelops.core.history import Event, Outcome
 from modelops.core.notify import notify
 from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import run_id
+from modelops.core.untrusted import quoted
 from modelops.trainer import batch_drift, lineage, signals
 from modelops.trainer.data import holdout, inbox, tables, windowed
 from modelops.trainer.retrain.evaluation import Gated, evaluate_champion, judge, train_and_evaluate
@@ -109,10 +110,11 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.Inges
         + (f", removed stale {', '.join(stale)}" if stale else ""),
     )
     for name, ignored in report.ignored:
-        log.note(f"accepted {name}: ignored its columns {', '.join(ignored)} (not declared in config.json features)")
+        log.note(f"accepted {quoted(name)}: ignored its columns {', '.join(map(quoted, ignored))} "
+                 "(not declared in config.json features)")
     for name, reason in report.quarantined:
-        log.detail(f"quarantined {name}: {reason}")
-        notify(config.notifications_path, "quarantined", f"data batch {name}: {reason}",
+        log.detail(f"quarantined {quoted(name)}: {reason}")
+        notify(config.notifications_path, "quarantined", f"data batch {quoted(name)}: {reason}",
                {"event": "quarantined", "file": name, "reasons": [reason]})
     dataset = windowed.load_dataset(config)
     split = holdout.split(dataset, config.data.eval_percent, holdout.split_key(config))
