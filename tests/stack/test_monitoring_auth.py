@@ -18,7 +18,7 @@ from modelops import monitoring_auth, stack
 
 SLACK = "https://hooks.slack.com/services/T000/B000/SLACKTOKEN"
 WEBHOOK = "https://hooks.example.com/notify?token=WEBHOOKTOKEN"
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery"  # noqa: S105 (a test password)
 
 
 def _render(tmp_path, url: str):
