@@ -27,7 +27,7 @@ from modelops.core.notify import notify
 from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import run_id
 from modelops.core.untrusted import quoted
-from modelops.trainer import batch_drift, lineage, signals
+from modelops.trainer import batch_drift, lineage, retention, signals
 from modelops.trainer.data import holdout, inbox, tables, windowed
 from modelops.trainer.retrain.evaluation import Gated, evaluate_champion, judge, train_and_evaluate
 from modelops.trainer.retrain.publish import publish_and_verify
@@ -56,7 +56,7 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
         log.detail(f"retrain {run.id} of {config.model_name} in {config.root}"
                    + (f" (trigger: {trigger})" if trigger else ""))
         try:
-            return _retrain(config, store, run, verifier)
+            return retention.after(_retrain(config, store, run, verifier), config, store, log.note)
         except (Exception, KeyboardInterrupt) as exc:  # fail closed: record and report, publish nothing
             log.detail(traceback.format_exc())
             return _failed(run, exc)
