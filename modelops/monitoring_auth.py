@@ -11,12 +11,18 @@ default ``modelops``). It writes, readable by the stack's user alone (0600):
   (``password_file``) where it scrapes itself and where it sends alerts to Alertmanager.
 
 With a password set on loopback, auth is on too. docs/security.md says how to open the stack.
+
+Compose (``monitoring/web_auth.sh`` in the busybox images, which cannot hash) gets the hash in
+``MONITORING_PASSWORD_HASH``: the launcher sets it from the password (``compose_env``);
+``python -m modelops.monitoring_auth hash`` prints it as a ``.env`` line for a plain
+``docker compose up``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import bcrypt
@@ -25,6 +31,7 @@ PASSWORD_ENV = "MONITORING_PASSWORD"  # noqa: S105 (the variable's name, not a p
 USER_ENV = "MONITORING_USER"
 DEFAULT_USER = "modelops"
 WEB_CONFIG_ENV = "MONITORING_WEB_CONFIG"  # the Procfile passes it as --web.config.file
+HASH_ENV = "MONITORING_PASSWORD_HASH"
 MIN_PASSWORD = 12
 
 
@@ -53,11 +60,32 @@ def credentials(env: dict[str, str], bind: str) -> tuple[str, str] | None:
     return user, password
 
 
+def hashed(password: str) -> str:
+    """The bcrypt hash both servers' web config holds (never the password)."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
+
+
+def compose_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for ``docker compose up``: with ``MONITORING_PASSWORD_HASH`` computed from the password
+    (unless given and matching it); AuthError beyond loopback without a password."""
+    creds = credentials(env, env.get("BIND_ADDRESS") or "127.0.0.1")
+    if creds is None:
+        return dict(env)
+    given = env.get(HASH_ENV, "")
+    if given:
+        try:
+            if bcrypt.checkpw(creds[1].encode(), given.encode()):
+                return dict(env)
+        except ValueError:
+            pass
+        raise AuthError(f"{HASH_ENV} is not the hash of {PASSWORD_ENV}: remove it (the launcher computes it)")
+    return {**env, HASH_ENV: hashed(creds[1])}
+
+
 def write_files(directory: Path, user: str, password: str) -> tuple[Path, Path]:
     """``web.yml`` (the bcrypt hash) and ``monitoring-password`` in ``directory``, both 0600."""
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10)).decode()
     web = _private(directory / "web.yml", f"# written at start by modelops.monitoring_auth\n"
-                                          f"basic_auth_users:\n  {user}: {hashed}\n")
+                                          f"basic_auth_users:\n  {user}: {hashed(password)}\n")
     secret = _private(directory / "monitoring-password", password)
     return web, secret
 
@@ -84,3 +112,22 @@ def _private(path: Path, text: str) -> Path:
     with open(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m modelops.monitoring_auth hash``: the ``.env`` line for a plain ``docker compose up``."""
+    if (argv if argv is not None else sys.argv[1:]) != ["hash"]:
+        print("usage: python -m modelops.monitoring_auth hash  (reads MONITORING_PASSWORD)", file=sys.stderr)
+        return 2
+    try:
+        creds = credentials(dict(os.environ), "0.0.0.0")  # noqa: S104 (asks for the password whatever the bind)
+    except AuthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    assert creds is not None
+    print(f"{HASH_ENV}='{hashed(creds[1])}'")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

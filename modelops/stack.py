@@ -294,8 +294,12 @@ def _stop(honcho: subprocess.Popen) -> None:
 
 def run_docker(ports: dict[str, int], timeout: float) -> int:
     compose = compose_command()
+    try:  # Prometheus and Alertmanager take the password's hash (monitoring/web_auth.sh)
+        env = monitoring_auth.compose_env(dict(os.environ))
+    except monitoring_auth.AuthError as exc:
+        raise StackError(str(exc)) from None
     try:
-        subprocess.run([*compose, "up", "-d", "--build"], cwd=REPO_ROOT, check=True)
+        subprocess.run([*compose, "up", "-d", "--build"], cwd=REPO_ROOT, check=True, env=env)
         wait_ready(f"http://127.0.0.1:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: True)
         print_urls(ports, os.environ.get("MODEL_NAME", "simple_classifier"), local=False)
         subprocess.run([*compose, "logs", "--follow"], cwd=REPO_ROOT)

@@ -54,7 +54,7 @@ def _lock(name: str) -> dict[str, tuple[str, list[str]]]:
             current = pkg.lower().replace("_", "-").replace(".", "-")
             entries[current] = (version, [])
         elif line.strip().startswith("--hash=sha256:") and current:
-            entries[current][1].append(line.strip().rstrip(" \\\\"))
+            entries[current][1].append(line.split()[0])
     return entries
 
 
