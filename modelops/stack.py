@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from modelops import monitoring_auth
 from modelops.core import probe as probe_args
 from modelops.core.errors import ModelopsError
 from modelops.core.exit_codes import ExitCode
@@ -237,6 +238,7 @@ def run_local(ports: dict[str, int], timeout: float) -> int:
     STACK_DIR.mkdir(exist_ok=True)
     monitoring = REPO_ROOT / "monitoring"
     derived = local_prometheus_config((monitoring / "prometheus.yml").read_text(), ports, monitoring, host)
+    derived = _monitoring_auth(env, derived)
     (STACK_DIR / "prometheus.yml").write_text(derived)
     services = list(LOCAL_SERVICES)
     if shutil.which("prometheus", path=env["PATH"]):
@@ -264,6 +266,22 @@ def run_local(ports: dict[str, int], timeout: float) -> int:
         _stop(honcho)
 
 
+def _monitoring_auth(env: dict[str, str], prometheus_yml: str) -> str:
+    """Basic auth on Prometheus and Alertmanager (``modelops.monitoring_auth``): required beyond
+    loopback; sets ``MONITORING_WEB_CONFIG`` for the Procfile and returns Prometheus's config with
+    the credentials it needs."""
+    try:
+        creds = monitoring_auth.credentials(env, env["BIND_ADDRESS"])
+        if creds is None:
+            env.pop(monitoring_auth.WEB_CONFIG_ENV, None)
+            return prometheus_yml
+        web, secret = monitoring_auth.write_files(STACK_DIR, *creds)
+        env[monitoring_auth.WEB_CONFIG_ENV] = str(web)
+        return monitoring_auth.with_basic_auth(prometheus_yml, creds[0], secret)
+    except monitoring_auth.AuthError as exc:
+        raise StackError(str(exc)) from None
+
+
 def _stop(honcho: subprocess.Popen) -> None:
     """SIGTERM honcho, which signals each service's process group and SIGKILLs after 5 s."""
     if honcho.poll() is None:
@@ -277,8 +295,12 @@ def _stop(honcho: subprocess.Popen) -> None:
 
 def run_docker(ports: dict[str, int], timeout: float) -> int:
     compose = compose_command()
+    try:  # Prometheus and Alertmanager take the password's hash (monitoring/web_auth.sh)
+        env = monitoring_auth.compose_env(dict(os.environ))
+    except monitoring_auth.AuthError as exc:
+        raise StackError(str(exc)) from None
     try:
-        subprocess.run([*compose, "up", "-d", "--build"], cwd=REPO_ROOT, check=True)
+        subprocess.run([*compose, "up", "-d", "--build"], cwd=REPO_ROOT, check=True, env=env)
         wait_ready(f"http://127.0.0.1:{ports['FRONTEND_PORT']}/readyz", timeout, lambda: True)
         from modelops.core.config import load_config
         from modelops.core.model_name import served_model_name

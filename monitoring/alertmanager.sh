@@ -2,7 +2,9 @@
 # Start Alertmanager with monitoring/alertmanager.yml rendered for this start: the webhook URL
 # from NOTIFY_WEBHOOK_URL in place of the placeholders, routed to the "operator" receiver (or
 # "operator-slack" for a Slack incoming webhook), or to the "null" receiver when it is unset.
-# Alertmanager reads no environment variables, and Debian 12's (0.25) has no url_file.
+# Alertmanager reads no environment variables, and Debian 12's (0.25) has no url_file. The URL
+# holds a secret: only the receiver in use is rendered (Alertmanager's /api/v2/status shows a
+# webhook receiver's URL in plain text), into a file only Alertmanager's user can read (0600).
 # POSIX sh with awk and grep only: it runs in the prom/alertmanager image (busybox) and locally.
 #
 #   alertmanager.sh TEMPLATE RENDERED ALERTMANAGER_COMMAND [FLAG...]
@@ -35,9 +37,15 @@ case $url in
     ;;
 esac
 
-# Literal replacement (sed would read & and \ in the URL as its own syntax).
+# Literal replacement (sed would read & and \ in the URL as its own syntax); the receivers not
+# in use (a list entry "  - name: X" up to the next entry or section) are left out.
+umask 077
+rm -f "$rendered"
 awk -v placeholder="$placeholder" -v receiver="$receiver" '
   $0 == "  receiver: operator" { $0 = "  receiver: " receiver }
+  /^  - name: / { name = $3; skip = (name ~ /^operator/ && name != receiver) }
+  /^[^ ]/ { skip = 0 }
+  skip { next }
   {
     i = index($0, placeholder)
     if (i && ENVIRON["NOTIFY_WEBHOOK_URL"] != "") $0 = substr($0, 1, i - 1) ENVIRON["NOTIFY_WEBHOOK_URL"] substr($0, i + length(placeholder))

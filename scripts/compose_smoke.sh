@@ -29,6 +29,11 @@ unset MODEL_NAME  # config.json's model_name names the model (docs/your-data.md)
 export BIND_ADDRESS=127.0.0.1
 export FRONTEND_PORT=$((5002 + offset)) TF_REST_PORT=$((8501 + offset)) TF_GRPC_PORT=$((8500 + offset))
 export PROMETHEUS_PORT=$((9090 + offset)) ALERTMANAGER_PORT=$((9093 + offset)) TRAINER_METRICS_PORT=$((9102 + offset))
+# Prometheus and Alertmanager behind basic auth, as on a network: the hash as the launcher makes it.
+export MONITORING_USER=modelops MONITORING_PASSWORD=${COMPOSE_SMOKE_PASSWORD:-compose-smoke-password}
+MONITORING_PASSWORD_HASH=$("${PYTHON:-.venv/bin/python}" -m modelops.monitoring_auth hash | sed "s/^[A-Z_]*='//; s/'$//") || exit 2
+export MONITORING_PASSWORD_HASH
+monitoring_auth=(-u "$MONITORING_USER:$MONITORING_PASSWORD")
 frontend=http://127.0.0.1:$FRONTEND_PORT
 model=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["model_name"])' config.json)
 rest=http://127.0.0.1:$TF_REST_PORT
@@ -68,7 +73,7 @@ trap 'exit 130' INT TERM
 
 # --- helpers ---------------------------------------------------------------------------------
 json() {  # json URL PYTHON-EXPRESSION-OF-d: exit 0 when the expression over the JSON body is true
-  curl -fsS --max-time 10 "$1" | python3 -c "import json, sys; d = json.load(sys.stdin); sys.exit(0 if ($2) else 1)"
+  curl -fsS --max-time 10 "${monitoring_auth[@]}" "$1" | python3 -c "import json, sys; d = json.load(sys.stdin); sys.exit(0 if ($2) else 1)"
 }
 eventually() {  # eventually SECONDS COMMAND...: retry every 2 s until it succeeds
   local end=$((SECONDS + $1)); shift
@@ -104,8 +109,12 @@ targets_up() {
   json "$prometheus/api/v1/targets" "d['data']['activeTargets'] and all(t['health'] == 'up' for t in d['data']['activeTargets'])"
 }
 alertmanager_known() {
-  curl -fsS --max-time 10 "http://127.0.0.1:$ALERTMANAGER_PORT/-/ready" >/dev/null &&
+  curl -fsS --max-time 10 "${monitoring_auth[@]}" "http://127.0.0.1:$ALERTMANAGER_PORT/-/ready" >/dev/null &&
     json "$prometheus/api/v1/alertmanagers" "any('alertmanager:9093' in a['url'] for a in d['data']['activeAlertmanagers'])"
+}
+anonymous_refused() {  # Prometheus and Alertmanager answer 401 without the password
+  [ "$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$prometheus/api/v1/targets")" = 401 ] &&
+    [ "$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X POST "http://127.0.0.1:$ALERTMANAGER_PORT/api/v2/silences")" = 401 ]
 }
 verified() {  # the history holds a verified record for version $1
   "${compose[@]}" exec -T trainer python retrain_pipeline.py history --json |
@@ -120,7 +129,7 @@ readme_urls() {  # every URL the README's Access Points and API sections name, o
   for url in "$frontend/" "$frontend/healthz" "$frontend/readyz" "$frontend/metrics" "$frontend/openapi.json" \
       "http://127.0.0.1:$TRAINER_METRICS_PORT/metrics" "$serving" "$rest/monitoring/prometheus/metrics" \
       "$prometheus/" "http://127.0.0.1:$ALERTMANAGER_PORT/"; do
-    curl -fsS --max-time 10 -o /dev/null "$url" || { echo "no answer from $url"; return 1; }
+    curl -fsS --max-time 10 "${monitoring_auth[@]}" -o /dev/null "$url" || { echo "no answer from $url"; return 1; }
   done
   curl -fsS --max-time 10 "http://127.0.0.1:$TRAINER_METRICS_PORT/metrics" | grep -q '^modelops_trainer_runs_total' &&
     (exec 3<>"/dev/tcp/127.0.0.1/$TF_GRPC_PORT")  # gRPC: the port takes connections
@@ -166,6 +175,7 @@ check "/predict with form fields" predict_form
 check "TF Serving REST: an AVAILABLE version" json "$serving" "any(v['state'] == 'AVAILABLE' for v in d['model_version_status'])"
 check "Prometheus: every target up" eventually 120 targets_up
 check "Alertmanager ready and known to Prometheus" eventually 60 alertmanager_known
+check "Prometheus and Alertmanager refuse anonymous clients (401)" anonymous_refused
 first=$(served_version)
 check "a first version is served" test -n "$first"
 check "v$first verified by the trainer once serving answered" eventually 120 verified "$first"

@@ -171,6 +171,15 @@ class ReproduceConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """What a retrain prunes at its end (modelops/trainer/retention.py, docs/data.md); 0 keeps everything."""
+
+    keep_versions: int = field(default=0, metadata=_range(0, 1_000_000))  # served/previous/rollout always kept
+    accepted_days: float = field(default=0.0, metadata=_range(0.0, 36_500.0))  # window batches always kept
+    cache_days: float = field(default=0.0, metadata=_range(0.0, 36_500.0))
+
+
+@dataclass(frozen=True)
 class Config:
     model_name: str = "simple_classifier"
     gate: GateConfig = GateConfig()
@@ -181,6 +190,7 @@ class Config:
     rollout: RolloutConfig = RolloutConfig()
     reproduce: ReproduceConfig = ReproduceConfig()
     drift: DriftConfig = DriftConfig()
+    retention: RetentionConfig = RetentionConfig()
     schema: Schema = field(default=DEMO_SCHEMA, metadata={"internal": True})  # top-level features + label
     # The state's folder: $MODELOPS_STATE_DIR, else config.json's folder.
     root: Path = field(default=Path("."), metadata={"internal": True})

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops.core.errors import ConfigError, SchemaValueError
+from modelops.core.untrusted import quoted
 
 TYPES = ("float", "int", "category")
 DEFAULT_MISSING_VALUES = ("", "NA", "NaN", "null")
@@ -281,11 +282,9 @@ def _serving_value(feature: Feature, value: Any) -> float | str:
 
 
 def shown(value: Any) -> str:
-    """A raw value quoted for a message, cut short: a message never carries a whole bad file."""
-    if isinstance(value, str):
-        return repr(value[:40])
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A raw value quoted for a message, cut short and escaped: a message never carries a whole bad
+    file, a forged line or markup (``modelops.core.untrusted``)."""
+    return quoted(value)
 
 
 def _num(value: float) -> str:

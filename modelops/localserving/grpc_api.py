@@ -31,7 +31,7 @@ from modelops.core.signature import SERVING_SIGNATURE
 from modelops.localserving import model_config
 from modelops.localserving.monitoring import Metrics
 from modelops.localserving.registry import ModelRegistry
-from modelops.localserving.rest import DEFAULT_MAX_BODY_BYTES
+from modelops.localserving.request_limits import DEFAULT_MAX_BODY_BYTES
 
 _TYPED_FIELDS = {
     tf.float32: "float_val", tf.float64: "double_val", tf.int64: "int64_val", tf.bool: "bool_val",
@@ -165,7 +165,7 @@ def _as_proto_field(value: np.ndarray) -> tensor_pb2.TensorProto:
 
 def channel_options(text: str) -> dict[str, int | str]:
     """``--grpc_channel_arguments`` (``k=v,k2=v2``) over this server's defaults: replies up to 2 GiB
-    like TF Serving, requests up to 64 MiB (TF Serving: 2 GiB)."""
+    like TF Serving, requests up to 4 MiB, as REST bodies (TF Serving: 2 GiB)."""
     options: dict[str, int | str] = {
         "grpc.max_send_message_length": 2**31 - 1,
         "grpc.max_receive_message_length": DEFAULT_MAX_BODY_BYTES,

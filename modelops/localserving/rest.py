@@ -28,12 +28,19 @@ from modelops.core.signature import SERVING_SIGNATURE
 from modelops.localserving.json_tensors import dump_value, request_tensors, response_body
 from modelops.localserving.monitoring import Metrics
 from modelops.localserving.registry import ModelRegistry
+from modelops.localserving.request_limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_INSTANCES,
+    RequestTooLarge,
+    check_depth,
+    check_rows,
+    content_length,
+)
 from modelops.localserving.versions import VersionStatus
 from modelops.savedmodel import Signature
 
 logger = logging.getLogger("modelops.localserving")
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 _V1 = re.compile(r"/v1/", re.IGNORECASE)
 _POST = re.compile(
     r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
@@ -85,12 +92,14 @@ class RestApp:
     """The WSGI callable served on ``--rest_api_port``."""
 
     def __init__(self, manager: ModelRegistry, metrics: Metrics, metrics_path: str | None, timeout_ms: int,
-                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, read_done: Callable[[], None] = lambda: None):
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, read_done: Callable[[], None] = lambda: None,
+                 max_instances: int = DEFAULT_MAX_INSTANCES):
         self._manager = manager
         self._metrics = metrics
         self._metrics_path = metrics_path
         self._timeout = timeout_ms / 1000.0
         self._max_body_bytes = max_body_bytes
+        self._max_instances = max_instances
         self._read_done = read_done  # the request is in: its read deadline no longer applies
 
     def __call__(self, environ, start_response):
@@ -114,9 +123,11 @@ class RestApp:
             code = "OK"
         except ServableError as e:
             code, body, too_large = e.code, {"error": e.message}, isinstance(e, RequestTooLarge)
-        except Exception as e:  # a server bug still answers JSON, and is logged
+        except RecursionError:  # a tensor nested deeper than the converters recurse
+            code, body = "INVALID_ARGUMENT", {"error": "JSON Parse error: nested too deeply"}
+        except Exception:  # a server bug still answers JSON, and is logged; its text stays in the log
             logger.exception("%s %s failed", method, path)
-            code, body = "INTERNAL", {"error": f"{type(e).__name__}: {e}"}
+            code, body = "INTERNAL", {"error": "Internal error: the request failed on the server (see its log)"}
         self._metrics.request(
             route.name if route else "", code, route.verb if route else "", "REST", time.perf_counter() - start
         )
@@ -130,6 +141,8 @@ class RestApp:
                 return self._metadata(route)
             return _status_json(self._manager.status(route.name, route.version))
         request = _parse_json(self._read_body(environ))
+        check_rows(request, self._max_instances)
+        check_depth(request)
         signature_name = request.get("signature_name", SERVING_SIGNATURE)
         if not isinstance(signature_name, str):
             raise ServableError(
@@ -156,7 +169,7 @@ class RestApp:
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             raw = environ["wsgi.input"].read(limit + 1)
         else:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
+            length = content_length(environ)
             if length > limit:
                 raise RequestTooLarge(f"Request body of {length} bytes is larger than {limit} bytes")
             raw = environ["wsgi.input"].read(length)
@@ -204,15 +217,6 @@ def _route(method: str, path: str, environ) -> Route | None:
     label = unquote(match["label"]) if match["label"] is not None else None
     verb = match["verb"] if method == "POST" else ""
     return Route(unquote(match["name"]), version, label, verb, method == "GET" and bool(match["metadata"]))
-
-
-class RequestTooLarge(ServableError):
-    """A body over the limit: 413 (not a TF Serving status: it has no limit), saying how to fit."""
-
-    def __init__(self, what: str):
-        super().__init__(
-            "RESOURCE_EXHAUSTED", f"{what} (--rest_api_max_request_bytes); send fewer instances per request"
-        )
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:

@@ -28,7 +28,8 @@ from modelops.localserving.model_config import ModelSpec
 from modelops.localserving.monitoring import Metrics, prometheus_path
 from modelops.localserving.read_deadline import DeadlineServer, ReadDeadline
 from modelops.localserving.registry import ModelRegistry
-from modelops.localserving.rest import DEFAULT_MAX_BODY_BYTES, RestApp
+from modelops.localserving.request_limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_INSTANCES, LISTEN_BACKLOG
+from modelops.localserving.rest import RestApp
 
 logger = logging.getLogger("modelops.localserving")
 
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="to read a request (line, headers, body) and to answer it")
     parser.add_argument("--rest_api_max_request_bytes", type=int, default=DEFAULT_MAX_BODY_BYTES,
                         help="largest REST body, as sent and once gunzipped (413 beyond)")
+    parser.add_argument("--rest_api_max_instances", type=int, default=DEFAULT_MAX_INSTANCES,
+                        help="most rows in one REST predict request (413 beyond); not a TF Serving flag")
     parser.add_argument("--grpc_channel_arguments", default="",
                         help="comma-separated key=value gRPC server options, e.g. grpc.max_receive_message_length=N")
     parser.add_argument("--grpc_max_threads", type=int, default=4 * (os.cpu_count() or 1))
@@ -91,7 +94,7 @@ def start_rest(args: argparse.Namespace, host: str, registry: ModelRegistry, met
     """cheroot bound to ``--rest_api_port`` (not serving yet), each request read under a deadline."""
     deadline = ReadDeadline(args.rest_api_timeout_in_ms / 1000.0)
     app = RestApp(registry, metrics, metrics_path, args.rest_api_timeout_in_ms, args.rest_api_max_request_bytes,
-                  read_done=deadline.done)
+                  read_done=deadline.done, max_instances=args.rest_api_max_instances)
     rest = DeadlineServer(
         (host, args.rest_api_port),
         app,
@@ -99,6 +102,7 @@ def start_rest(args: argparse.Namespace, host: str, registry: ModelRegistry, met
         server_name="modelops-serving",
         timeout=60,
         shutdown_timeout=1,
+        request_queue_size=LISTEN_BACKLOG,
         read_deadline=deadline,
     )
     # cheroot's default (10) closes the 11th client's connection; None: no limit

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from modelops.core import history, lineage, stats
+from modelops.core import filemodes, history, lineage, stats
 from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, ModelopsError, UsageError
 from modelops.core.exit_codes import ExitCode
@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
     args = build_parser().parse_args(argv)
     command = args.command or default_command
     try:
+        filemodes.apply_umask()
         config = load_config(args.config)
         served_model_name(config)  # MODEL_NAME set to another name: stop here, before any work
         with signals.interrupts():

@@ -25,6 +25,7 @@ from modelops.core.errors import ConfigError, DataError, ReproduceError
 from modelops.core.store import METRICS_FILE, RETIRED_DIR
 from modelops.core.timestamps import run_id
 from modelops.trainer import lineage as recorded_lineage
+from modelops.trainer import retention
 from modelops.trainer.data import holdout, windowed
 from modelops.trainer.retrain.evaluation import train_and_evaluate
 from modelops.trainer.retrain.runlog import RunLog
@@ -107,7 +108,14 @@ def _find(config: Config, version: int) -> tuple[dict, Path]:
             raise ReproduceError(f"v{version}'s {path} is not a JSON object: it cannot be reproduced")
         return metrics, home
     raise ReproduceError(f"no version {version}: neither served, retired nor kept as a rejected candidate in "
-                         f"{config.runs_dir}")
+                         f"{config.runs_dir}{_pruned(config, 'version', [str(version)])}")
+
+
+def _pruned(config: Config, kind: str, names: list) -> str:
+    """What ``retention`` deleted of ``names``, said plainly (empty when it deleted none of them)."""
+    when = retention.when_pruned(config, kind, [str(n) for n in names])
+    listed = ", ".join(f"{'v' if kind == 'version' else ''}{n} on {t}" for n, t in sorted(when.items()))
+    return f"; pruned by retention (config.json 'retention'): {listed}" if when else ""
 
 
 def _inputs(config: Config, version: int, home: Path, recorded: dict, names: list, scratch: Path):
@@ -136,7 +144,7 @@ def _inputs(config: Config, version: int, home: Path, recorded: dict, names: lis
     try:
         dataset = windowed.load_batches(run_config, names)
     except DataError as exc:
-        raise ReproduceError(f"v{version} cannot be reproduced: {exc}") from None
+        raise ReproduceError(f"v{version} cannot be reproduced: {exc}{_pruned(config, 'batch', names)}") from None
     if dataset.fingerprint != recorded["dataset_fingerprint"]:
         raise ReproduceError(f"v{version}'s batches changed since training: fingerprint {dataset.fingerprint}, "
                              f"recorded {recorded['dataset_fingerprint']}")

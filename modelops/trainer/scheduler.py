@@ -60,9 +60,9 @@ from pathlib import Path
 
 from croniter import croniter
 
-from modelops.core import history
+from modelops.core import filemodes, history
 from modelops.core.config import default_config_path, load_config
-from modelops.core.errors import ConfigError, LockBusyError, ModelopsError, ServingError
+from modelops.core.errors import ConfigError, LockBusyError, ModelopsError, ServingError, UsageError
 from modelops.core.exit_codes import MEANINGS, ExitCode
 from modelops.core.paths import REPO_ROOT
 from modelops.core.store import ModelStore
@@ -335,11 +335,15 @@ def main(argv: list[str] | None = None) -> int:
                       help="serve the metrics only, read-only: never retrain, never write")
     args = parser.parse_args(argv)
     try:
+        filemodes.apply_umask()
         scheduler = Scheduler(Path(args.config) if args.config else default_config_path(),
                               echo=lambda line: print(line, flush=True),
                               retrain=not (args.metrics_only or args.no_retrain), rollouts=not args.metrics_only)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, scheduler.request_stop)

@@ -20,7 +20,8 @@ def late(tmp_path_factory):
     root = tmp_path_factory.mktemp("late")
     base = root / "models"
     base.mkdir()
-    server = Serving(base, MODEL, "--rest_api_timeout_in_ms", "1", grpc=True)
+    server = Serving(base, MODEL, "--rest_api_timeout_in_ms", "1", "--rest_api_max_instances", "40000",
+                     grpc=True)
     yield server, base
     server.stop()
 

@@ -168,8 +168,10 @@ def test_healthchecks_use_only_what_each_image_has(compose):
                     if not line.startswith("#"))
     assert "/dev/tcp/127.0.0.1/8501" in tfs and '"AVAILABLE"' in tfs
     assert not re.search(r"\b(curl|wget|python)\b", tfs)  # none of them is in tensorflow/serving
-    assert services["prometheus"]["healthcheck"]["test"][1] == "wget"  # busybox has wget, not curl
-    assert services["alertmanager"]["healthcheck"]["test"][1] == "wget"
+    for name in ("prometheus", "alertmanager"):  # busybox has wget, not curl: the probe uses it
+        assert services[name]["healthcheck"]["test"][1:4] == ["/bin/sh", "/etc/monitoring/web_auth.sh", "--probe"]
+    script = (ROOT / "monitoring/web_auth.sh").read_text()
+    assert "exec wget -q" in script and "curl" not in script
     for name in ("trainer", "frontend"):
         assert services[name]["healthcheck"]["test"][1:4] == ["python", "-m", "modelops.core.probe"]
 
@@ -239,9 +241,9 @@ def test_dockerfile_pinned_slim_non_root_exec_form(name):
 
 def test_frontend_image_has_no_tensorflow_and_execs_gunicorn():
     text = (ROOT / "Dockerfile.frontend").read_text()
-    assert "requirements.frontend.txt" in text and "requirements.trainer.txt" not in text
-    packages = [line.split("==")[0].lower() for line in (ROOT / "requirements.frontend.txt").read_text().splitlines()
-                if line and not line.startswith("#")]
+    assert "requirements.frontend.lock" in text and "requirements.trainer" not in text
+    packages = [line.split("==")[0].lower() for line in (ROOT / "requirements.frontend.lock").read_text().splitlines()
+                if line and line[0].isalnum()]  # every package the image installs, transitive ones too
     assert "flask" in packages and not {"tensorflow", "tensorflow-cpu", "keras", "numpy"} & set(packages)
     assert 'CMD ["gunicorn", "--config", "python:modelops.web.gunicorn_conf", "modelops.web:create_app()"]' in text
 
@@ -415,7 +417,7 @@ def test_alertmanager_refuses_a_bad_webhook_url_and_does_not_start(tmp_path, url
 def test_alertmanager_started_through_the_script_with_the_webhook_in_compose(compose):
     services = compose["services"]
     am = services["alertmanager"]
-    assert am["entrypoint"] == ["/bin/sh", "/etc/alertmanager/start.sh"]
+    assert am["entrypoint"][-2:] == ["/bin/sh", "/etc/alertmanager/start.sh"]  # behind web_auth.sh
     assert am["command"][:3] == ["/etc/alertmanager/alertmanager.yml", "/alertmanager/alertmanager.yml",
                                  "/bin/alertmanager"]
     assert "--cluster.listen-address=" in am["command"]

@@ -18,6 +18,7 @@ import numpy as np
 from modelops.core.config import DataConfig
 from modelops.core.errors import DataError, SchemaValueError
 from modelops.core.schema import DEMO_SCHEMA, Schema
+from modelops.core.untrusted import quoted
 from modelops.trainer.data.tables import Batch
 
 MAX_REASONS = 5
@@ -50,7 +51,8 @@ class Header:
         missing = [name for name in wanted if name.lower() not in lower]
         if missing:
             raise DataError(f"header must be the columns {expected_columns(schema, label_required)} (any order; "
-                            f"other columns are ignored), got {','.join(header)[:80]}: '{', '.join(missing)}' missing")
+                            f"other columns are ignored), got {quoted(','.join(header), 80)}: "
+                            f"'{', '.join(missing)}' missing")
         twice = [name for name in wanted if lower.count(name.lower()) > 1]
         if twice:
             raise DataError(f"header names the column '{twice[0]}' more than once: keep one")

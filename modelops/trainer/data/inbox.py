@@ -5,8 +5,10 @@ memory stays bounded whatever the file. A good batch moves to ``data/accepted/``
 copy); anything else, whatever went wrong reading it, moves to ``data/quarantine/`` next to a
 ``.reason.txt`` saying what is wrong and how to fix it, and the run goes on with the good data: one
 bad file never blocks the loop. Entries that are not regular files (symlinks, FIFOs, directories)
-are never followed or opened. Hand-off names (``*.partial``, ``*.tmp``, dot files) are ignored, and
-a file that changes while ingest looks at it is left for the next run. With no data at all a seeded
+are never followed or opened, nor is a file with a second hard link (it may live outside the
+project); a name with control characters or undecodable bytes is quarantined under a stand-in.
+Hand-off names (``*.partial``, ``*.tmp``, dot files) are ignored, and a file that changes while
+ingest looks at it is left for the next run. With no data at all a seeded
 synthetic bootstrap batch is written for the demo schema, so the demo works on a fresh clone; any
 other schema waits for real data.
 """
@@ -24,6 +26,7 @@ import numpy as np
 
 from modelops.core.config import Config, DataConfig
 from modelops.core.errors import DataError
+from modelops.core.untrusted import quoted, safe_file_name
 from modelops.trainer.data import cache
 from modelops.trainer.data.csv_rows import read_rows
 from modelops.trainer.data.layout import accepted_dir, free_name, incoming_dir, quarantine_dir
@@ -64,12 +67,12 @@ def ingest(config: Config) -> IngestReport:
         except FileNotFoundError:
             continue  # taken away since the listing: nothing to judge
         except DataError as exc:
-            bad.append((path.name, _quarantine(path, quarantine, str(exc))))
+            bad.append(_quarantine(path, quarantine, str(exc)))
             continue
         try:
             _accept(config, path, batch)
         except OSError as exc:
-            bad.append((path.name, _quarantine(path, quarantine, _os_problem("moving it to data/accepted/", exc))))
+            bad.append(_quarantine(path, quarantine, _os_problem("moving it to data/accepted/", exc)))
             continue
         good.append(path.name)
         rows += len(batch)
@@ -130,6 +133,9 @@ def _read_batch(path: Path, st: os.stat_result, config: Config) -> Batch:
     """Check the entry by its lstat, then open it without following links and parse it streaming."""
     limits = config.data
     _check_entry(path, st, limits)
+    if safe_file_name(path.name) is not None:
+        raise DataError(f"its name {quoted(path.name)} holds control characters or bytes that are not UTF-8: "
+                        "quarantined under a stand-in name; give it a plain name")
     if path.suffix.lower() != ".csv":
         raise DataError("not a .csv file: batches are CSV files named *.csv")
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -150,11 +156,14 @@ def _read_batch(path: Path, st: os.stat_result, config: Config) -> Batch:
 def _check_entry(path: Path, st: os.stat_result, limits: DataConfig) -> None:
     if stat.S_ISLNK(st.st_mode):
         try:
-            target = f" to {os.readlink(path)}"
+            target = f" to {quoted(os.readlink(path))}"
         except OSError:
             target = ""
         raise DataError(f"a symbolic link{target}, not a file: links are never followed; "
                         "copy the file itself into data/incoming/")
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:  # the same file also lives elsewhere, maybe outside
+        raise DataError(f"a hard link ({st.st_nlink} names for one file), not a file of its own: never read, "
+                        "as links are not; copy the file itself into data/incoming/")
     if stat.S_ISDIR(st.st_mode):
         raise DataError("a directory: put the CSV files themselves into data/incoming/")
     if not stat.S_ISREG(st.st_mode):
@@ -170,14 +179,16 @@ def _os_problem(what: str, exc: OSError) -> str:
     return f"{what}: {exc.strerror or exc}{hint}"
 
 
-def _quarantine(path: Path, quarantine: Path, reason: str) -> str:
-    """Move an entry (never following it) into quarantine next to its reason; return the reason."""
-    target = free_name(quarantine, path.name)
+def _quarantine(path: Path, quarantine: Path, reason: str) -> tuple[str, str]:
+    """Move an entry (never following it) into quarantine next to its reason; return its name there
+    (a stand-in for a name with control characters or undecodable bytes) and the reason."""
+    name = safe_file_name(path.name) or path.name
+    target = free_name(quarantine, name)
     try:
         os.replace(path, target)
     except OSError as exc:
-        return f"{reason} (could not move it to {quarantine}: {exc.strerror or exc}; it stays in data/incoming/)"
+        return name, f"{reason} (could not move it to {quarantine}: {exc.strerror or exc}; it stays in data/incoming/)"
     with contextlib.suppress(OSError):  # the reason is also in the run log and the notification
         target.with_name(target.name + ".reason.txt").write_text(
-            f"{path.name}: {reason}\nTo use it: {RETRY}.\n", encoding="utf-8")
-    return reason
+            f"{quoted(path.name, 255)}: {reason}\nTo use it: {RETRY}.\n", encoding="utf-8")
+    return name, reason

@@ -26,7 +26,8 @@ from modelops.core.history import Event, Outcome
 from modelops.core.notify import notify
 from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import run_id
-from modelops.trainer import batch_drift, lineage, signals
+from modelops.core.untrusted import quoted
+from modelops.trainer import batch_drift, lineage, retention, signals
 from modelops.trainer.data import holdout, inbox, tables, windowed
 from modelops.trainer.retrain import reasons
 from modelops.trainer.retrain.evaluation import Gated, evaluate_champion, judge, train_and_evaluate
@@ -56,7 +57,7 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
         log.detail(f"retrain {run.id} of {config.model_name} in {config.root}"
                    + (f" (trigger: {trigger})" if trigger else ""))
         try:
-            return _retrain(config, store, run, verifier)
+            return retention.after(_retrain(config, store, run, verifier), config, store, log.note)
         except (Exception, KeyboardInterrupt) as exc:  # fail closed: record and report, publish nothing
             log.detail(traceback.format_exc())
             return _failed(run, exc)
@@ -114,10 +115,11 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.Inges
         log.note(f"retired the demo's synthetic batch(es) {', '.join(report.retired)}: config.json declares another "
                  f"table, so they moved from data/accepted/ to {config.data_dir / 'retired'}/ (kept, not deleted)")
     for name, ignored in report.ignored:
-        log.note(f"accepted {name}: ignored its columns {', '.join(ignored)} (not declared in config.json features)")
+        log.note(f"accepted {quoted(name)}: ignored its columns {', '.join(map(quoted, ignored))} "
+                 "(not declared in config.json features)")
     for name, reason in report.quarantined:
-        log.detail(f"quarantined {name}: {reason}")
-        notify(config.notifications_path, "quarantined", f"data batch {name}: {reason}",
+        log.detail(f"quarantined {quoted(name)}: {reason}")
+        notify(config.notifications_path, "quarantined", f"data batch {quoted(name)}: {reason}",
                {"event": "quarantined", "file": name, "reasons": [reason]})
     dataset = windowed.load_dataset(config)
     split = holdout.split(dataset, config.data.eval_percent, holdout.split_key(config))
