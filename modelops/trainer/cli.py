@@ -34,7 +34,7 @@ EPILOG = """exit codes:
   1  a step failed (nothing was published), the promoted version did not answer like
      the gated model on TF Serving and was rolled back, or another run holds the lock
 
-After a promotion the run checks that TF Serving ($TF_HOST, default http://localhost:8501)
+After a promotion the run checks that TF Serving ($TF_HOST, else $BIND_ADDRESS:$TF_REST_PORT, else http://localhost:8501)
 serves the new version and answers like the gated model; otherwise it rolls back.
 Run with no command to retrain, as cron does: python retrain_pipeline.py"""
 
