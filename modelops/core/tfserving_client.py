@@ -236,8 +236,10 @@ class ServingClient:
             self._cached = (max(available), time.monotonic())
             return self._cached[0]
 
-    def predict_latest(self, rows: Sequence[Any]) -> tuple[int, list[Any]]:
-        """``(version, predictions)`` from the highest AVAILABLE version.
+    def predict_latest(self, rows: Sequence[Any],
+                       prepare: Callable[[int], Sequence[Any]] | None = None) -> tuple[int, list[Any]]:
+        """``(version, predictions)`` from the highest AVAILABLE version; ``prepare(version)``, when
+        given, makes the rows for the version asked (each version may take its own schema).
 
         A 404 means the replica that answered does not have that version (any more, or, behind a
         load balancer, not yet): look again and retry. Twice more, as a replica can unload the
@@ -246,12 +248,12 @@ class ServingClient:
         version = self.latest_version()
         for _retry in range(2):
             try:
-                return version, self.predict(rows, version)
+                return version, self.predict(rows if prepare is None else prepare(version), version)
             except ServingHTTPError as exc:
                 if exc.status != 404:
                     raise
             version = self.latest_version(max_age=0)
-        return version, self.predict(rows, version)
+        return version, self.predict(rows if prepare is None else prepare(version), version)
 
     # --- plumbing ---
 

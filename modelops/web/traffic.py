@@ -110,31 +110,43 @@ class Traffic:
     def current(self) -> Rollout | None:
         return None if self.cfg.mode == "direct" else self.router.current()
 
-    def answer(self, rows: list, client_key: str) -> tuple[int, list, str | None]:
-        """``(version, predictions, label)``; label is None outside a rollout."""
+    def answer(self, rows: list, client_key: str, prepare=None) -> tuple[int, list, str | None]:
+        """``(version, predictions, label)``; label is None outside a rollout. ``prepare(version)``, when
+        given, makes the rows for the version a request is routed to (each version checks its own schema)."""
+        prepare = prepare or (lambda _version: rows)
         current = self.current()
         if current is None and self.router.settled is None:
-            return (*self.client.predict_latest(rows), None)
+            return (*self.client.predict_latest(rows, prepare), None)
         try:
-            return self._answer(current, rows, client_key)
+            return self._answer(current, prepare, client_key)
         except ServingHTTPError as exc:
             if exc.status != 404:
                 raise
         current = self.router.current(fresh=True)  # that version went away: the rollout moved on
-        return self._answer(current, rows, client_key)
+        return self._answer(current, prepare, client_key)
 
-    def _answer(self, current: Rollout | None, rows: list, client_key: str) -> tuple[int, list, str | None]:
+    def _answer(self, current: Rollout | None, prepare, client_key: str) -> tuple[int, list, str | None]:
         if current is None:  # a rollout just ended: the other version may still be loaded for a poll
             settled = self.router.settled
             if settled is None:
-                return (*self.client.predict_latest(rows), None)
-            return settled, self.client.predict(rows, settled), None
+                return (*self.client.predict_latest([], prepare), None)
+            return settled, self.client.predict(prepare(settled), settled), None
         canary = (current.phase == "canary" and in_canary(client_key, current, self.cfg.canary_percent))
         label, version = ("canary", current.candidate) if canary else ("stable", current.stable)
+        rows = prepare(version)
         predictions = timed_predict(self.client, self.metrics, rows, version, label, "user")
         if current.phase == "shadow" and self.rng() < self.cfg.shadow_fraction:
-            self.mirror.submit(rows, predictions, current.candidate)
+            self._mirror(rows, predictions, current.candidate, prepare)
         return version, predictions, label
+
+    def _mirror(self, rows: list, predictions: list, candidate: int, prepare) -> None:
+        """Mirror the user's rows as the candidate's schema reads them; rows it cannot take are not mirrored."""
+        try:
+            mirrored = prepare(candidate)
+        except (ValueError, ServingError):  # InputError is a ValueError: the candidate's schema refuses them
+            self.metrics.requests.labels("canary", str(candidate), "shadow", "error").inc()
+            return
+        self.mirror.submit(mirrored, predictions, candidate)
 
 
 def timed_predict(client, metrics: RolloutMetrics, rows: list, version: int, label: str, path: str) -> list:
