@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from modelops.core import history, lineage, stats
+from modelops.core import history, lineage, scores, stats
 from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, ModelopsError, UsageError
 from modelops.core.exit_codes import ExitCode
@@ -236,9 +236,7 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
     for v in reversed(versions):
         m = store.metrics(v) or {}
         served = "  <- served (highest version)" if v == versions[-1] else ""
-        score = m.get("test_accuracy_percent")  # by the gate.metric of its run
-        score_text = f"{score:.2f}%" if isinstance(score, (int, float)) else "accuracy unknown"
-        lines.append(f"  v{v}: {score_text}, promoted {m.get('promoted_at', '?')}{served}")
+        lines.append(f"  v{v}: {scores.text(m)}, promoted {m.get('promoted_at', '?')}{served}")
         gate = m.get("gate")
         evidence = stats.describe(gate.get("comparison")) if isinstance(gate, dict) else None
         if evidence:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from modelops.core import history, lineage, stats
+from modelops.core import history, lineage, scores, stats
 from modelops.core.errors import ServingError
 from modelops.core.history import Event
 from modelops.core.predictions import Prediction
@@ -83,6 +83,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "serving_problem": serving_problem,
         "shown_version": shown,
         "model": model,
+        "scores": scores.headline(model),
         "comparison": comparison_view(model, shown, tuple(schema["config"]["features"])),
         "evidence": evidence_view(model),
         "lineage": lineage.rows((model or {}).get("lineage")),
