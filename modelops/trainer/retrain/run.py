@@ -111,6 +111,7 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.Inges
     for name, ignored in report.ignored:
         log.note(f"accepted {name}: ignored its columns {', '.join(ignored)} (not declared in config.json features)")
     for name, reason in report.quarantined:
+        log.note(f"quarantined {name}: {first_reason(reason)}")  # on the console too, not only in the log
         log.detail(f"quarantined {name}: {reason}")
         notify(config.notifications_path, "quarantined", f"data batch {name}: {reason}",
                {"event": "quarantined", "file": name, "reasons": [reason]})
@@ -120,6 +121,12 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.Inges
                      f"{len(split.y_eval)} eval, fingerprint {dataset.fingerprint} ({dataset.duplicates} duplicate "
                      f"rows dropped, {len(dataset.left_out)} older batch(es) outside data.window)")
     return report, dataset, split
+
+
+def first_reason(reason: str, limit: int = 160) -> str:
+    """A quarantine reason's first sentence, short enough for one console line (the log has it all)."""
+    first = reason.split("; ")[0]
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def _reject(run: Run, gated: Gated) -> RunResult:

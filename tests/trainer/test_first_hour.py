@@ -1,0 +1,47 @@
+"""Issue 29's first-hour papercuts on the trainer side: the console names each quarantined batch with
+its first reason and only says "no data yet" when nothing was dropped; ``status`` names the gate's
+metric for what it is and shows accuracy as accuracy."""
+
+from __future__ import annotations
+
+from harness.project import write_config
+from modelops.core.config import load_config
+from modelops.core.store import ModelStore
+from modelops.trainer.cli import status_lines
+from modelops.trainer.data import layout
+from modelops.trainer.retrain import run
+
+FEATURES = {"Year": {"type": "int", "min": 1970, "max": 1982}, "Origin": {"type": "category",
+                                                                       "values": ["USA", "Europe", "Japan"]}}
+LABEL = {"column": "Cylinders", "classes": ["4", "6", "8"]}
+
+
+def test_the_console_names_each_quarantined_batch_with_its_reason_not_no_data_yet(tmp_path):
+    config = load_config(write_config(tmp_path, features=FEATURES, label=LABEL))
+    incoming = layout.incoming_dir(config)
+    incoming.mkdir(parents=True, exist_ok=True)
+    for name in ("cars-1.csv", "cars-2.csv"):
+        (incoming / name).write_text("Year,Origin,Cylinders\n1976-01-01,USA,8\n1977-01-01,Japan,4\n")
+    lines: list[str] = []
+    result = run.retrain(config, echo=lines.append)
+    console = "\n".join(lines)
+    assert result.outcome == "failed"
+    for name in ("cars-1.csv", "cars-2.csv"):
+        line = next(line for line in lines if line.startswith(f"quarantined {name}: "))
+        assert "Year" in line, line
+    assert "no data yet" not in console and "no data yet" not in result.message
+    assert "quarantined" in result.message and str(layout.quarantine_dir(config)) in result.message
+    assert ModelStore(config.models_dir).versions() == []
+
+
+def test_status_names_the_gates_metric_and_shows_accuracy_as_accuracy(tmp_path):
+    config = load_config(write_config(tmp_path))
+    store = ModelStore(config.models_dir)
+    candidate = tmp_path / "candidate"
+    candidate.mkdir()
+    store.publish(candidate, store.reserve_version(), {
+        "test_accuracy_percent": 65.97, "promoted_at": "2026-01-01T00:00:00Z",
+        "gate": {"metric": "balanced_accuracy"}, "scores_percent": {"accuracy": 71.64, "balanced_accuracy": 65.97}})
+    text = "\n".join(status_lines(config))
+    assert "v1: Balanced accuracy 65.97% (accuracy 71.64%)" in text
+    assert "Test accuracy" not in text
