@@ -45,3 +45,15 @@ def test_status_names_the_gates_metric_and_shows_accuracy_as_accuracy(tmp_path):
     text = "\n".join(status_lines(config))
     assert "v1: Balanced accuracy 65.97% (accuracy 71.64%)" in text
     assert "Test accuracy" not in text
+
+
+def test_compare_input_ignores_an_extra_column_and_uses_the_declared_bounds(tmp_path):
+    from modelops.core.schema import Schema
+    from modelops.trainer import compare
+
+    schema = Schema.from_config({"Weight_in_lbs": {"type": "float", "min": 1500, "max": 5500},
+                                 "Origin": {"type": "category", "values": ["USA", "Europe", "Japan"]}}, LABEL)
+    path = tmp_path / "cars.csv"
+    path.write_text("Name,Weight_in_lbs,Origin\nchevrolet chevelle,3504,USA\ntoyota corona,2372,Japan\n")
+    rows = compare.read_csv(path, 1000.0, 100, schema)  # data.max_abs_feature's default: 1000
+    assert rows.x == [{"Weight_in_lbs": 3504.0, "Origin": "USA"}, {"Weight_in_lbs": 2372.0, "Origin": "Japan"}]
