@@ -17,16 +17,17 @@ def headline(metrics: dict[str, Any] | None) -> list[tuple[str, float]]:
     """``[(name, percent)]`` for a version's metrics.json: the gated score under its metric's name, then
     the accuracy when the gate used another metric; empty when nothing usable was recorded."""
     found = metrics if isinstance(metrics, dict) else {}
-    score = found.get("test_accuracy_percent")  # the gate.metric's score, under its historical key
-    if not _number(score):
+    score = _number(found.get("test_accuracy_percent"))  # the gate.metric's score, under its historical key
+    if score is None:
         return []
     gate = found.get("gate")
-    metric = gate.get("metric") if isinstance(gate, dict) and isinstance(gate.get("metric"), str) else "accuracy"
-    shown = [(label(metric), float(score))]
+    recorded = gate.get("metric") if isinstance(gate, dict) else None
+    metric = recorded if isinstance(recorded, str) else "accuracy"
+    shown = [(label(metric), score)]
     scores = found.get("scores_percent")
-    accuracy = scores.get("accuracy") if isinstance(scores, dict) else None
-    if metric != "accuracy" and _number(accuracy):
-        shown.append((label("accuracy"), float(accuracy)))
+    accuracy = _number(scores.get("accuracy")) if isinstance(scores, dict) else None
+    if metric != "accuracy" and accuracy is not None:
+        shown.append((label("accuracy"), accuracy))
     return shown
 
 
@@ -39,5 +40,5 @@ def text(metrics: dict[str, Any] | None) -> str:
     return first + "".join(f" ({name.lower()} {value:.2f}%)" for name, value in shown[1:])
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

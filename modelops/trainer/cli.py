@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
                    help="wait this long for another run to finish instead of exiting (default 0)")
     p.add_argument("--trigger", metavar="TEXT", help=argparse.SUPPRESS)  # set by the trainer service's triggers
+    p.add_argument("--force", action="store_true",
+                   help="train even when no new rows were accepted since the served version (default: "
+                        "such a run publishes nothing and records up-to-date)")
     sub.add_parser("train", help="train and evaluate a candidate into runs/ without publishing")
     sub.add_parser("status", help="published versions, which one is served, recent decisions")
     p = sub.add_parser("rollback", help="retire the served version so the previous one serves again")
@@ -176,7 +179,7 @@ def train_main() -> int:
 def _run(command: str, args: argparse.Namespace, config: Config) -> int:
     if command == "retrain":
         result = run.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier(),
-                             trigger=getattr(args, "trigger", None))
+                             trigger=getattr(args, "trigger", None), force=getattr(args, "force", False))
         print(f"{result.outcome}: {result.message}", file=sys.stdout if result.exit_code == ExitCode.OK else sys.stderr)
         return result.exit_code
     if command == "train":

@@ -33,7 +33,8 @@ DECISIONS = (Event.PROMOTE, Event.REJECT, Event.FAILED)  # the record that opens
 FOLLOW_UPS = (Event.VERIFIED, Event.UNVERIFIED, Event.VERIFY_FAILED, Event.ROLLBACK)
 # A run's outcome: the first of these events among its records decides.
 OUTCOME_OF = ((Event.ROLLBACK, Outcome.ROLLED_BACK), (Event.FAILED, Outcome.FAILED),
-              (Event.REJECT, Outcome.REJECTED), (Event.PROMOTE, Outcome.PROMOTED))
+              (Event.REJECT, Outcome.REJECTED), (Event.PROMOTE, Outcome.PROMOTED),
+              (Event.UP_TO_DATE, Outcome.UP_TO_DATE))
 FAILURES = (Outcome.FAILED, Outcome.ROLLED_BACK)
 
 

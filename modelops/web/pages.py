@@ -33,6 +33,7 @@ EVENT_LABELS = {
     Event.VERIFY_FAILED: "Verification failed",
     Event.UNVERIFIED: "Promoted, unverified",
     Event.FAILED: "Run failed",
+    Event.UP_TO_DATE: "Up to date",
     Event.ROLLOUT_START: "Rollout started",
     Event.ROLLOUT_ADVANCE: "Rollout advanced",
     Event.ROLLOUT_PROMOTE: "Rollout promoted",

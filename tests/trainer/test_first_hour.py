@@ -57,3 +57,22 @@ def test_compare_input_ignores_an_extra_column_and_uses_the_declared_bounds(tmp_
     path.write_text("Name,Weight_in_lbs,Origin\nchevrolet chevelle,3504,USA\ntoyota corona,2372,Japan\n")
     rows = compare.read_csv(path, 1000.0, 100, schema)  # data.max_abs_feature's default: 1000
     assert rows.x == [{"Weight_in_lbs": 3504.0, "Origin": "USA"}, {"Weight_in_lbs": 2372.0, "Origin": "Japan"}]
+
+
+def test_a_run_with_nothing_new_publishes_nothing_and_records_up_to_date_unless_forced(tmp_path):
+    from modelops.core import history
+
+    config = load_config(write_config(tmp_path))
+    store = ModelStore(config.models_dir)
+    first = run.retrain(config, echo=lambda line: None)
+    assert first.outcome == "promoted", first.message
+
+    again = run.retrain(config, echo=lambda line: None)
+    assert again.outcome == "up_to_date" and again.exit_code == 0
+    assert "no new accepted rows since v1" in again.message and "--force" in again.message
+    assert store.versions() == [1]
+    assert history.read(config.history_path)[-1]["event"] == "up-to-date"
+    assert store.reserve_version() == 2, "the up-to-date run used up no version number"
+
+    forced = run.retrain(config, echo=lambda line: None, force=True)
+    assert forced.outcome in ("promoted", "rejected") and forced.version == 3

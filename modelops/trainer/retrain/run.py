@@ -28,6 +28,7 @@ from modelops.core.store import ModelStore, write_json_atomic
 from modelops.core.timestamps import run_id
 from modelops.trainer import batch_drift, lineage, signals
 from modelops.trainer.data import holdout, inbox, tables, windowed
+from modelops.trainer.retrain import freshness
 from modelops.trainer.retrain.evaluation import Gated, evaluate_champion, judge, train_and_evaluate
 from modelops.trainer.retrain.publish import publish_and_verify
 from modelops.trainer.retrain.records import Run, RunResult, decision_fields, metrics_json, record_unrecorded
@@ -42,10 +43,11 @@ VERIFIED_STEPS = (*GATED_STEPS, "verify")
 
 
 def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Verifier | None = None,
-            trigger: str | None = None) -> RunResult:
+            trigger: str | None = None, force: bool = False) -> RunResult:
     """Run one gated retrain under the writer lock; never raises for a failed step.
 
-    ``trigger``: what started it (the trainer service's schedule.triggers), recorded with the run."""
+    ``trigger``: what started it (the trainer service's schedule.triggers), recorded with the run.
+    ``force``: train even when nothing is new since the served version (``freshness``)."""
     store = ModelStore(config.models_dir)
     waiting = f"waiting up to {wait_seconds:g}s for the writer lock"
     with store.lock(wait_seconds, on_wait=lambda holder: echo(f"{waiting} ({holder})")), \
@@ -55,7 +57,7 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
         log.detail(f"retrain {run.id} of {config.model_name} in {config.root}"
                    + (f" (trigger: {trigger})" if trigger else ""))
         try:
-            return _retrain(config, store, run, verifier)
+            return _retrain(config, store, run, verifier, force)
         except (Exception, KeyboardInterrupt) as exc:  # fail closed: record and report, publish nothing
             log.detail(traceback.format_exc())
             return _failed(run, exc)
@@ -78,10 +80,17 @@ def _failed(run: Run, exc: BaseException) -> RunResult:
     return RunResult(Outcome.FAILED, None, message)
 
 
-def _retrain(config: Config, store: ModelStore, run: Run, verifier: Verifier | None) -> RunResult:
+def _retrain(config: Config, store: ModelStore, run: Run, verifier: Verifier | None, force: bool = False,
+             ) -> RunResult:
     before = batch_drift.accepted_names(config)
     run.ingest, dataset, split = _ingest(config, store, run.log)
     run.evidence.update(batch_drift.at_ingest(config, store, before, run.log.note))
+    unchanged = None if force else freshness.up_to_date(config, store, dataset)
+    if unchanged:  # before a version number is reserved: nothing is used up
+        run.record(Event.UP_TO_DATE, f"retrain {run.id}: {unchanged}", version=None, reasons=[unchanged],
+                   **run.ingest_counts(), **run.evidence)
+        run.log.note(unchanged)
+        return RunResult(Outcome.UP_TO_DATE, None, unchanged)
     version = store.reserve_version()
     run_dir = config.runs_dir / f"{run.id}-v{version}"
     evaluation = train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
