@@ -23,3 +23,19 @@ def test_the_stack_launcher_tells_its_services_the_same_address_the_rule_gives()
     env = stack.local_env({"BIND_ADDRESS": "0.0.0.0"}, {**stack.DEFAULT_PORTS, "TF_REST_PORT": 18577},
                           "m", stack.REPO_ROOT / "models")
     assert env["TF_HOST"] == serving_address({"TF_REST_PORT": "18577"}) == "http://127.0.0.1:18577"
+
+
+def test_retrain_pipeline_the_scheduler_and_the_frontend_ask_the_same_address(monkeypatch, tmp_path):
+    """With only the stack's variables set (moved ports), no entry point falls back to localhost:8501."""
+    from harness.project import write_config
+    from modelops.core.config import load_config
+    from modelops.trainer.retrain import verify
+    from modelops.web import settings
+
+    monkeypatch.delenv("TF_HOST", raising=False)
+    monkeypatch.setenv("BIND_ADDRESS", "127.0.0.1")
+    monkeypatch.setenv("TF_REST_PORT", "18999")
+    path = write_config(tmp_path)
+    expected = "http://127.0.0.1:18999"
+    assert verify.serving_client(load_config(path)).base_url == expected  # retrain, compare, verify, scheduler
+    assert settings({"MODELOPS_CONFIG": path})["TF_HOST"] == expected  # the frontend
