@@ -61,6 +61,7 @@ def test_compare_input_ignores_an_extra_column_and_uses_the_declared_bounds(tmp_
 
 def test_a_run_with_nothing_new_publishes_nothing_and_records_up_to_date_unless_forced(tmp_path):
     from modelops.core import history
+    from modelops.trainer import metrics as trainer_metrics
 
     config = load_config(write_config(tmp_path))
     store = ModelStore(config.models_dir)
@@ -72,6 +73,8 @@ def test_a_run_with_nothing_new_publishes_nothing_and_records_up_to_date_unless_
     assert "no new accepted rows since v1" in again.message and "--force" in again.message
     assert store.versions() == [1]
     assert history.read(config.history_path)[-1]["event"] == "up-to-date"
+    assert [s["outcome"] for s in trainer_metrics.runs(history.read(config.history_path))] == [
+        "promoted", "up_to_date"], "counted as a run of its own (modelops_trainer_runs_total)"
     assert store.reserve_version() == 2, "the up-to-date run used up no version number"
 
     forced = run.retrain(config, echo=lambda line: None, force=True)
