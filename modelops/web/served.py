@@ -5,9 +5,10 @@ record, not config.json, is what a request to that version must match, so the fr
 version first and reads its schema here: a schema change is followed as soon as serving answers
 with the new version (the client's version polling), without a restart. Versions never change
 once published, so a version's parser is kept; config.json's schema is used only for a version
-the frontend cannot see (no ``models/<N>`` directory: a frontend without the models volume).
+without a ``metrics.json`` the frontend can see (a frontend without the models volume, a SavedModel
+copied in by hand).
 
-A version whose directory is there but whose schema cannot be read is unusable: requests routed
+A version whose ``metrics.json`` is there but cannot be read, or records no valid schema, is unusable: requests routed
 to it and ``/readyz`` answer 503 with the reason (``SchemaUnreadable``).
 """
 
@@ -20,7 +21,7 @@ from flask import current_app
 
 from modelops.core.errors import ServingError, ServingUnavailable
 from modelops.core.schema import Schema, recorded_schema
-from modelops.core.store import ModelStore
+from modelops.core.store import METRICS_FILE, ModelStore
 from modelops.web.inputs import Inputs, parser_for
 
 KEPT = 32  # parsers kept (versions); beyond that the oldest are read again when asked
@@ -55,8 +56,8 @@ class SchemaBook:
     def _read(self, version: int) -> Inputs:
         metrics = self.store.metrics(version)
         if metrics is None:
-            if not self.store.path(version).is_dir():
-                return self._declared_inputs  # not visible here: config.json's schema, as before (not kept)
+            if not (self.store.path(version) / METRICS_FILE).exists():
+                return self._declared_inputs  # not visible here, or not the trainer's: config.json's schema (not kept)
             raise SchemaUnreadable(f"version {version}'s metrics.json cannot be read, so the frontend does not know "
                                    "the schema it takes; retrain, or roll back to a version whose record is intact")
         schema = recorded_schema(metrics, self.declared.missing_values)
