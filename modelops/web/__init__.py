@@ -70,7 +70,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     rollout_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"], traffic.RolloutMetrics)
     app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
-                                                mirror_client, rollout_metrics, schema=cfg.schema)
+                                                mirror_client, rollout_metrics, schema=cfg.schema,
+                                                schema_for=app.extensions["schemas"].schema)
     for module in (predict, pages, health, metrics, openapi):
         app.register_blueprint(module.bp)
     metrics.init_app(app)
