@@ -36,6 +36,7 @@ from modelops.core.errors import ModelopsError
 from modelops.core.exit_codes import ExitCode
 from modelops.core.paths import REPO_ROOT
 from modelops.core.probe import has_model, probe
+from modelops.core.tfserving_client import connect_host, serving_address
 
 STACK_DIR = REPO_ROOT / ".stack"
 
@@ -86,11 +87,6 @@ def bind_address(env: dict[str, str]) -> str:
         raise StackError(f"BIND_ADDRESS must be an IPv4 address such as 127.0.0.1 (this machine only) "
                          f"or 0.0.0.0 (every interface), got {raw!r}") from None
     return raw
-
-
-def connect_host(bind: str) -> str:
-    """Where the services reach each other: the bound address, or loopback when bound to all."""
-    return "127.0.0.1" if bind == "0.0.0.0" else bind
 
 
 def local_prometheus_config(text: str, ports: dict[str, int], rules_dir: Path, host: str = DEFAULT_BIND) -> str:
@@ -155,7 +151,7 @@ def local_env(base: dict[str, str], ports: dict[str, int], model_name: str, mode
     # The venv's python, gunicorn and honcho first (not resolved: the venv's bin may be a symlink).
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     host = connect_host(env["BIND_ADDRESS"])
-    env["TF_HOST"] = f"http://{host}:{ports['TF_REST_PORT']}"
+    env["TF_HOST"] = serving_address({k: env[k] for k in ("BIND_ADDRESS", "TF_REST_PORT")})  # the stack's own
     env["MODEL_NAME"] = model_name
     env["MODELS_DIR"] = str(models_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(STACK_DIR / "frontend-metrics")

@@ -38,6 +38,7 @@ class Event(enum.StrEnum):
     UNVERIFIED = "unverified"  # a run's follow-up: serving could not be asked
     VERIFY_FAILED = "verify-failed"  # a run's follow-up: serving disagreed, a rollback follows
     ROLLBACK = "rollback"  # a version was retired (by a run, or by hand)
+    UP_TO_DATE = "up-to-date"  # a run's decision: nothing new since the served version, nothing trained
     ROLLOUT_START = "rollout-start"  # a staged rollout: the candidate loads beside the champion
     ROLLOUT_ADVANCE = "rollout-advance"  # a staged rollout: shadow -> canary
     ROLLOUT_PROMOTE = "rollout-promote"  # a staged rollout: the candidate is stable now
@@ -51,6 +52,7 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
+    UP_TO_DATE = "up_to_date"
 
 
 class Records(list[dict[str, Any]]):

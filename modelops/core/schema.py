@@ -254,14 +254,14 @@ class Schema:
         return cls(parsed, parsed_label, tuple(missing_values))
 
 
-def recorded_schema(metrics: Any) -> Schema | None:
+def recorded_schema(metrics: Any, missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES) -> Schema | None:
     """The schema a published version was trained on, from its metrics.json: the demo's for versions
     from before schemas were recorded; None when the record cannot be read as one."""
     recorded = metrics.get("schema") if isinstance(metrics, dict) else None
     if recorded is None:
-        return DEMO_SCHEMA
+        return demo_schema(missing_values)
     try:
-        return Schema.from_config(recorded.get("features"), recorded.get("label"))
+        return Schema.from_config(recorded.get("features"), recorded.get("label"), missing_values)
     except (ConfigError, AttributeError):
         return None
 

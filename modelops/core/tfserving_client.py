@@ -1,6 +1,7 @@
 """TF Serving REST client, shared by the frontend and the trainer's post-promotion check.
 
-``from_env`` builds one from ``TF_HOST`` / ``MODEL_NAME``, the only place their defaults live.
+``from_env`` builds one from the environment (``serving_address``: ``TF_HOST``, else
+``BIND_ADDRESS``/``TF_REST_PORT``, else the default; ``MODEL_NAME``), the only place that rule lives.
 
 REST predict does not say which version answered, so ``predict_latest`` first reads the highest
 AVAILABLE version from the status endpoint (cached for ``version_ttl`` seconds) and calls
@@ -49,7 +50,8 @@ from modelops.core.errors import (
 from modelops.core.http_exchange import KeepAliveSession, Response
 from modelops.core.urls import without_credentials
 
-DEFAULT_TF_HOST = "http://localhost:8501"
+DEFAULT_REST_PORT = 8501
+DEFAULT_TF_HOST = f"http://localhost:{DEFAULT_REST_PORT}"
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -74,11 +76,30 @@ def base_url_of(value: str) -> str:
     return url.rstrip("/")
 
 
-def env_target(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
-    """``(TF_HOST, MODEL_NAME)`` from the environment; unset or empty TF_HOST means
-    ``DEFAULT_TF_HOST``, unset or empty MODEL_NAME is None (the caller's config names the model)."""
+def connect_host(bind: str) -> str:
+    """Where a service bound to ``bind`` is reached: the bound address, or loopback when bound to all."""
+    return "127.0.0.1" if bind == "0.0.0.0" else bind
+
+
+def serving_address(environ: Mapping[str, str] | None = None) -> str:
+    """Where TF Serving's REST API is, the one rule every entry point follows (retrain_pipeline.py,
+    the scheduler, the frontend, the stack launcher): ``TF_HOST``; else ``BIND_ADDRESS`` and
+    ``TF_REST_PORT`` as local mode binds them (either may be unset: 127.0.0.1, 8501); else
+    ``DEFAULT_TF_HOST``. Empty values count as unset."""
     environ = os.environ if environ is None else environ
-    return environ.get("TF_HOST") or DEFAULT_TF_HOST, environ.get("MODEL_NAME") or None
+    if environ.get("TF_HOST"):
+        return environ["TF_HOST"]
+    bind, port = environ.get("BIND_ADDRESS"), environ.get("TF_REST_PORT")
+    if bind or port:
+        return f"http://{connect_host(bind or '127.0.0.1')}:{port or DEFAULT_REST_PORT}"
+    return DEFAULT_TF_HOST
+
+
+def env_target(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """``(where serving is, MODEL_NAME)`` from the environment (``serving_address``); unset or empty
+    MODEL_NAME is None (the caller's config names the model)."""
+    environ = os.environ if environ is None else environ
+    return serving_address(environ), environ.get("MODEL_NAME") or None
 
 
 def from_env(default_model: str, **options: Any) -> ServingClient:
@@ -222,8 +243,10 @@ class ServingClient:
             self._cached = (max(available), time.monotonic())
             return self._cached[0]
 
-    def predict_latest(self, rows: Sequence[Any]) -> tuple[int, list[Any]]:
-        """``(version, predictions)`` from the highest AVAILABLE version.
+    def predict_latest(self, rows: Sequence[Any],
+                       prepare: Callable[[int], Sequence[Any]] | None = None) -> tuple[int, list[Any]]:
+        """``(version, predictions)`` from the highest AVAILABLE version; ``prepare(version)``, when
+        given, makes the rows for the version asked (each version may take its own schema).
 
         A 404 means the replica that answered does not have that version (any more, or, behind a
         load balancer, not yet): look again and retry. Twice more, as a replica can unload the
@@ -232,12 +255,12 @@ class ServingClient:
         version = self.latest_version()
         for _retry in range(2):
             try:
-                return version, self.predict(rows, version)
+                return version, self.predict(rows if prepare is None else prepare(version), version)
             except ServingHTTPError as exc:
                 if exc.status != 404:
                     raise
             version = self.latest_version(max_age=0)
-        return version, self.predict(rows, version)
+        return version, self.predict(rows if prepare is None else prepare(version), version)
 
     # --- plumbing ---
 

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from modelops.core import filemodes, history, lineage, stats
+from modelops.core import filemodes, history, lineage, scores, stats
 from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, ModelopsError, UsageError
 from modelops.core.exit_codes import ExitCode
@@ -35,7 +35,7 @@ EPILOG = """exit codes:
   1  a step failed (nothing was published), the promoted version did not answer like
      the gated model on TF Serving and was rolled back, or another run holds the lock
 
-After a promotion the run checks that TF Serving ($TF_HOST, default http://localhost:8501)
+After a promotion the run checks that TF Serving ($TF_HOST, else $BIND_ADDRESS:$TF_REST_PORT, else http://localhost:8501)
 serves the new version and answers like the gated model; otherwise it rolls back.
 Run with no command to retrain, as cron does: python retrain_pipeline.py"""
 
@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
                    help="wait this long for another run to finish instead of exiting (default 0)")
     p.add_argument("--trigger", metavar="TEXT", help=argparse.SUPPRESS)  # set by the trainer service's triggers
+    p.add_argument("--force", action="store_true",
+                   help="train even when no new rows were accepted since the served version (default: "
+                        "such a run publishes nothing and records up-to-date)")
     sub.add_parser("train", help="train and evaluate a candidate into runs/ without publishing")
     sub.add_parser("status", help="published versions, which one is served, recent decisions")
     p = sub.add_parser("rollback", help="retire the served version so the previous one serves again")
@@ -186,7 +189,7 @@ def train_main() -> int:
 def _run(command: str, args: argparse.Namespace, config: Config) -> int:
     if command == "retrain":
         result = run.retrain(config, wait_seconds=getattr(args, "wait", 0.0), verifier=verify.ServingVerifier(),
-                             trigger=getattr(args, "trigger", None))
+                             trigger=getattr(args, "trigger", None), force=getattr(args, "force", False))
         print(f"{result.outcome}: {result.message}", file=sys.stdout if result.exit_code == ExitCode.OK else sys.stderr)
         return result.exit_code
     if command == "train":
@@ -249,9 +252,7 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
     for v in reversed(versions):
         m = store.metrics(v) or {}
         served = "  <- served (highest version)" if v == versions[-1] else ""
-        score = m.get("test_accuracy_percent")  # by the gate.metric of its run
-        score_text = f"{score:.2f}%" if isinstance(score, (int, float)) else "accuracy unknown"
-        lines.append(f"  v{v}: {score_text}, promoted {m.get('promoted_at', '?')}{served}")
+        lines.append(f"  v{v}: {scores.text(m)}, promoted {m.get('promoted_at', '?')}{served}")
         gate = m.get("gate")
         evidence = stats.describe(gate.get("comparison")) if isinstance(gate, dict) else None
         if evidence:

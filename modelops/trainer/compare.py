@@ -168,7 +168,8 @@ def _not_loaded(client: ServingClient, version: int, loaded: list[int], publishe
     if load:
         return f"cannot load v{version}: it is not published; {where}"
     return (f"v{version} is not loaded in TF Serving at {client.shown_url} (loaded: {_names(loaded)}{known}); "
-            "TF Serving keeps only the latest version loaded unless a model config file lists more")
+            "TF Serving keeps only the latest version loaded unless a model config file lists more: "
+            "add --load to load it for this comparison")
 
 
 def _names(versions: list[int]) -> str:
@@ -267,7 +268,9 @@ def compare_served(config: Config, client: ServingClient, specs: tuple[str, str]
     writes (``rollout.mode`` shadow or canary) for the comparison, then dropped again.
     """
     store = ModelStore(config.models_dir)
-    versions, missing = resolve(client, store, specs, load, config_file=config.rollout.mode != "direct")
+    # Serving runs from the trainer's model config file in every rollout.mode (compose, local mode, Kubernetes);
+    # one that does not is told so by loaded_beside's wait.
+    versions, missing = resolve(client, store, specs, load, config_file=True)
     if not missing:
         result = summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
     else:

@@ -29,11 +29,12 @@ PORT_ENV = "TRAINER_METRICS_PORT"
 DEFAULT_PORT = 9102
 BIND_ENV = "BIND_ADDRESS"  # every local-mode service listens on it
 DEFAULT_BIND = "127.0.0.1"
-DECISIONS = (Event.PROMOTE, Event.REJECT, Event.FAILED)  # the record that opens a run in the history
+DECISIONS = (Event.PROMOTE, Event.REJECT, Event.FAILED, Event.UP_TO_DATE)  # the record that opens a run
 FOLLOW_UPS = (Event.VERIFIED, Event.UNVERIFIED, Event.VERIFY_FAILED, Event.ROLLBACK)
 # A run's outcome: the first of these events among its records decides.
 OUTCOME_OF = ((Event.ROLLBACK, Outcome.ROLLED_BACK), (Event.FAILED, Outcome.FAILED),
-              (Event.REJECT, Outcome.REJECTED), (Event.PROMOTE, Outcome.PROMOTED))
+              (Event.REJECT, Outcome.REJECTED), (Event.PROMOTE, Outcome.PROMOTED),
+              (Event.UP_TO_DATE, Outcome.UP_TO_DATE))
 FAILURES = (Outcome.FAILED, Outcome.ROLLED_BACK)
 
 
@@ -97,12 +98,12 @@ class TrainerCollector(Collector):
                      "Lines of runs/history.jsonl skipped as damaged (torn, not UTF-8 JSON).", records.skipped)
 
         last = summaries[-1] if summaries else None
-        completed = [s for s in summaries if s["outcome"] in (Outcome.PROMOTED, Outcome.REJECTED)]
+        completed = [s for s in summaries if s["outcome"] in (Outcome.PROMOTED, Outcome.REJECTED, Outcome.UP_TO_DATE)]
         promoted = [s for s in summaries if s["outcome"] == Outcome.PROMOTED]
         yield _gauge("modelops_trainer_last_run_timestamp_seconds", "End of the last run (0: never).",
                      _epoch(last["last"]["time"]) if last else 0.0)
         yield _gauge("modelops_trainer_last_success_timestamp_seconds",
-                     "End of the last run that completed, promoted or rejected (0: never).",
+                     "End of the last run that completed: promoted, rejected or up to date (0: never).",
                      _epoch(completed[-1]["last"]["time"]) if completed else 0.0)
         yield _gauge("modelops_trainer_last_promotion_timestamp_seconds",
                      "End of the last run that promoted a version that stayed (0: never).",

@@ -64,6 +64,7 @@ from modelops.core import filemodes, history
 from modelops.core.config import default_config_path, load_config
 from modelops.core.errors import ConfigError, LockBusyError, ModelopsError, ServingError, UsageError
 from modelops.core.exit_codes import MEANINGS, ExitCode
+from modelops.core.history import Event
 from modelops.core.paths import REPO_ROOT
 from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso
@@ -197,7 +198,10 @@ class Scheduler:
             code = self._run_child(self.retrain_command() + (["--trigger", trigger] if trigger else []))
         finally:
             self.running = False
-        self.log(f"retrain finished: exit {code} ({MEANINGS.get(code, 'killed' if code < 0 else 'failed')})")
+        meaning = MEANINGS.get(code, "killed" if code < 0 else "failed")
+        if code == ExitCode.OK and self._last_decision() == Event.UP_TO_DATE:
+            meaning = "up to date: nothing new to train on"
+        self.log(f"retrain finished: exit {code} ({meaning})")
         if code < 0 and self._decisions() == decisions_before:
             self._record_killed(code, started)
         if self.config.rollout.mode != "direct":
@@ -224,6 +228,11 @@ class Scheduler:
                 child.kill()
             elif stopping_since is None and self._overdue(child.pid):
                 self._kill_overdue(child)
+
+    def _last_decision(self) -> str | None:
+        found = [r.get("event") for r in history.read(self.config.history_path)
+                 if r.get("event") in trainer_metrics.DECISIONS]
+        return found[-1] if found else None
 
     def _decisions(self) -> int:
         """How many run decisions the history holds: a run killed before writing its own adds none."""

@@ -21,7 +21,7 @@ from modelops.core.model_name import ENV, served_model_name
 from modelops.core.paths import REPO_ROOT
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.web import drift, errors, headers, health, metrics, openapi, pages, predict, traffic
-from modelops.web.inputs import parser_for
+from modelops.web.served import SchemaBook
 
 
 def settings(test_config: dict | None = None) -> dict:
@@ -53,6 +53,7 @@ def settings(test_config: dict | None = None) -> dict:
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"), static_folder=str(REPO_ROOT / "static"))
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # answers keep their order (label.classes order)
     app.config.from_mapping(settings(test_config))
 
     web_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"])
@@ -65,14 +66,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         observe=web_metrics.upstream,
     )
     cfg = app.config["MODELOPS"]
-    app.extensions["inputs"] = parser_for(cfg.schema)  # the schema's validator, chosen once
+    app.extensions["schemas"] = SchemaBook(cfg.models_dir, cfg.schema)  # each served version's own schema
     mirror_client = ServingClient(  # its own client: mirrors stay out of the upstream latency metric
         app.config["TF_HOST"], app.config["MODEL_NAME"], session=app.config["SERVING_SESSION"],
         timeout=app.config["TF_TIMEOUT_SECONDS"],
     )
     rollout_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"], traffic.RolloutMetrics)
     app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
-                                                mirror_client, rollout_metrics, schema=cfg.schema)
+                                                mirror_client, rollout_metrics, schema=cfg.schema,
+                                                schema_for=app.extensions["schemas"].schema)
     for module in (predict, pages, health, metrics, openapi):
         app.register_blueprint(module.bp)
     metrics.init_app(app)

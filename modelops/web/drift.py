@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 import mmap
 import os
 import struct
@@ -142,23 +144,46 @@ def _flocked(fd: int):
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+class LiveWindows:
+    """One window per feature list: a version trained on another schema counts into its own ring
+    (config.json's features keep ``FILE_NAME``; another list a file named by its digest)."""
+
+    def __init__(self, declared: tuple[str, ...], window: int, shared: Path | None):
+        self.declared, self.window, self.shared = declared, window, shared
+        self._windows: dict[tuple[str, ...], LiveWindow] = {}
+
+    def for_names(self, names: tuple[str, ...]) -> LiveWindow:
+        found = self._windows.get(names)
+        if found is None:
+            name = FILE_NAME if names == self.declared else \
+                f"live-drift-{hashlib.sha256(json.dumps(names).encode()).hexdigest()[:12]}.bin"
+            found = self._windows[names] = LiveWindow(names, self.window, self.shared / name if self.shared else None)
+        return found
+
+
 def init_app(app: Flask) -> None:
-    """The app's live window (shared through ``PROMETHEUS_MULTIPROC_DIR`` under gunicorn) and ``/drift``."""
+    """The app's live windows (shared through ``PROMETHEUS_MULTIPROC_DIR`` under gunicorn) and ``/drift``."""
     cfg = app.config["MODELOPS"]
     shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    app.extensions["live_drift"] = LiveWindow(cfg.schema.names, cfg.drift.live_window,
-                                              Path(shared) / FILE_NAME if shared else None)
+    app.extensions["live_drift"] = LiveWindows(cfg.schema.names, cfg.drift.live_window,
+                                               Path(shared) if shared else None)
     app.register_blueprint(bp)
+
+
+def _window(version: int | None = None) -> LiveWindow:
+    """The window of ``version``'s schema (None: the version the frontend last answered or showed with)."""
+    names = current_app.extensions["schemas"].schema(version).names
+    return current_app.extensions["live_drift"].for_names(names)
 
 
 def observe(version: int, rows: list) -> None:
     """The predict view's hook: count the rows it validated and served with ``version``."""
-    current_app.extensions["live_drift"].observe(version, rows)
+    _window(version).observe(version, rows)
 
 
 def live_report() -> dict:
     cfg = current_app.config["MODELOPS"].drift
-    return current_app.extensions["live_drift"].report(cfg.threshold, cfg.min_rows)
+    return _window().report(cfg.threshold, cfg.min_rows)
 
 
 @bp.get("/drift")
@@ -193,7 +218,7 @@ def page_context(records: list[dict]) -> dict:
     scored = [r for r in records if isinstance(r.get("drift"), dict)][-SPARK_RUNS:]
     live = live_report()
     features = []
-    for name in cfg.schema.names:
+    for name in _window().names:
         series = [r["drift"][name] for r in scored if _judged(r["drift"].get(name))]
         features.append({"name": name, "batch": series[-1] if series and _judged(scored[-1]["drift"].get(name))
                          else None, "live": live["features"].get(name),

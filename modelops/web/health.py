@@ -26,7 +26,8 @@ def healthz():
 def readyz():
     try:
         version = serving().latest_version(max_age=0)
-    except ServingError as exc:
+        current_app.extensions["schemas"].inputs(version)  # the frontend must be able to check requests for it
+    except ServingError as exc:  # SchemaUnreadable included
         return jsonify(error=f"not ready: {public_message(exc)}"), 503
     record_served(version)
     return jsonify(status="ready", model_name=current_app.config["MODEL_NAME"], version=version)

@@ -52,20 +52,26 @@ class Inputs:
     def example_rows(self) -> list:
         raise NotImplementedError
 
-    def parse_request(self, request, max_instances: int) -> tuple[list, bool]:
-        """``(instances for TF Serving, is_form)`` from a JSON or form ``/predict`` request."""
+    def read_request(self, request, max_instances: int) -> tuple[list | dict, bool]:
+        """``(the request's rows, not yet checked against a schema, is_form)``: the envelope only, so the
+        rows can be checked against the schema of the version they are routed to (``validate``)."""
         mimetype = request.mimetype
         if mimetype == "application/json" or mimetype.endswith("+json"):
-            return self.parse_json(request.get_data(cache=False), max_instances), False
+            return self.instances(request.get_data(cache=False), max_instances), False
         if mimetype in FORM_TYPES:
-            return [self.parse_form(request.form)], True
+            return request.form, True
         shown = f"Content-Type {mimetype!r}" if mimetype else "no Content-Type"
         raise InputError(
             f"unsupported {shown}: send JSON with 'Content-Type: application/json', e.g. {self.json_example}, "
             f"or form fields, e.g. {self.form_example}"
         )
 
-    def parse_json(self, body: bytes, max_instances: int) -> list:
+    def validate(self, raw, is_form: bool) -> list:
+        """The instances TF Serving takes, from ``read_request``'s rows; InputError names what is wrong."""
+        return [self.parse_form(raw)] if is_form else self.rows(raw)
+
+    def instances(self, body: bytes, max_instances: int) -> list:
+        """The ``instances`` list of a JSON body, its size checked; the rows themselves are not."""
         if not body:
             raise InputError(f"the request body is empty; send e.g. {self.json_example}")
         try:
@@ -88,7 +94,7 @@ class Inputs:
                 f"too many rows: {len(instances)} instances, at most {max_instances} per request; "
                 "split them into several requests"
             )
-        return self.rows(instances)
+        return instances
 
     def rows(self, instances: list) -> list:
         raise NotImplementedError

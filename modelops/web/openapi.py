@@ -1,4 +1,4 @@
-"""``GET /openapi.json``: the frontend's API as OpenAPI 3.1, from the declared schema and the limits.
+"""``GET /openapi.json``: the frontend's API as OpenAPI 3.1, from the served version's schema and the limits.
 
 The document is ``openapi.json`` beside this module (shipped with the package, so the frontend
 image has it), read once at import. A string value ``"$name"`` becomes the limit ``name``
@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify
 
 from modelops.core.schema import Feature, Schema
 from modelops.web.inputs import FLOAT32_MAX, Inputs, example_value
+from modelops.web.served import served_inputs
 
 bp = Blueprint("openapi", __name__)
 TEMPLATE = json.loads((Path(__file__).with_name("openapi.json")).read_text(encoding="utf-8"))
@@ -159,4 +160,4 @@ def _fill(node, limits: dict):
 @bp.get("/openapi.json")
 def openapi():
     cfg = current_app.config
-    return jsonify(spec(cfg["MAX_INSTANCES"], cfg["MAX_CONTENT_LENGTH"], current_app.extensions["inputs"]))
+    return jsonify(spec(cfg["MAX_INSTANCES"], cfg["MAX_CONTENT_LENGTH"], served_inputs()))

@@ -11,17 +11,19 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from modelops.core import history, lineage, stats
+from modelops.core import history, lineage, scores, stats
 from modelops.core.errors import ServingError
 from modelops.core.history import Event
 from modelops.core.predictions import Prediction
 from modelops.core.schema import Schema
+from modelops.core.store import ModelStore
 from modelops.web import chart, importance, traffic
 from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
 from modelops.web.headers import curl_base
 from modelops.web.inputs import FORM_TYPES, Inputs, example_value
 from modelops.web.metrics import record_served
+from modelops.web.served import SchemaUnreadable
 from modelops.web.upstream import public_message
 
 bp = Blueprint("pages", __name__)
@@ -33,6 +35,7 @@ EVENT_LABELS = {
     Event.VERIFY_FAILED: "Verification failed",
     Event.UNVERIFIED: "Promoted, unverified",
     Event.FAILED: "Run failed",
+    Event.UP_TO_DATE: "Up to date",
     Event.ROLLOUT_START: "Rollout started",
     Event.ROLLOUT_ADVANCE: "Rollout advanced",
     Event.ROLLOUT_PROMOTE: "Rollout promoted",
@@ -73,7 +76,8 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         served, serving_problem = None, public_message(exc)
     shown = served if served is not None else models.latest()
     model = (models.metrics(shown) or {}) if shown is not None else None
-    schema = schema_view(model, shown, cfg.schema)
+    schema = schema_view(model, shown, cfg.schema, models)
+    inputs = shown_inputs(shown)
     records = history.read(cfg.history_path)
     points = chart.accuracy_points(models, records, served)
     context = {
@@ -83,6 +87,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "curl_base": curl_base(),
         "shown_version": shown,
         "model": model,
+        "scores": scores.headline(model),
         "comparison": comparison_view(model, shown, tuple(schema["config"]["features"])),
         "evidence": evidence_view(model),
         "lineage": lineage.rows((model or {}).get("lineage")),
@@ -95,7 +100,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "event_labels": EVENT_LABELS,
         "error": error,
         "result": result,
-        "form": form_view(current_app.extensions["inputs"], _form_values(), error),
+        "form": form_view(inputs, _form_values(inputs), error),
         "schema": schema,
         "confusion": confusion_view(model),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
@@ -178,12 +183,22 @@ def evidence_view(model: dict | None) -> dict | None:
     return {"comparison": comparison, "headline": headline, "slices": rows} if comparison or rows else None
 
 
-def _form_values() -> dict:
+def shown_inputs(version: int | None) -> Inputs:
+    """The parser of the schema ``version`` takes (the form follows it); the last one known when it
+    cannot be read (the page still renders; ``/predict`` and ``/readyz`` say why)."""
+    book = current_app.extensions["schemas"]
+    try:
+        return book.inputs(version)
+    except SchemaUnreadable:
+        return book.inputs(None)
+
+
+def _form_values(inputs: Inputs) -> dict:
     """What the user typed, to put back in the form after a prediction or an error."""
     if request.method != "POST" or request.mimetype not in FORM_TYPES:
         return {}
     try:
-        return {name: request.form.get(name, "") for name in current_app.extensions["inputs"].names}
+        return {name: request.form.get(name, "") for name in inputs.names}
     except HTTPException:  # the body was too large to parse
         return {}
 
@@ -240,11 +255,17 @@ def confusion_view(model: dict | None) -> dict | None:
     return {"classes": classes, "rows": rows}
 
 
-def schema_view(model: dict | None, version: int | None, declared: Schema) -> dict:
+def schema_view(model: dict | None, version: int | None, declared: Schema, models: ModelStore | None = None) -> dict:
     """The schema to show: the one recorded with the shown version (what it takes), else the declared one,
-    with a note when config.json now declares another (the next retrain trains that one)."""
+    with a note when config.json now declares another: which published version already has it, or
+    that the next retrain trains it."""
     declared_config = declared.to_config()
     recorded = (model or {}).get("schema")
     if not isinstance(recorded, dict) or not isinstance(recorded.get("features"), dict):
         return {"source": "declared in config.json", "config": declared_config, "changed": False}
-    return {"source": f"recorded with version {version}", "config": recorded, "changed": recorded != declared_config}
+    changed, newer = recorded != declared_config, None
+    if changed and models is not None and version is not None:
+        newer = next((v for v in reversed(models.versions()) if v > version
+                      and (models.metrics(v) or {}).get("schema") == declared_config), None)
+    return {"source": f"recorded with version {version}", "config": recorded, "changed": changed,
+            "newer": newer}

@@ -6,6 +6,7 @@ declared (named) schema answers ``{"predictions": [{"class", "probability", "pro
 ``"explain": true`` adds each named row's ``explanation`` (the demo's packed rows: a parallel
 ``explanations`` list), from the same version (``web/explanations.py``).
 During a staged rollout ``web/traffic.py`` picks that version (stable or canary) and mirrors (shadow).
+The rows are checked against the schema of the version they are routed to (``web/served.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from modelops.core import predictions as answers
-from modelops.core.errors import ServingHTTPError
+from modelops.core.errors import ServingError, ServingHTTPError
 from modelops.web import drift as live_drift
 from modelops.web import explanations, importance
 from modelops.web.metrics import record_served
@@ -24,11 +25,26 @@ bp = Blueprint("predict", __name__)
 
 @bp.post("/predict")
 def predict():
-    inputs = current_app.extensions["inputs"]
-    rows, is_form = inputs.parse_request(request, current_app.config["MAX_INSTANCES"])
+    book = current_app.extensions["schemas"]
+    guess = book.inputs(None)
+    raw, is_form = guess.read_request(request, current_app.config["MAX_INSTANCES"])
+    checked: dict = {}
+
+    def prepare(version: int) -> list:
+        """The rows as the schema of ``version`` (the one the request is routed to) reads them."""
+        if version not in checked:
+            checked[version] = book.inputs(version).validate(raw, is_form)
+        return checked[version]
+
     traffic = current_app.extensions["traffic"]
     client_key = traffic.client_key(request.headers.get("X-Client-Id"), request.remote_addr)
-    version, predictions, label = traffic.answer(rows, client_key)
+    try:
+        version, predictions, label = traffic.answer([], client_key, prepare)
+    except ServingError:
+        if not checked:
+            guess.validate(raw, is_form)  # serving is unreachable: bad input is still a 400, as before
+        raise
+    rows, inputs = prepare(version), book.inputs(version)
     if len(predictions) != len(rows):
         raise ServingHTTPError(502, f"TF Serving returned {len(predictions)} predictions for {len(rows)} rows")
     current_app.extensions["metrics"].instances.inc(len(rows))

@@ -107,10 +107,10 @@ class Traffic:
     """Answers predict requests as the rollout says; ``client`` serves users, ``mirror_client`` mirrors."""
 
     def __init__(self, cfg: RolloutConfig, history_path: Path, client, mirror_client, metrics: RolloutMetrics,
-                 rng=random.random, schema: Schema = DEMO_SCHEMA):
+                 rng=random.random, schema: Schema = DEMO_SCHEMA, schema_for=None):
         self.cfg, self.client, self.metrics, self.rng = cfg, client, metrics, rng
         self.router = Router(history_path)
-        self.mirror = Mirror(mirror_client, metrics, schema)
+        self.mirror = Mirror(mirror_client, metrics, schema, schema_for=schema_for)
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in cfg.trusted_proxies]
 
     def client_key(self, claimed: str | None, remote_addr: str | None) -> str:
@@ -128,31 +128,43 @@ class Traffic:
     def current(self) -> Rollout | None:
         return None if self.cfg.mode == "direct" else self.router.current()
 
-    def answer(self, rows: list, client_key: str) -> tuple[int, list, str | None]:
-        """``(version, predictions, label)``; label is None outside a rollout."""
+    def answer(self, rows: list, client_key: str, prepare=None) -> tuple[int, list, str | None]:
+        """``(version, predictions, label)``; label is None outside a rollout. ``prepare(version)``, when
+        given, makes the rows for the version a request is routed to (each version checks its own schema)."""
+        prepare = prepare or (lambda _version: rows)
         current = self.current()
         if current is None and self.router.settled is None:
-            return (*self.client.predict_latest(rows), None)
+            return (*self.client.predict_latest(rows, prepare), None)
         try:
-            return self._answer(current, rows, client_key)
+            return self._answer(current, prepare, client_key)
         except ServingHTTPError as exc:
             if exc.status != 404:
                 raise
         current = self.router.current(fresh=True)  # that version went away: the rollout moved on
-        return self._answer(current, rows, client_key)
+        return self._answer(current, prepare, client_key)
 
-    def _answer(self, current: Rollout | None, rows: list, client_key: str) -> tuple[int, list, str | None]:
+    def _answer(self, current: Rollout | None, prepare, client_key: str) -> tuple[int, list, str | None]:
         if current is None:  # a rollout just ended: the other version may still be loaded for a poll
             settled = self.router.settled
             if settled is None:
-                return (*self.client.predict_latest(rows), None)
-            return settled, self.client.predict(rows, settled), None
+                return (*self.client.predict_latest([], prepare), None)
+            return settled, self.client.predict(prepare(settled), settled), None
         canary = (current.phase == "canary" and in_canary(client_key, current, self.cfg.canary_percent))
         label, version = ("canary", current.candidate) if canary else ("stable", current.stable)
+        rows = prepare(version)
         predictions = timed_predict(self.client, self.metrics, rows, version, label, "user")
         if current.phase == "shadow" and self.rng() < self.cfg.shadow_fraction:
-            self.mirror.submit(rows, predictions, current.candidate)
+            self._mirror(predictions, current.candidate, prepare, current.stable)
         return version, predictions, label
+
+    def _mirror(self, predictions: list, candidate: int, prepare, stable: int) -> None:
+        """Mirror the user's rows as the candidate's schema reads them; rows it cannot take are not mirrored."""
+        try:
+            mirrored = prepare(candidate)
+        except (ValueError, ServingError):  # InputError is a ValueError: the candidate's schema refuses them
+            self.metrics.requests.labels("canary", str(candidate), "shadow", "error").inc()
+            return
+        self.mirror.submit(mirrored, predictions, candidate, stable)
 
 
 def timed_predict(client, metrics: RolloutMetrics, rows: list, version: int, label: str, path: str) -> list:
@@ -179,17 +191,18 @@ class Mirror:
     """A bounded queue and a few daemon threads (started lazily, so after gunicorn's fork)."""
 
     def __init__(self, client, metrics: RolloutMetrics, schema: Schema = DEMO_SCHEMA, size: int = MIRROR_QUEUE,
-                 threads: int = MIRROR_THREADS):
+                 threads: int = MIRROR_THREADS, schema_for=None):
         self.client, self.metrics, self.schema, self.threads = client, metrics, schema, threads
+        self.schema_for = schema_for  # version -> the schema it was trained on (web/served.py)
         self.queue: queue.Queue = queue.Queue(maxsize=size)
         self._pid: int | None = None
         self._lock = threading.Lock()
 
-    def submit(self, rows: list, answers: list, candidate: int) -> None:
+    def submit(self, rows: list, answers: list, candidate: int, stable: int | None = None) -> None:
         if self._pid != os.getpid():
             self._start()
         try:
-            self.queue.put_nowait((rows, answers, candidate))
+            self.queue.put_nowait((rows, answers, candidate, stable))
         except queue.Full:
             self.metrics.dropped.labels(str(candidate)).inc()
 
@@ -203,16 +216,21 @@ class Mirror:
 
     def _work(self) -> None:
         while True:
-            rows, answers, candidate = self.queue.get()
+            rows, answers, candidate, stable = self.queue.get()
             try:
-                self.compare(rows, answers, candidate)
+                self.compare(rows, answers, candidate, stable)
             except Exception:  # noqa: BLE001 (a mirror must never take its thread down)
                 self.metrics.requests.labels("canary", str(candidate), "shadow", "error").inc()
             finally:
                 self.queue.task_done()
 
-    def compare(self, rows: list, answers: list, candidate: int) -> None:
-        """Ask the candidate the user's question and record how its answers compare."""
+    def compare(self, rows: list, answers: list, candidate: int, stable: int | None = None) -> None:
+        """Ask the candidate the user's question and record how its answers compare; each answer is
+        read with its own version's schema when the versions' schemas are known (``schema_for``)."""
+        ours_schema, theirs_schema = self.schema, self.schema
+        if self.schema_for is not None:
+            theirs_schema = self.schema_for(candidate)
+            ours_schema = self.schema_for(stable) if stable is not None else theirs_schema
         try:
             mirrored = timed_predict(self.client, self.metrics, rows, candidate, "canary", "shadow")
         except ServingError:
@@ -223,12 +241,14 @@ class Mirror:
             return
         for ours, theirs in zip(answers, mirrored, strict=True):
             try:
-                a, b = predictions.read(ours, self.schema), predictions.read(theirs, self.schema)
+                a, b = predictions.read(ours, ours_schema), predictions.read(theirs, theirs_schema)
             except ServingHTTPError:  # not a prediction of this schema: no agreement
                 self.metrics.rows.labels(version, "disagree").inc()
                 continue
-            self.metrics.rows.labels(version, "agree" if predictions.agree(a, b) else "disagree").inc()
-            self.metrics.difference.labels(version).observe(predictions.difference(a, b))
+            same = a.name(ours_schema) == b.name(theirs_schema)  # by class name: the class lists may differ
+            self.metrics.rows.labels(version, "agree" if same else "disagree").inc()
+            if len(a.probabilities) == len(b.probabilities):
+                self.metrics.difference.labels(version).observe(predictions.difference(a, b))
 
 
 def page_context(current: Rollout | None, cfg: RolloutConfig) -> dict | None:

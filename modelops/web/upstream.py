@@ -13,6 +13,7 @@ import uuid
 from flask import current_app, g
 
 from modelops.core.errors import ModelNotLoaded, ServingError, ServingTimeout
+from modelops.web.served import SchemaUnreadable
 
 
 def request_id() -> str:
@@ -29,6 +30,8 @@ def public_message(exc: ServingError) -> str:
     if isinstance(exc, ModelNotLoaded):
         return (f"TF Serving is unavailable: no model {current_app.config['MODEL_NAME']!r} loaded yet; "
                 f"train and promote one (python retrain_pipeline.py) and retry in a few seconds (request id {rid})")
+    if isinstance(exc, SchemaUnreadable):  # the frontend's own trouble: serving answers, and says nothing secret
+        return f"{exc} (request id {rid})"
     if isinstance(exc, ServingTimeout):
         return f"TF Serving is unavailable: it did not answer in time; retry later (request id {rid})"
     return f"TF Serving is unavailable; retry later (request id {rid})"

@@ -130,7 +130,7 @@ def retrain(config, clients, monkeypatch):
     monkeypatch.setenv("TF_SERVING_REPLICAS", ",".join(c.base_url for c in clients))
     monkeypatch.setenv("TF_HOST", "http://127.0.0.1:1")  # not asked: the replicas are
     lines: list[str] = []
-    result = run.retrain(config, echo=lines.append, verifier=ServingVerifier())
+    result = run.retrain(config, echo=lines.append, verifier=ServingVerifier(), force=True)  # same data on purpose
     return result, "\n".join([result.message, *lines])
 
 

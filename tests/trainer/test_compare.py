@@ -111,9 +111,9 @@ def test_a_version_serving_has_not_loaded_is_named_with_what_is_loaded(one_loade
     assert result.returncode == 2
     assert "no version before the served v1" in result.stderr
 
-    result = compare_cli(config, url, "served", "7", "--load")
+    result = compare_cli(config, url, "served", "7", "--load")  # rollout.mode direct: --load is offered too
     assert result.returncode == 2
-    assert "model config file" in result.stderr and ": v1" in result.stderr
+    assert "cannot load v7: it is not published" in result.stderr and ": v1" in result.stderr
 
 
 @pytest.mark.slow
@@ -241,12 +241,14 @@ def test_bounds_turn_the_comparison_into_a_gate(both_loaded):
 
 
 @pytest.mark.slow
-def test_load_lists_a_version_in_the_trainers_config_file_for_the_comparison_only(two_versions, tmp_path):
-    """rollout.mode shadow: serving runs from the model config file the trainer writes, which lists
-    v2 alone; --load adds v1 for one comparison, then the file lists v2 alone again."""
+@pytest.mark.parametrize("mode", ["shadow", "direct"])
+def test_load_lists_a_version_in_the_trainers_config_file_for_the_comparison_only(two_versions, tmp_path, mode):
+    """Serving runs from the model config file the trainer writes in every rollout.mode (direct, the
+    default, is local mode's), which serves v2 alone; --load adds v1 for one comparison, then the file
+    is as before."""
     root = tmp_path / "project"
     shutil.copytree(two_versions.root, root)
-    config = load_config(write_config(root, rollout={"mode": "shadow"}))
+    config = load_config(write_config(root, rollout={"mode": mode}))
     rollout_control.sync(config, ModelStore(config.models_dir))
     written = config.serving_config_path.read_text()
     service = Serving(config.models_dir, config.model_name, f"--model_config_file={config.serving_config_path}",

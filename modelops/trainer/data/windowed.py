@@ -15,7 +15,7 @@ from modelops.core.config import Config
 from modelops.core.errors import DataError
 from modelops.trainer.data.cache import batch_rows
 from modelops.trainer.data.csv_rows import expected_columns
-from modelops.trainer.data.layout import accepted_dir, incoming_dir
+from modelops.trainer.data.layout import accepted_dir, incoming_dir, quarantine_dir
 from modelops.trainer.data.tables import Batch, Dataset
 
 
@@ -26,6 +26,12 @@ def load_dataset(config: Config) -> Dataset:
     """
     files = sorted(accepted_dir(config).glob("*.csv"), key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
     if not files and not config.schema.is_demo:
+        quarantined = sorted(p.name for p in quarantine_dir(config).glob("*.csv")) if quarantine_dir(config).is_dir() \
+            else []
+        if quarantined:  # batches were dropped: "no data yet" would send the user looking in the wrong place
+            raise DataError(f"no accepted data: every batch was quarantined ({len(quarantined)} in "
+                            f"{quarantine_dir(config)}, e.g. {quarantined[0]}; each has a .reason.txt saying why); "
+                            f"fix them and drop them into {incoming_dir(config)} again")
         raise DataError(f"no data yet: drop CSV batches with the columns {expected_columns(config.schema)} into "
                         f"{incoming_dir(config)} (synthetic data exists for the demo schema only)")
     if not files:

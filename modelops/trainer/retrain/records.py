@@ -40,7 +40,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        codes = {Outcome.PROMOTED: ExitCode.OK, Outcome.REJECTED: ExitCode.REJECTED}
+        codes = {Outcome.PROMOTED: ExitCode.OK, Outcome.REJECTED: ExitCode.REJECTED, Outcome.UP_TO_DATE: ExitCode.OK}
         return codes.get(self.outcome, ExitCode.FAILED)
 
 

@@ -29,7 +29,7 @@ from modelops.core.timestamps import run_id
 from modelops.core.untrusted import quoted
 from modelops.trainer import batch_drift, lineage, retention, signals
 from modelops.trainer.data import holdout, inbox, tables, windowed
-from modelops.trainer.retrain import reasons
+from modelops.trainer.retrain import freshness, reasons
 from modelops.trainer.retrain.evaluation import Gated, evaluate_champion, judge, train_and_evaluate
 from modelops.trainer.retrain.publish import publish_and_verify
 from modelops.trainer.retrain.records import Run, RunResult, decision_fields, metrics_json, record_unrecorded
@@ -44,10 +44,11 @@ VERIFIED_STEPS = (*GATED_STEPS, "verify")
 
 
 def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Verifier | None = None,
-            trigger: str | None = None) -> RunResult:
+            trigger: str | None = None, force: bool = False) -> RunResult:
     """Run one gated retrain under the writer lock; never raises for a failed step.
 
-    ``trigger``: what started it (the trainer service's schedule.triggers), recorded with the run."""
+    ``trigger``: what started it (the trainer service's schedule.triggers), recorded with the run.
+    ``force``: train even when nothing is new since the served version (``freshness``)."""
     store = ModelStore(config.models_dir)
     waiting = f"waiting up to {wait_seconds:g}s for the writer lock"
     with store.lock(wait_seconds, on_wait=lambda holder: echo(f"{waiting} ({holder})")), \
@@ -57,7 +58,7 @@ def retrain(config: Config, wait_seconds: float = 0.0, echo=print, verifier: Ver
         log.detail(f"retrain {run.id} of {config.model_name} in {config.root}"
                    + (f" (trigger: {trigger})" if trigger else ""))
         try:
-            return retention.after(_retrain(config, store, run, verifier), config, store, log.note)
+            return retention.after(_retrain(config, store, run, verifier, force), config, store, log.note)
         except (Exception, KeyboardInterrupt) as exc:  # fail closed: record and report, publish nothing
             log.detail(traceback.format_exc())
             return _failed(run, exc)
@@ -80,10 +81,17 @@ def _failed(run: Run, exc: BaseException) -> RunResult:
     return RunResult(Outcome.FAILED, None, message)
 
 
-def _retrain(config: Config, store: ModelStore, run: Run, verifier: Verifier | None) -> RunResult:
+def _retrain(config: Config, store: ModelStore, run: Run, verifier: Verifier | None, force: bool = False,
+             ) -> RunResult:
     before = batch_drift.accepted_names(config)
     run.ingest, dataset, split = _ingest(config, store, run.log)
     run.evidence.update(batch_drift.at_ingest(config, store, before, run.log.note))
+    unchanged = None if force else freshness.up_to_date(config, store, dataset)
+    if unchanged:  # before a version number is reserved: nothing is used up
+        run.record(Event.UP_TO_DATE, f"retrain {run.id}: {unchanged}", version=None, reasons=[unchanged],
+                   **run.ingest_counts(), **run.evidence)
+        run.log.note(unchanged)
+        return RunResult(Outcome.UP_TO_DATE, None, unchanged)
     version = store.reserve_version()
     run_dir = config.runs_dir / f"{run.id}-v{version}"
     evaluation = train_and_evaluate(config, split, run_dir, f"v{version}", run.log)
@@ -118,6 +126,7 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.Inges
         log.note(f"accepted {quoted(name)}: ignored its columns {', '.join(map(quoted, ignored))} "
                  "(not declared in config.json features)")
     for name, reason in report.quarantined:
+        log.note(f"quarantined {quoted(name)}: {first_reason(reason)}")  # on the console too, not only in the log
         log.detail(f"quarantined {quoted(name)}: {reason}")
         notify(config.notifications_path, "quarantined", f"data batch {quoted(name)}: {reason}",
                {"event": "quarantined", "file": name, "reasons": [reason]})
@@ -127,6 +136,12 @@ def _ingest(config: Config, store: ModelStore, log: RunLog) -> tuple[inbox.Inges
                      f"{len(split.y_eval)} eval, fingerprint {dataset.fingerprint} ({dataset.duplicates} duplicate "
                      f"rows dropped, {len(dataset.left_out)} older batch(es) outside data.window)")
     return report, dataset, split
+
+
+def first_reason(reason: str, limit: int = 160) -> str:
+    """A quarantine reason's first sentence, short enough for one console line (the log has it all)."""
+    first = reason.split("; ")[0]
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def _reject(run: Run, gated: Gated) -> RunResult:

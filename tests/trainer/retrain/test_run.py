@@ -150,7 +150,7 @@ def test_a_failed_step_publishes_nothing_and_is_recorded(trained_project, monkey
         raise RuntimeError("disk exploded")
 
     monkeypatch.setattr("modelops.trainer.model.training.train_candidate", broken)
-    result = run.retrain(trained_project, echo=quiet)
+    result = run.retrain(trained_project, echo=quiet, force=True)
     assert (result.outcome, result.exit_code) == ("failed", 1)
     assert "disk exploded" in result.message
     assert ModelStore(trained_project.models_dir).versions() == [1]
@@ -168,7 +168,7 @@ def test_a_stop_signal_tensorflow_turns_into_another_error_is_still_an_interrupt
 
     monkeypatch.setattr("modelops.trainer.model.training.train_candidate", training_interrupted_inside_tf_data)
     with signals.interrupts():
-        result = run.retrain(trained_project, echo=quiet)
+        result = run.retrain(trained_project, echo=quiet, force=True)
     assert (result.outcome, result.exit_code) == ("failed", 1)
     assert result.message.startswith("interrupted (SIGINT/SIGTERM)")
     assert ModelStore(trained_project.models_dir).versions() == [1]
@@ -204,8 +204,10 @@ def test_a_failing_notification_never_fails_a_run(trained_project, monkeypatch):
 
 
 def _start_retrain(config, *args):
+    """A retrain as cron runs it, ``--force``d: these runs train again on the same data on purpose."""
     return subprocess.Popen(
-        [sys.executable, str(REPO / "retrain_pipeline.py"), "--config", str(config.root / "config.json"), *args],
+        [sys.executable, str(REPO / "retrain_pipeline.py"), "--config", str(config.root / "config.json"),
+         *(args or ("retrain",)), "--force"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -221,7 +223,7 @@ def test_killed_while_publishing_leaves_no_partial_version(trained_project):
         time.sleep(0.0005)
     proc.wait(30)
     assert assert_no_partial_version(config.models_dir) in ([1], [1, 2])
-    result = run.retrain(config, echo=quiet)
+    result = run.retrain(config, echo=quiet, force=True)
     assert result.outcome == "promoted"
     assert not [p for p in config.models_dir.iterdir() if p.name.startswith(".tmp-")], "stale temp dir cleaned"
     promoted = [r["version"] for r in history.read(config.history_path) if r["event"] == "promote"]
@@ -238,7 +240,7 @@ def test_a_version_published_by_a_run_killed_before_its_record_is_recorded_by_th
     (store.path(2) / "metrics.json").write_text(json.dumps({**metrics, "version": 2, "run_id": "20260101T000000Z"}))
     synthetic.simulate(config, rows=300, noise=0.0, shift=0.0, seed=5)
     run.retrain(config, echo=quiet)
-    run.retrain(config, echo=quiet)
+    run.retrain(config, echo=quiet, force=True)
     records = [r for r in history.read(config.history_path) if r["event"] == "promote" and r["version"] == 2]
     assert len(records) == 1 and records[0]["run_id"] == "20260101T000000Z"
     assert "stopped before writing its record" in records[0]["reasons"][-1]

@@ -26,7 +26,8 @@ def events(config) -> list[str]:
 def test_cli_promotion_is_verified_on_serving(trained_project, serving):
     config = trained_project
     client = serving(config, expect_version=1)
-    result = run_cli("--config", str(config.root / "config.json"), env={**os.environ, "TF_HOST": client.base_url})
+    result = run_cli("--config", str(config.root / "config.json"), "retrain", "--force",  # the same data again
+                     env={**os.environ, "TF_HOST": client.base_url})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[7/7] verify: v2 is served and answers like the gated model" in result.stdout
     assert events(config)[-2:] == ["promote", "verified"]
@@ -91,7 +92,7 @@ def test_served_model_that_answers_wrongly_is_rolled_back(trained_project, servi
                         publish(self, tampered, version, metrics))
     monkeypatch.setenv("TF_HOST", client.base_url)
 
-    result = run.retrain(config, echo=quiet, verifier=ServingVerifier())
+    result = run.retrain(config, echo=quiet, verifier=ServingVerifier(), force=True)
     assert (result.outcome, result.exit_code, result.version) == ("rolled_back", 1, 2)
     assert "answers differ from the gated model" in result.message
     store = ModelStore(config.models_dir)
@@ -109,7 +110,7 @@ def test_unreachable_serving_promotes_unverified_and_a_dead_webhook_is_harmless(
     config = with_config(trained_project, verify={"timeout_seconds": 1.0})
     monkeypatch.setenv("TF_HOST", dead_url())
     monkeypatch.setenv(WEBHOOK_ENV, dead_url() + "/hook")
-    result = run.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1))
+    result = run.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1), force=True)
     assert (result.outcome, result.exit_code, result.version) == ("promoted", 0, 2)
     assert "UNVERIFIED" in result.message and "not reachable" in result.message
     assert ModelStore(config.models_dir).versions() == [1, 2]
@@ -123,7 +124,7 @@ def test_unreachable_serving_promotes_unverified_and_a_dead_webhook_is_harmless(
 def test_unreachable_serving_in_fail_mode_rolls_back(trained_project, monkeypatch):
     config = with_config(trained_project, verify={"timeout_seconds": 1.0, "on_unreachable": "fail"})
     monkeypatch.setenv("TF_HOST", dead_url())
-    result = run.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1))
+    result = run.retrain(config, echo=quiet, verifier=ServingVerifier(poll_seconds=0.1), force=True)
     assert (result.outcome, result.exit_code) == ("rolled_back", 1)
     assert "verify.on_unreachable is fail" in result.message
     assert ModelStore(config.models_dir).versions() == [1]
