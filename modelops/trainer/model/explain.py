@@ -114,12 +114,29 @@ def importance(path: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None
     """Mean absolute attribution per feature over these rows, through the export's ``explain``
     signature as TF Serving runs it (in chunks: the path multiplies each row by ``STEPS``)."""
     from modelops.savedmodel import load_servable
-    from modelops.trainer.model.preprocessing import feeds
 
     signature = load_servable(0, path).signatures[EXPLAIN_SIGNATURE]
     total = np.zeros(len(schema.features), dtype=np.float64)
     for start in range(0, len(x), chunk):
         part = None if text is None else text[start:start + chunk]
-        inputs = {"x": x[start:start + chunk]} if schema.packed else feeds(schema, x[start:start + chunk], part)
-        total += np.abs(signature.run(inputs)[ATTRIBUTIONS_OUTPUT]).sum(axis=0)
+        total += np.abs(_run(signature, schema, x[start:start + chunk], part)[ATTRIBUTIONS_OUTPUT]).sum(axis=0)
     return {f.name: float(value / max(len(x), 1)) for f, value in zip(schema.features, total, strict=True)}
+
+
+def attributions(path: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None) -> np.ndarray | None:
+    """``[rows, features]``: the export's attributions for these rows, run in-process as TF Serving
+    runs the signature; None for an export without an ``explain`` signature (an older version)."""
+    from modelops.savedmodel import load_servable
+
+    signatures = load_servable(0, path).signatures
+    if EXPLAIN_SIGNATURE not in signatures:
+        return None
+    return np.asarray(_run(signatures[EXPLAIN_SIGNATURE], schema, x, text)[ATTRIBUTIONS_OUTPUT])
+
+
+def _run(signature: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None) -> dict[str, np.ndarray]:
+    from modelops.trainer.model.preprocessing import feeds
+
+    inputs = {"x": np.asarray(x, dtype=np.float32)} if schema.packed else feeds(schema, x, text)
+    result: dict[str, np.ndarray] = signature.run(inputs)
+    return result
