@@ -14,3 +14,8 @@ ATTRIBUTIONS_OUTPUT = "attributions"  # [None, features] in schema order
 PREDICTION_OUTPUT = "prediction"  # [None]: the explained class's probability for the row
 BASELINE_OUTPUT = "baseline_prediction"  # [None]: the same for the baseline row
 EXPLAINED_CLASS_OUTPUT = "explained_class"  # [None] string: the class explained (the predicted one)
+
+# The same, for a class the caller names: ``explain``'s inputs plus ``class_index``, one per row
+# (0..K-1, the label's declared order; the packed demo: 0 or 1). Absent when a feature is named ``class_index``.
+EXPLAIN_CLASS_SIGNATURE = "explain_class"
+CLASS_INPUT = "class_index"

@@ -7,7 +7,8 @@ alternating A and B so both see the same load. The rows and answers follow the d
 rows compared, class agreement, mean and max absolute difference of the class probabilities, each
 version's accuracy on labelled rows, its p50/p99 latency, and the rows where the two disagree
 most, and where the two versions' recorded lineage differs (code, libraries, config, data, seed,
-parent: ``modelops.core.lineage``). ``--max-diff`` / ``--min-agreement`` bounds turn it into a gate for
+parent: ``modelops.core.lineage``) and the features whose share of the importance moved most
+(``compare_reasons``). ``--max-diff`` / ``--min-agreement`` bounds turn it into a gate for
 scripts (exit 3).
 
 TF Serving keeps only the latest version loaded unless it runs from a model config file that
@@ -41,7 +42,7 @@ from modelops.core.schema import DEMO_SCHEMA, Schema
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
 from modelops.core.timestamps import now_iso
-from modelops.trainer import rollout_control
+from modelops.trainer import compare_reasons, rollout_control
 
 DEFAULT_ROWS = 500
 DEFAULT_SHOW = 5
@@ -276,7 +277,8 @@ def compare_served(config: Config, client: ServingClient, specs: tuple[str, str]
     else:
         with rollout_control.loaded_beside(config, store, client, missing):
             result = summarize(versions, specs, rows, ask_serving(client, versions, rows), show)
-    return {**result, "lineage": lineage_differences(store, versions)}
+    return {**result, "lineage": lineage_differences(store, versions),
+            "reasons": compare_reasons.moved(store, versions)}
 
 
 def lineage_differences(store: ModelStore, versions: tuple[int, int]) -> dict:
@@ -305,6 +307,7 @@ def format_text(result: dict) -> list[str]:
             f"{n} {s['latency_ms']['p50']:.2f}/{s['latency_ms']['p99']:.2f} ms"
             for n, s in zip(names, (a, b), strict=True)))
     lines.extend(_lineage_lines(result.get("lineage"), names))
+    lines.extend(compare_reasons.lines(result.get("reasons"), names))
     if result["disagree_most"]:
         lines.append("  rows where they disagree most:")
         if all(isinstance(r["x"], list) for r in result["disagree_most"]):

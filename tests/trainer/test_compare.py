@@ -16,11 +16,13 @@ from prometheus_client import CollectorRegistry
 from harness.processes import Service, Serving, wait_until
 from harness.project import write_config
 from harness.servers import free_port
+from modelops.core import importance
 from modelops.core.config import load_config
 from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient
 from modelops.trainer import cli, compare, rollout_control
 from modelops.trainer.data import holdout, synthetic, windowed
+from modelops.trainer.model import explain
 from modelops.trainer.retrain import run
 from modelops.trainer.retrain.runlog import RunLog
 from modelops.web import create_app
@@ -64,8 +66,10 @@ def two_versions(_trained_template, tmp_path_factory):
     candidate = run.train_only(config, echo=quiet)
     store = ModelStore(config.models_dir)
     lineage = {**store.metrics(1)["lineage"], "dataset_fingerprint": "0" * 16, "parent_version": 1}
+    split = holdout.split(windowed.load_dataset(config), config.data.eval_percent, holdout.split_key(config))
+    reasons = importance.record(explain.importance(candidate, config.schema, split.x_eval, split.text_eval))
     store.publish(candidate, store.reserve_version(), {"version": 2, "test_accuracy_percent": 80.0,
-                                                       "lineage": lineage})
+                                                       "lineage": lineage, "explanations": reasons})
     return config
 
 
@@ -85,6 +89,7 @@ def test_identical_versions_agree_on_every_row(one_loaded, tmp_path):
     assert report["disagree_most"] == []
     assert report["a"]["accuracy_percent"] == report["b"]["accuracy_percent"] > 90
     assert report["lineage"] == {"unrecorded": [], "differences": []}
+    assert report["reasons"] == {"unrecorded": [], "moved": []}  # a version's reasons did not move from its own
     for side in (report["a"], report["b"]):
         assert 0 < side["latency_ms"]["p50"] <= side["latency_ms"]["p99"]
 
@@ -225,7 +230,13 @@ def test_two_real_versions_compared_through_serving_match_the_in_process_scores(
         {"key": "dataset_fingerprint", "a": "0" * 16, "b": v1["dataset_fingerprint"]},
         {"key": "parent_version", "a": 1, "b": None},
     ]
+    shares = [ModelStore(config.models_dir).metrics(v)["explanations"]["share"] for v in (2, 1)]
+    top = max(shares[0], key=lambda name: abs(shares[0][name] - shares[1][name]))
+    assert served["reasons"]["moved"][0] == {"feature": top, "a": shares[0][top], "b": shares[1][top],
+                                             "shift": round(shares[0][top] - shares[1][top], 6)}
+    assert abs(served["reasons"]["moved"][0]["shift"]) > 0.01  # a moved boundary moves the reasons
     text = compare_cli(config, url, "--rows", "20").stdout
+    assert f"importance moved most (v1 -> v2):\n    '{top}' {shares[1][top]:.0%} -> {shares[0][top]:.0%}" in text
     assert f"lineage differs:\n    dataset_fingerprint: v2 {'0' * 16}, v1 {v1['dataset_fingerprint']}" in text
     assert "parent_version: v2 1, v1 None" in text
 

@@ -12,7 +12,8 @@ missing indicator) summed back to it. Completeness: per row, the attributions ad
 The baseline is the training rows' typical row: each number's mean, each category's most
 frequent value (``baseline_row``); the trainer records it in ``metrics.json``. The class explained
 is the row's predicted class (for the packed demo as well, whose ``serving_default`` answers
-P(second class) only).
+P(second class) only); the ``explain_class`` signature takes the class to explain per row instead,
+as an extra ``class_index`` input.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from modelops.core.schema import Schema
 from modelops.core.signature import (
     ATTRIBUTIONS_OUTPUT,
     BASELINE_OUTPUT,
+    CLASS_INPUT,
+    EXPLAIN_CLASS_SIGNATURE,
     EXPLAIN_SIGNATURE,
     EXPLAINED_CLASS_OUTPUT,
     PREDICTION_OUTPUT,
@@ -63,15 +66,24 @@ def add_endpoint(archive: Any, model: tf.keras.Model, encoder: Encoder, baseline
     owners = np.repeat(np.eye(len(schema.features), dtype=np.float32), encoder.widths, axis=0)
     explain = Explainer(model, tf.constant(origin, tf.float32), tf.constant(owners), steps,
                         tf.constant(schema.label.class_names))
+    klass = tf.TensorSpec([None], tf.int32, name=CLASS_INPUT)
     if schema.packed:
-        archive.add_endpoint(
-            EXPLAIN_SIGNATURE,
-            lambda x: explain(encoder({f.name: x[:, i] for i, f in enumerate(schema.features)})),
-            input_signature=[tf.TensorSpec([None, len(schema.features)], tf.float32, name="x")])
+        def packed(x: tf.Tensor) -> tf.Tensor:
+            return encoder({f.name: x[:, i] for i, f in enumerate(schema.features)})
+
+        x_spec = tf.TensorSpec([None, len(schema.features)], tf.float32, name="x")
+        archive.add_endpoint(EXPLAIN_SIGNATURE, lambda x: explain(packed(x)), input_signature=[x_spec])
+        archive.add_endpoint(EXPLAIN_CLASS_SIGNATURE, lambda inputs: explain(packed(inputs["x"]), inputs[CLASS_INPUT]),
+                             input_signature=[{"x": x_spec, CLASS_INPUT: klass}])
         return
     spec = {f.name: tf.TensorSpec([None], tf.float32 if f.numeric else tf.string, name=f.name)
             for f in schema.features}
     archive.add_endpoint(EXPLAIN_SIGNATURE, lambda inputs: explain(encoder(inputs)), input_signature=[spec])
+    if CLASS_INPUT not in spec:  # a feature of that name leaves none for the input
+        archive.add_endpoint(
+            EXPLAIN_CLASS_SIGNATURE,
+            lambda inputs: explain(encoder({k: v for k, v in inputs.items() if k != CLASS_INPUT}), inputs[CLASS_INPUT]),
+            input_signature=[{**spec, CLASS_INPUT: klass}])
 
 
 class Explainer:
@@ -87,11 +99,26 @@ class Explainer:
         p = self.model(encoded, training=False)
         return tf.concat([1.0 - p, p], axis=-1) if p.shape[-1] == 1 else p
 
-    def __call__(self, encoded: tf.Tensor) -> dict[str, tf.Tensor]:
+    def checked(self, asked: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+        """``asked``, once it is one class index per row within the label's classes (else
+        INVALID_ARGUMENT, which TF Serving answers as HTTP 400 with this message)."""
+        count = tf.shape(self.class_names)[0]
+        checks = [
+            tf.debugging.assert_equal(tf.shape(asked)[0], rows,
+                                      message=f"'{CLASS_INPUT}' needs one class index per row"),
+            tf.debugging.assert_non_negative(asked, message=f"'{CLASS_INPUT}' must be a class index from 0"),
+            tf.debugging.assert_less(asked, count, message=f"'{CLASS_INPUT}' must be a class index below the "
+                                                          "number of classes"),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(asked)
+
+    def __call__(self, encoded: tf.Tensor, asked: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """Explain each row's predicted class, or the class index ``asked`` for it."""
         encoded = tf.cast(encoded, tf.float32)
         rows, width = tf.shape(encoded)[0], tf.shape(encoded)[1]
         predicted = self.probabilities(encoded)
-        target = tf.argmax(predicted, axis=-1, output_type=tf.int32)
+        target = tf.argmax(predicted, axis=-1, output_type=tf.int32) if asked is None else self.checked(asked, rows)
         delta = encoded - self.origin  # [n, D]
         alphas = (tf.range(self.steps, dtype=tf.float32) + 0.5) / float(self.steps)
         path = tf.reshape(self.origin + alphas[:, None, None] * delta[None], [-1, width])  # [S*n, D]
@@ -114,12 +141,29 @@ def importance(path: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None
     """Mean absolute attribution per feature over these rows, through the export's ``explain``
     signature as TF Serving runs it (in chunks: the path multiplies each row by ``STEPS``)."""
     from modelops.savedmodel import load_servable
-    from modelops.trainer.model.preprocessing import feeds
 
     signature = load_servable(0, path).signatures[EXPLAIN_SIGNATURE]
     total = np.zeros(len(schema.features), dtype=np.float64)
     for start in range(0, len(x), chunk):
         part = None if text is None else text[start:start + chunk]
-        inputs = {"x": x[start:start + chunk]} if schema.packed else feeds(schema, x[start:start + chunk], part)
-        total += np.abs(signature.run(inputs)[ATTRIBUTIONS_OUTPUT]).sum(axis=0)
+        total += np.abs(_run(signature, schema, x[start:start + chunk], part)[ATTRIBUTIONS_OUTPUT]).sum(axis=0)
     return {f.name: float(value / max(len(x), 1)) for f, value in zip(schema.features, total, strict=True)}
+
+
+def attributions(path: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None) -> np.ndarray | None:
+    """``[rows, features]``: the export's attributions for these rows, run in-process as TF Serving
+    runs the signature; None for an export without an ``explain`` signature (an older version)."""
+    from modelops.savedmodel import load_servable
+
+    signatures = load_servable(0, path).signatures
+    if EXPLAIN_SIGNATURE not in signatures:
+        return None
+    return np.asarray(_run(signatures[EXPLAIN_SIGNATURE], schema, x, text)[ATTRIBUTIONS_OUTPUT])
+
+
+def _run(signature: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None) -> dict[str, np.ndarray]:
+    from modelops.trainer.model.preprocessing import feeds
+
+    inputs = {"x": np.asarray(x, dtype=np.float32)} if schema.packed else feeds(schema, x, text)
+    result: dict[str, np.ndarray] = signature.run(inputs)
+    return result

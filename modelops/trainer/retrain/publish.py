@@ -21,6 +21,7 @@ from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso
 from modelops.trainer import compare, rollout_control, signals
 from modelops.trainer.data import tables
+from modelops.trainer.retrain import verify_explain
 from modelops.trainer.retrain.evaluation import Gated
 from modelops.trainer.retrain.records import (
     Run,
@@ -72,10 +73,12 @@ def _publish(run: Run, store: ModelStore, gated: Gated) -> None:
     """
     n = run.config.verify.rows
     rows = _verification_rows(run.config, gated.split)[:n]
+    candidate, version = gated.evaluation.candidate, gated.version
+    explained = verify_explain.expected(candidate.path, run.config.schema, gated.split, n)  # None: no signature
     metrics = {**metrics_json(run.config, run.id, gated), "promoted_at": now_iso(),
                "verification": {"rows": rows.tolist() if isinstance(rows, np.ndarray) else rows,
-                                "expected": np.asarray(gated.evaluation.probabilities[:n]).tolist()}}
-    candidate, version = gated.evaluation.candidate, gated.version
+                                "expected": np.asarray(gated.evaluation.probabilities[:n]).tolist(),
+                                **({"explain": explained} if explained else {})}}
     with signals.held():
         rollout_control.before_publish(run.config, store, gated.version)  # shadow/canary: loads beside the champion
         store.publish(candidate.path, gated.version, metrics)

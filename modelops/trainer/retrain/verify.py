@@ -9,7 +9,9 @@ answers, so a replica that did not load the version, or answers differently, wou
 Waits until each replica reports version N ``AVAILABLE`` (model ``MODEL_NAME`` or the config's
 ``model_name``), sends each the first ``verify.rows`` eval rows at
 ``/v1/models/<m>/versions/N:predict`` and compares the answers with the probabilities the gate
-measured in-process through the same SavedModel signature (``verify.tolerance``). So a version
+measured in-process through the same SavedModel signature (``verify.tolerance``), and the first
+few to its ``explain`` signature, compared with the attributions the trainer computed in-process
+(``verify_explain``; a version exported without the signature is checked on predictions only). So a version
 that reached serving differently from how it was evaluated (a bad copy, a tampered or
 half-loaded directory, a replica on a volume that lags behind) is caught.
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -40,7 +42,10 @@ from modelops.core.config import Config
 from modelops.core.errors import ConfigError, ServingHTTPError, ServingTimeout, ServingUnavailable, VerifyError
 from modelops.core.model_name import served_model_name
 from modelops.core.schema import DEMO_SCHEMA, Schema
+from modelops.core.signature import ATTRIBUTIONS_OUTPUT, EXPLAIN_SIGNATURE
+from modelops.core.store import ModelStore
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
+from modelops.trainer.retrain import verify_explain
 from modelops.trainer.retrain.runlog import RunLog
 
 REPLICAS_ENV = "TF_SERVING_REPLICAS"
@@ -133,9 +138,13 @@ class ServingVerifier:
         self._wait_available(clients, named, version, settings.timeout_seconds, silent_for)
         n = min(settings.rows, len(x_eval))
         rows = serving_rows(config.schema, x_eval[:n])
+        explained = verify_explain.recorded(ModelStore(config.models_dir), version, len(rows))  # None: as before
         for client in clients:
             log.detail(named.on(client, _check_answers(client, named, rows, expected[:n], settings.tolerance, version,
                                                        config.schema)))
+            if explained is not None:
+                log.detail(named.on(client, _check_explanations(client, named, rows, explained, settings.tolerance,
+                                                                version)))
 
     def _wait_available(self, clients, named: _Names, version: int, timeout: float, patience: float) -> None:
         """Return once every replica reports ``version`` AVAILABLE; raise as the module docstring says."""
@@ -195,13 +204,25 @@ def serving_rows(schema: Schema, rows: np.ndarray | Sequence[dict]) -> list:
 def _check_answers(client: ServingClient, named: _Names, rows: list, expected: np.ndarray, tolerance: float,
                    version: int, schema: Schema) -> str:
     """Predict ``rows`` on one replica and compare; raise VerifyError when it disagrees."""
+    return _asked(client, named, version, "predict",
+                  lambda: compare(client.predict(rows, version), expected, tolerance, version, schema))
+
+
+def _check_explanations(client: ServingClient, named: _Names, rows: list, expected: np.ndarray, tolerance: float,
+                        version: int) -> str:
+    """Ask one replica's ``explain`` signature for the first rows and compare with the trainer's attributions."""
+    return _asked(client, named, version, "explain", lambda: compare_explanations(
+        client.predict(rows[:len(expected)], version, signature=EXPLAIN_SIGNATURE), expected, tolerance, version))
+
+
+def _asked(client: ServingClient, named: _Names, version: int, what: str, check: Callable[[], str]) -> str:
+    """``check()``'s verdict; serving's failures and disagreements as a VerifyError naming the replica."""
     try:
-        answers = client.predict(rows, version)
-        return compare(answers, expected, tolerance, version, schema)
+        return check()
     except ServingHTTPError as exc:
-        message = f"v{version} is AVAILABLE but predict failed: HTTP {exc.status} {exc.message}"
+        message = f"v{version} is AVAILABLE but {what} failed: HTTP {exc.status} {exc.message}"
     except (ServingUnavailable, ServingTimeout) as exc:
-        message = f"v{version} is AVAILABLE but predict did not answer: {exc}"
+        message = f"v{version} is AVAILABLE but {what} did not answer: {exc}"
     except VerifyError as exc:
         message = str(exc)
     raise VerifyError(named.error(client, message))
@@ -227,12 +248,32 @@ def compare(answers: list, expected: np.ndarray, tolerance: float, version: int,
         raise VerifyError(f"v{version} answered predictions that are not numbers") from None
     if served.shape != expected.shape:
         raise VerifyError(f"v{version} answered shape {served.shape}, the gated model {expected.shape}")
-    diff = np.abs(served - expected.astype(np.float64))
-    bad = int(np.count_nonzero((~(diff <= tolerance)).reshape(len(served), -1).any(axis=1)))  # rows; NaN mismatches
-    worst = float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan")
+    bad, worst = _mismatches(served, expected, tolerance)
     if bad:
         raise VerifyError(
             f"v{version} answers differ from the gated model on {bad} of {len(served)} rows "
             f"(max difference {worst:.6g} > verify.tolerance {tolerance:g})"
         )
     return f"verify: {len(served)} rows match the gated model (max difference {worst:.3g})"
+
+
+def compare_explanations(answers: list, expected: np.ndarray, tolerance: float, version: int) -> str:
+    """Raise VerifyError unless serving's ``explain`` attributions match the trainer's within ``tolerance``."""
+    try:
+        served = np.asarray([answer[ATTRIBUTIONS_OUTPUT] for answer in answers], dtype=np.float64)
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise VerifyError(f"v{version}'s explain signature answered no attributions: {str(answers)[:80]}") from None
+    if served.shape != expected.shape:
+        raise VerifyError(f"v{version}'s explain signature answered shape {served.shape}, the trainer {expected.shape}")
+    bad, worst = _mismatches(served, expected, tolerance)
+    if bad:
+        raise VerifyError(f"v{version}'s explanations differ from the trainer's on {bad} of {len(served)} rows "
+                          f"(max attribution difference {worst:.6g} > verify.tolerance {tolerance:g})")
+    return f"verify: {len(served)} explanations match the trainer's (max attribution difference {worst:.3g})"
+
+
+def _mismatches(served: np.ndarray, expected: np.ndarray, tolerance: float) -> tuple[int, float]:
+    """Rows with any value further than ``tolerance`` from expected (NaN counts), and the largest difference."""
+    diff = np.abs(served - expected.astype(np.float64))
+    bad = int(np.count_nonzero((~(diff <= tolerance)).reshape(len(served), -1).any(axis=1)))
+    return bad, float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan")

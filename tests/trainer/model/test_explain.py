@@ -98,6 +98,10 @@ def test_the_demo_export_explains_its_packed_rows(tmp_path):
     answer = explained(tmp_path / "demo", {"x": split.x_eval})
     assert answer["attributions"].shape == (100, 2)
     assert_complete(answer)
+    first = load_servable(1, tmp_path / "demo").signatures["explain_class"].run(
+        {"x": split.x_eval, "class_index": np.zeros(100, np.int32)})
+    assert set(first["explained_class"].astype(str)) == {DEMO_SCHEMA.label.class_names[0]}
+    assert_complete(first)
 
 
 def test_a_user_module_model_is_explained_too(tmp_path):
@@ -128,5 +132,38 @@ def test_the_local_server_answers_an_explain_request_like_tf_serving(multiclass,
                 <= explain.COMPLETENESS_TOLERANCE
         plain = requests.post(url, json={"instances": instances}, timeout=30).json()["predictions"]
         assert [p["explained_class"] for p in predictions] == [p["class"] for p in plain]
+    finally:
+        server.stop()
+
+
+def test_a_class_the_caller_names_is_explained_and_a_wrong_one_is_a_clear_400(multiclass, tmp_path):
+    split, path = multiclass
+    inputs = feeds(SCHEMA, split.x_eval[:30], split.text_eval[:30])
+    signatures = load_servable(1, path).signatures
+    plain = signatures["explain"].run(inputs)
+    predicted = [SCHEMA.label.class_names.index(c.decode()) for c in plain["explained_class"]]
+    same = signatures["explain_class"].run({**inputs, "class_index": np.asarray(predicted, np.int32)})
+    np.testing.assert_allclose(same["attributions"], plain["attributions"], atol=1e-6)
+    for k, name in enumerate(SCHEMA.label.class_names):
+        answer = signatures["explain_class"].run({**inputs, "class_index": np.full(30, k, np.int32)})
+        assert set(answer["explained_class"].astype(str)) == {name}
+        assert_complete(answer)
+
+    shutil.copytree(path, tmp_path / "m" / "1")
+    instance = SCHEMA.instance_for_serving(SCHEMA.parse_row(
+        {"amount": 1.2, "noise1": 0.3, "noise2": 3.0, "colour": "red", "shape": ""}))
+    server = Serving(tmp_path / "m", "m").wait_listening()
+    try:
+        url = f"{server.url}/v1/models/m:predict"
+        wait_until(lambda: requests.get(f"{server.url}/v1/models/m", timeout=5).status_code == 200,
+                   what="version 1 AVAILABLE")
+        asked = [{**instance, "class_index": k} for k in (2, 0)]
+        answer = requests.post(url, json={"signature_name": "explain_class", "instances": asked}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert [p["explained_class"] for p in answer.json()["predictions"]] == [SCHEMA.label.class_names[2],
+                                                                                 SCHEMA.label.class_names[0]]
+        wrong = requests.post(url, json={"signature_name": "explain_class",
+                                         "instances": [{**instance, "class_index": 3}]}, timeout=30)
+        assert wrong.status_code == 400 and "class_index" in wrong.json()["error"]
     finally:
         server.stop()
