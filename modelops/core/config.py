@@ -161,6 +161,13 @@ class ReproduceConfig:
 
 
 @dataclass(frozen=True)
+class ScoreConfig:
+    """Scoring a file (docs/scoring-files.md): the page's upload and CSV ``/predict`` body limit."""
+
+    max_upload_mb: float = field(default=20.0, metadata=_range(0.001, 10240.0))
+
+
+@dataclass(frozen=True)
 class Config:
     model_name: str = "simple_classifier"
     gate: GateConfig = GateConfig()
@@ -171,6 +178,7 @@ class Config:
     rollout: RolloutConfig = RolloutConfig()
     reproduce: ReproduceConfig = ReproduceConfig()
     drift: DriftConfig = DriftConfig()
+    score: ScoreConfig = ScoreConfig()
     schema: Schema = field(default=DEMO_SCHEMA, metadata={"internal": True})  # top-level features + label
     root: Path = field(default=Path("."), metadata={"internal": True})
     # The config file's exact text: its sha256 and a copy go into each version's lineage.

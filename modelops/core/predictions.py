@@ -41,8 +41,7 @@ def probability(prediction: Any) -> float:
 def read(prediction: Any, schema: Schema) -> Prediction:
     """The prediction's class probabilities and class; ServingHTTPError (502) when it has neither shape."""
     if schema.packed:
-        p = probability(prediction)
-        return Prediction((1.0 - p, p), int(p >= 0.5))
+        return _packed(probability(prediction))
     names = schema.label.class_names
     try:
         values, index = prediction["probabilities"], names.index(prediction["class"])
@@ -53,6 +52,17 @@ def read(prediction: Any, schema: Schema) -> Prediction:
         raise ServingHTTPError(502, f"TF Serving returned a prediction without {len(names)} class probabilities "
                                     f"and a class of {', '.join(names)}: {prediction!r:.80}")
     return Prediction(tuple(map(float, values)), index)
+
+
+def read_all(predictions: list[Any], schema: Schema) -> list[Prediction]:
+    """``read`` for a batch: the schema's signature is looked at once, not per row."""
+    if schema.packed:
+        return [_packed(probability(p)) for p in predictions]
+    return [read(p, schema) for p in predictions]
+
+
+def _packed(p: float) -> Prediction:
+    return Prediction((1.0 - p, p), int(p >= 0.5))
 
 
 def agree(a: Prediction, b: Prediction) -> bool:
