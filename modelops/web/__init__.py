@@ -19,7 +19,7 @@ from modelops.core.config import load_config
 from modelops.core.errors import ConfigError
 from modelops.core.paths import REPO_ROOT
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
-from modelops.web import drift, errors, health, metrics, openapi, pages, predict, traffic
+from modelops.web import drift, errors, files, health, metrics, openapi, pages, predict, traffic
 from modelops.web.inputs import parser_for
 
 
@@ -70,7 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     rollout_metrics = metrics.metrics_for(app.config["METRICS_REGISTRY"], traffic.RolloutMetrics)
     app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
                                                 mirror_client, rollout_metrics, schema=cfg.schema)
-    for module in (predict, pages, health, metrics, openapi):
+    for module in (predict, pages, health, metrics, openapi, files):
         app.register_blueprint(module.bp)
     metrics.init_app(app)
     errors.init_app(app)

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from modelops.core import predictions as answers
 from modelops.core.errors import ServingHTTPError
 from modelops.web import drift as live_drift
+from modelops.web import files
 from modelops.web.metrics import record_served
 from modelops.web.pages import render_page, result_view, wants_html
 
@@ -21,6 +22,8 @@ bp = Blueprint("predict", __name__)
 
 @bp.post("/predict")
 def predict():
+    if request.mimetype == "text/csv":  # a whole file, scored as the command scores it
+        return files.predict_csv()
     inputs = current_app.extensions["inputs"]
     rows, is_form = inputs.parse_request(request, current_app.config["MAX_INSTANCES"])
     client_key = request.headers.get("X-Client-Id") or request.remote_addr or ""
