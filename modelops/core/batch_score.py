@@ -83,8 +83,10 @@ class AnswerCells:
 
 
 def schema_of(models_dir: Path, version: int, fallback: Schema) -> Schema:
-    """The schema ``version`` was trained on (its metrics.json), else ``fallback`` (config.json's)."""
-    return recorded_schema(ModelStore(models_dir).metrics(version)) or fallback
+    """The schema ``version`` was trained on (its metrics.json), else ``fallback`` (config.json's) when
+    this side cannot read its record (no metrics.json here, or an unreadable one)."""
+    metrics = ModelStore(models_dir).metrics(version)
+    return (recorded_schema(metrics) if metrics is not None else None) or fallback
 
 
 def target_version(client: ServingClient, history_path: Path, version: int | None = None,
