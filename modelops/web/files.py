@@ -154,3 +154,36 @@ class JsonAnswers:
                 self.predictions.append([prediction.probabilities[1]])
             else:
                 self.predictions.append(answers.as_json(prediction, self.schema))
+
+
+def document(doc: dict[str, Any], schema: Any, max_upload_mb: float) -> dict[str, Any]:
+    """``doc`` (the OpenAPI document) with the CSV body of ``/predict`` and the ``/score`` upload."""
+    header = ",".join(schema.names)
+    columns = ", ".join(batch_score.answer_columns(schema))
+    csv_in = {"schema": {"type": "string"}, "example": f"id,{header}\n"}
+    csv_out = {"schema": {"type": "string", "description": f"every input row, in order, then {columns}"}}
+    headers = {name: {"description": text, "schema": {"type": kind}} for name, text, kind in (
+        ("X-Model-Version", "The model version that answered every row", "integer"),
+        ("X-Rows", "Rows read", "integer"), ("X-Row-Errors", "Rows not scored (their error column says why)",
+                                             "integer"),
+        ("X-First-Errors", "The first few errors as a JSON list of 'row N: message'", "string"))}
+    limit = f"A CSV body may be up to {max_upload_mb:g} MB (score.max_upload_mb), any number of rows."
+    post = doc["paths"]["/predict"]["post"]
+    post["requestBody"]["content"]["text/csv"] = {**csv_in, "description": (
+        "A CSV with a header row naming the features (other columns pass through); scored in chunks by "
+        "the stable version (?version=N or ?label=NAME asks for another). " + limit)}
+    post["requestBody"]["description"] += " " + limit
+    answer = post["responses"]["200"]
+    answer["content"]["text/csv"] = csv_out
+    answer["headers"] = {**answer.get("headers", {}), **headers}
+    answer["description"] += (" A CSV body is answered in CSV (Accept: text/csv, the default) or in JSON "
+                              "({model_version, rows, predictions with null for a row not scored, errors}).")
+    doc["paths"]["/score"] = {"post": {
+        "summary": "The page's upload: score a CSV file, answered as a CSV download", "requestBody": {
+            "required": True, "description": limit, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"], "properties": {
+                    "file": {"type": "string", "contentMediaType": "text/csv"}}}}}},
+        "responses": {"200": {"description": "The scored CSV, as for POST /predict with a CSV body",
+                              "headers": headers, "content": {"text/csv": csv_out}},
+                      **{code: post["responses"][code] for code in ("400", "413", "502", "503", "504")}}}}
+    return doc

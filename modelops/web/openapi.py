@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify
 
 from modelops.core.schema import Feature, Schema
+from modelops.web import files
 from modelops.web.inputs import FLOAT32_MAX, Inputs, example_value
 
 bp = Blueprint("openapi", __name__)
@@ -135,4 +136,5 @@ def _fill(node, limits: dict):
 @bp.get("/openapi.json")
 def openapi():
     cfg = current_app.config
-    return jsonify(spec(cfg["MAX_INSTANCES"], cfg["MAX_CONTENT_LENGTH"], current_app.extensions["inputs"]))
+    doc = spec(cfg["MAX_INSTANCES"], cfg["MAX_CONTENT_LENGTH"], current_app.extensions["inputs"])
+    return jsonify(files.document(doc, current_app.extensions["inputs"].schema, cfg["MODELOPS"].score.max_upload_mb))

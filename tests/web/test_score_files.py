@@ -134,3 +134,12 @@ def test_during_a_canary_a_file_is_scored_by_the_stable_version(project, make_ap
 def test_the_page_offers_the_upload_with_its_limit(client):
     page = client.get("/").get_data(as_text=True)
     assert 'action="/score"' in page and 'enctype="multipart/form-data"' in page and "Up to 20 MB" in page
+
+
+def test_openapi_documents_the_csv_body_and_the_upload(client):
+    doc = client.get("/openapi.json").get_json()
+    post = doc["paths"]["/predict"]["post"]
+    assert "20 MB" in post["requestBody"]["content"]["text/csv"]["description"]
+    assert "model_version" in post["responses"]["200"]["content"]["text/csv"]["schema"]["description"]
+    assert "file" in doc["paths"]["/score"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"][
+        "properties"]
