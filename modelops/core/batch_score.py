@@ -120,12 +120,16 @@ class RowReader:
     def __init__(self, schema: Schema, header: Sequence[str]):
         self.schema, self.width, self.packed = schema, len(header), schema.packed
         names = [h.strip() for h in header]
-        missing = [f.name for f in schema.features if f.name not in names]
+        lower = [name.lower() for name in names]  # ingest's header rule: any case, any order, once
+        missing = [f.name for f in schema.features if f.name.lower() not in lower]
         if missing:
             raise UsageError(f"the CSV header has no column {', '.join(map(repr, missing))}; the model reads "
                              f"{', '.join(schema.names)} (other columns are passed through); header: "
                              f"{', '.join(names)[:200]}")
-        self.columns = [names.index(f.name) for f in schema.features]
+        twice = [f.name for f in schema.features if lower.count(f.name.lower()) > 1]
+        if twice:
+            raise UsageError(f"the CSV header names the column {twice[0]!r} more than once: keep one")
+        self.columns = [lower.index(f.name.lower()) for f in schema.features]
         self._bounds = [(-FLOAT32_MAX if f.min is None else f.min, FLOAT32_MAX if f.max is None else f.max)
                         for f in schema.features]
 

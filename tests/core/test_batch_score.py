@@ -59,9 +59,13 @@ def test_named_rows_read_each_cell_with_the_schema():
     assert error.startswith("flipper_length_mm must be an integer")
 
 
-def test_a_header_without_a_feature_is_refused_naming_it():
+def test_the_header_follows_ingest_s_rule_any_case_any_order_each_once():
     with pytest.raises(UsageError, match="no column 'flipper_length_mm'"):
         batch_score.RowReader(NAMED, ["island", "bill_length_mm", "sex"])
+    with pytest.raises(UsageError, match="'island' more than once"):
+        batch_score.RowReader(NAMED, ["island", "Island", "bill_length_mm", "sex", "flipper_length_mm"])
+    reader = batch_score.RowReader(NAMED, [" Flipper_Length_mm", "SEX", "island ", "bill_length_mm"])
+    assert reader.columns == [2, 3, 0, 1]
 
 
 def test_the_answer_columns_name_every_class():
