@@ -18,6 +18,8 @@ so the three give the same answers. Standard library only: the frontend imports 
 from __future__ import annotations
 
 import collections
+import csv
+import io
 import itertools
 import math
 import operator
@@ -26,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from modelops.core import history, rollout
 from modelops.core import predictions as answers
@@ -76,10 +78,11 @@ class AnswerCells:
         self.names, self.version = schema.label.class_names, str(version)
         self.blank = [""] * (1 + schema.num_classes)
 
-    def __call__(self, prediction: Prediction | None, error: str | None) -> list[str]:
+    def __call__(self, prediction: Prediction | None, error: str | None) -> list[Any]:
+        """Probabilities stay floats: the csv writer spells them as ``repr`` does, in C."""
         if prediction is None:
             return [*self.blank, self.version, error or ""]
-        return [self.names[prediction.index], *map(repr, prediction.probabilities), self.version, ""]
+        return [self.names[prediction.index], *prediction.probabilities, self.version, ""]
 
 
 def schema_of(models_dir: Path, version: int, fallback: Schema) -> Schema:
@@ -209,6 +212,7 @@ class FileScorer:
                 for chunk in _chunks(rows, self.chunk_rows):
                     instances, errors = reader.chunk(chunk)
                     future = pool.submit(self.client.predict, instances, self.version) if instances else None
+                    time.sleep(0)  # under gevent (the frontend) let the request go out before the next chunk
                     pending.append((chunk, errors, future))
                     if len(pending) > self.in_flight:
                         self._emit(*pending.popleft(), sink, summary)
@@ -251,36 +255,33 @@ class FileScorer:
 
 def _chunks(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[str]]]:
     """Lists of at most ``size`` rows; blank lines (no cells at all) are not rows and are skipped."""
-    chunk: list[Sequence[str]] = []
-    for row in rows:
-        if not row:
-            continue
-        chunk.append(row)
-        if len(chunk) >= size:
+    source = iter(rows)
+    while read := list(itertools.islice(source, size)):
+        chunk = [row for row in read if row]
+        if chunk:
             yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
-def csv_sink(write_rows: Callable[[Iterable[list[str]]], Any], schema: Schema, version: int,
-             width: int) -> Sink:
+def csv_sink(out: IO[str], schema: Schema, version: int, width: int) -> Sink:
     """A sink writing each input row (cut or padded to the header's ``width``) followed by its answer
-    columns, through ``csv.writer(...).writerows``."""
+    columns to ``out``, one write per chunk."""
     cells = AnswerCells(schema, version)
 
     def sink(rows: Sequence[Sequence[str]], predictions: Sequence[Prediction | None],
              errors: Sequence[str | None]) -> None:
-        write_rows([*_fit(row, width), *cells(p, e)] for row, p, e in zip(rows, predictions, errors, strict=True))
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(
+            [*_fit(row, width), *cells(p, e)] for row, p, e in zip(rows, predictions, errors, strict=True))
+        out.write(buffer.getvalue())
     return sink
+
+
+def write_header(out: IO[str], header: Sequence[str], schema: Schema) -> None:
+    """The input header followed by the answer columns."""
+    csv.writer(out, lineterminator="\n").writerow([*header, *answer_columns(schema)])
 
 
 def _fit(row: Sequence[str], width: int) -> Sequence[str]:
     if len(row) == width:
         return row
     return [*row[:width], *[""] * (width - len(row))]
-
-
-def output_header(header: Sequence[str], schema: Schema) -> list[str]:
-    """The input header followed by the answer columns."""
-    return [*header, *answer_columns(schema)]

@@ -57,6 +57,9 @@ def read(prediction: Any, schema: Schema) -> Prediction:
 def read_all(predictions: list[Any], schema: Schema) -> list[Prediction]:
     """``read`` for a batch: the schema's signature is looked at once, not per row."""
     if schema.packed:
+        plain = [p[0] for p in predictions if type(p) is list and len(p) == 1]  # the usual [[p], ...]
+        if len(plain) == len(predictions) and {float, int}.issuperset(map(type, plain)):
+            return list(map(_packed, plain))
         return [_packed(probability(p)) for p in predictions]
     return [read(p, schema) for p in predictions]
 

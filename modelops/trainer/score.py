@@ -65,11 +65,9 @@ def run(args: argparse.Namespace, config: Config, client: ServingClient | None =
         scorer = batch_score.FileScorer(client, schema, version, args.chunk_rows,
                                         progress=progress.show if progress else None)
         with _writer(args.output) as out:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(batch_score.output_header(header, schema))
+            batch_score.write_header(out, header, schema)
             try:
-                summary = scorer.run(header, rows, batch_score.csv_sink(writer.writerows, schema, version,
-                                                                       len(header)))
+                summary = scorer.run(header, rows, batch_score.csv_sink(out, schema, version, len(header)))
             except UNREADABLE as exc:
                 raise UsageError(f"{args.input}: cannot read the CSV after {rows.line_num} lines: {exc}") from None
             except ServingError as exc:

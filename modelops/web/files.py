@@ -107,9 +107,8 @@ def _score(source: IO[str], want_json: bool) -> Response:
                                errors=collected.errors)
         else:
             spool = tempfile.SpooledTemporaryFile(SPOOL_BYTES, mode="w+", newline="", encoding="utf-8")  # noqa: SIM115 (_blocks closes it)
-            writer = csv.writer(spool, lineterminator="\n")
-            writer.writerow(batch_score.output_header(header, schema))
-            summary = scorer.run(header, rows, batch_score.csv_sink(writer.writerows, schema, version, len(header)))
+            batch_score.write_header(spool, header, schema)
+            summary = scorer.run(header, rows, batch_score.csv_sink(spool, schema, version, len(header)))
             spool.seek(0)
             response = Response(_blocks(spool), mimetype="text/csv")
     except UsageError as exc:

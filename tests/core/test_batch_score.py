@@ -72,7 +72,7 @@ def test_the_answer_columns_name_every_class():
     assert batch_score.answer_columns(NAMED) == ["class", "probability_Adelie", "probability_Chinstrap",
                                                  "probability_Gentoo", "model_version", "error"]
     cells = batch_score.AnswerCells(NAMED, 4)
-    assert cells(Prediction((0.2, 0.7, 0.1), 1), None) == ["Chinstrap", "0.2", "0.7", "0.1", "4", ""]
+    assert cells(Prediction((0.2, 0.7, 0.1), 1), None) == ["Chinstrap", 0.2, 0.7, 0.1, "4", ""]
     assert cells(None, "island is required") == ["", "", "", "", "4", "island is required"]
 
 
