@@ -67,12 +67,9 @@ def predict_csv():
         body = request.get_data(cache=False)
     except RequestEntityTooLarge:
         raise _too_large() from None
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"the CSV body is not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     best = request.accept_mimetypes.best_match(["text/csv", "application/json"], default="text/csv")
-    return _score(io.StringIO(text, newline=""), want_json=best == "application/json")
+    text = io.TextIOWrapper(io.BytesIO(body), encoding="utf-8-sig", newline="")  # decoded as it is read
+    return _score(text, want_json=best == "application/json")
 
 
 def _check_size() -> None:
@@ -113,7 +110,9 @@ def _score(source: IO[str], want_json: bool) -> Response:
             response = Response(_blocks(spool), mimetype="text/csv")
     except UsageError as exc:
         raise InputError(str(exc)) from None
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError:
+        raise InputError(f"the CSV is not UTF-8 text (after {rows.line_num} lines); save it as UTF-8") from None
+    except csv.Error as exc:
         raise InputError(f"the CSV cannot be read after {rows.line_num} lines: {exc}") from None
     current_app.extensions["metrics"].instances.inc(summary.scored)
     response.headers.update({"X-Model-Version": str(version), "X-Rows": str(summary.rows),
