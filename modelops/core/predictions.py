@@ -42,7 +42,10 @@ def read(prediction: Any, schema: Schema) -> Prediction:
     """The prediction's class probabilities and class; ServingHTTPError (502) when it has neither shape."""
     if schema.packed:
         return _packed(probability(prediction))
-    names = schema.label.class_names
+    return _named(prediction, schema.label.class_names)
+
+
+def _named(prediction: Any, names: tuple[str, ...]) -> Prediction:
     try:
         values, index = prediction["probabilities"], names.index(prediction["class"])
     except (TypeError, KeyError, ValueError):
@@ -61,7 +64,8 @@ def read_all(predictions: list[Any], schema: Schema) -> list[Prediction]:
         if len(plain) == len(predictions) and {float, int}.issuperset(map(type, plain)):
             return list(map(_packed, plain))
         return [_packed(probability(p)) for p in predictions]
-    return [read(p, schema) for p in predictions]
+    names = schema.label.class_names
+    return [_named(p, names) for p in predictions]
 
 
 def _packed(p: float) -> Prediction:
