@@ -37,7 +37,7 @@ PENGUINS = {"features": {"island": {"type": "category", "values": ["Biscoe", "Dr
                          "bill_length_mm": {"type": "float", "min": 25, "max": 70, "optional": True},
                          "sex": {"type": "category", "values": ["female", "male"], "optional": True}},
             "label": {"column": "species", "classes": ["Adelie", "Chinstrap", "Gentoo"]}}
-SUMMARY = re.compile(r"; ([0-9.]+) s \(")
+SUMMARY = re.compile(r"\(([0-9,]+) rows/s\)")
 PEAK = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=False, stdout=subprocess.DEVNULL); " \
        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
 
@@ -67,7 +67,7 @@ def floor_seconds(path: Path) -> float:
 
 
 def command(config: Path, tf_host: str, path: Path, out: str = os.devnull) -> tuple[float, float]:
-    """``(scoring seconds from the summary line, wall seconds of the process)``."""
+    """``(scoring seconds, from the summary line's rows/s, and wall seconds of the process)``."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, str(REPO / "retrain_pipeline.py"), "--config", str(config), "score",
                            str(path), "-o", out], capture_output=True, text=True, env={**os.environ,
@@ -76,7 +76,8 @@ def command(config: Path, tf_host: str, path: Path, out: str = os.devnull) -> tu
     found = SUMMARY.search(done.stderr)
     if done.returncode != 0 or not found:
         raise SystemExit(f"score failed ({done.returncode}): {done.stderr[-500:]}")
-    return float(found.group(1)), wall
+    rows = int(re.search(r"scored \d+ of (\d+) rows", done.stderr).group(1))  # type: ignore[union-attr]
+    return rows / float(found.group(1).replace(",", "")), wall
 
 
 def api_seconds(url: str, path: Path) -> float:
