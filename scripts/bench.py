@@ -14,6 +14,7 @@ which on a small VM costs more than the work itself.
     .venv/bin/python scripts/bench.py --data-window [--batches 52] [--batch-rows 100000] [--json FILE]
     .venv/bin/python scripts/bench.py --live-drift [--rounds 5] [--quick] [--json FILE]
     .venv/bin/python scripts/bench.py --explain [--rounds 3] [--quick] [--json FILE]
+    .venv/bin/python scripts/bench.py --score [--score-rows 100000] [--sizes-mb 10,100,1024] [--write-docs]
 
 ``--data-window`` measures only the weekly data cost instead: loading, de-duplication, split and
 training at the default config, with one batch accepted and with ``--batches`` accepted (the
@@ -62,6 +63,7 @@ PERFORMANCE_DOC = REPO / "docs" / "performance.md"
 TABLE_START, TABLE_END = "<!-- bench:start -->", "<!-- bench:end -->"
 FRONTEND_MARKERS = ("<!-- bench-frontend:start -->", "<!-- bench-frontend:end -->")
 SHADOW_FRACTIONS = (0.0, 0.1, 1.0)  # 0: rollout.mode direct, the baseline
+SCORE_MARKERS = ("<!-- bench-score:start -->", "<!-- bench-score:end -->")
 
 
 def _client(port: int, path: str, body: bytes, seconds: float, start_at: float, interval: float, out) -> None:
@@ -489,6 +491,21 @@ def frontend_ceiling(args) -> int:
     return 0
 
 
+def score_files(args) -> int:
+    from scripts import bench_score
+
+    sizes = [int(size) for size in args.sizes_mb.split(",") if size]
+    result = bench_score.run(args.score_rows, args.rounds, sizes)
+    table = bench_score.markdown(result)
+    print(table)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.write_docs:
+        write_docs(table, markers=SCORE_MARKERS, command=f"scripts/bench.py --score --sizes-mb {args.sizes_mb} "
+                                                         "--write-docs")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (CI): 1.5 s per case, one retrain")
@@ -508,7 +525,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="with --frontend or --live-drift: alternating rounds (medians)")
     parser.add_argument("--seconds", type=float, default=5.0, help="with --frontend: seconds per wrk run")
+    parser.add_argument("--score", action="store_true",
+                        help="only scoring a file: the command and CSV /predict vs a csv read+write floor, and "
+                             "the command's peak memory on growing files (scripts/bench_score.py)")
+    parser.add_argument("--score-rows", type=int, default=100_000)
+    parser.add_argument("--sizes-mb", default="10,100,1024", help="with --score: file sizes for peak memory")
     args = parser.parse_args()
+    if args.score:
+        return score_files(args)
     if args.frontend:
         return frontend_ceiling(args)
     if args.explain:

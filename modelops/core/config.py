@@ -180,6 +180,13 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class ScoreConfig:
+    """Scoring a file (docs/scoring-files.md): the page's upload and CSV ``/predict`` body limit."""
+
+    max_upload_mb: float = field(default=20.0, metadata=_range(0.001, 10240.0))
+
+
+@dataclass(frozen=True)
 class Config:
     model_name: str = "simple_classifier"
     gate: GateConfig = GateConfig()
@@ -191,6 +198,7 @@ class Config:
     reproduce: ReproduceConfig = ReproduceConfig()
     drift: DriftConfig = DriftConfig()
     retention: RetentionConfig = RetentionConfig()
+    score: ScoreConfig = ScoreConfig()
     schema: Schema = field(default=DEMO_SCHEMA, metadata={"internal": True})  # top-level features + label
     # The state's folder: $MODELOPS_STATE_DIR, else config.json's folder.
     root: Path = field(default=Path("."), metadata={"internal": True})

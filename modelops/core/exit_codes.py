@@ -13,6 +13,8 @@ class ExitCode(enum.IntEnum):
     FAILED = 1  # a step failed, the promotion was rolled back, or another run holds the lock
     USAGE = 2  # usage or config.json error
     REJECTED = 3  # the gate rejected the candidate; the served version is unchanged
+    ROW_ERRORS = 4  # score: some rows had errors (marked in the output), the others were scored
+    UNSCORED = 5  # score: nothing was scored (no row valid, or serving could not be reached)
 
 
 MEANINGS: dict[int, str] = {  # for log lines about a finished run

@@ -41,9 +41,11 @@ def probability(prediction: Any) -> float:
 def read(prediction: Any, schema: Schema) -> Prediction:
     """The prediction's class probabilities and class; ServingHTTPError (502) when it has neither shape."""
     if schema.packed:
-        p = probability(prediction)
-        return Prediction((1.0 - p, p), int(p >= 0.5))
-    names = schema.label.class_names
+        return _packed(probability(prediction))
+    return _named(prediction, schema.label.class_names)
+
+
+def _named(prediction: Any, names: tuple[str, ...]) -> Prediction:
     try:
         values, index = prediction["probabilities"], names.index(prediction["class"])
     except (TypeError, KeyError, ValueError):
@@ -53,6 +55,21 @@ def read(prediction: Any, schema: Schema) -> Prediction:
         raise ServingHTTPError(502, f"TF Serving returned a prediction without {len(names)} class probabilities "
                                     f"and a class of {', '.join(names)}: {prediction!r:.80}")
     return Prediction(tuple(map(float, values)), index)
+
+
+def read_all(predictions: list[Any], schema: Schema) -> list[Prediction]:
+    """``read`` for a batch: the schema's signature is looked at once, not per row."""
+    if schema.packed:
+        plain = [p[0] for p in predictions if type(p) is list and len(p) == 1]  # the usual [[p], ...]
+        if len(plain) == len(predictions) and {float, int}.issuperset(map(type, plain)):
+            return list(map(_packed, plain))
+        return [_packed(probability(p)) for p in predictions]
+    names = schema.label.class_names
+    return [_named(p, names) for p in predictions]
+
+
+def _packed(p: float) -> Prediction:
+    return Prediction((1.0 - p, p), int(p >= 0.5))
 
 
 def agree(a: Prediction, b: Prediction) -> bool:

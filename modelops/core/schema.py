@@ -49,6 +49,21 @@ class Feature:
     def numeric(self) -> bool:
         return self.type != "category"
 
+    def _float(self, raw: Any) -> float:
+        """A number's value (inf or NaN included: the caller words those); SchemaValueError when it is none."""
+        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+            raise self._refused(raw, f"is not a number: {shown(raw)}")
+        try:
+            return float(raw)
+        except ValueError:
+            raise self._refused(raw, f"is not a number: {shown(raw)}") from None
+        except OverflowError:  # an integer with hundreds of digits
+            return FLOAT32_MAX * 2 if int(raw) > 0 else -FLOAT32_MAX * 2
+
+    def _refused(self, raw: Any, reason: str) -> SchemaValueError:
+        """The error for ``raw``, with what to send instead (worded only when raised: parsing is hot)."""
+        return SchemaValueError(self.name, raw, f"{reason}; send {self.expected()}")
+
     def is_missing(self, raw: Any) -> bool:
         """None, a blank string or one of the configured missing spellings."""
         return raw is None or isinstance(raw, str) and (not raw.strip() or raw.strip() in self.missing_values)
@@ -92,23 +107,15 @@ class Feature:
         return value
 
     def _number(self, raw: Any, max_abs: float | None) -> float:
-        fix = f"; send {self.expected()}"
-        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-            raise SchemaValueError(self.name, raw, f"is not a number: {shown(raw)}{fix}")
-        try:
-            value = float(raw)
-        except ValueError:
-            raise SchemaValueError(self.name, raw, f"is not a number: {shown(raw)}{fix}") from None
-        except OverflowError:  # an integer with hundreds of digits
-            value = FLOAT32_MAX * 2 if int(raw) > 0 else -FLOAT32_MAX * 2
+        value = self._float(raw)
         if not math.isfinite(value):
-            raise SchemaValueError(self.name, raw, f"must be finite, got {shown(raw)}{fix}")
+            raise self._refused(raw, f"must be finite, got {shown(raw)}")
         if self.type == "int" and not value.is_integer():
-            raise SchemaValueError(self.name, raw, f"must be an integer, got {shown(raw)}{fix}")
+            raise self._refused(raw, f"must be an integer, got {shown(raw)}")
         if self.min is not None and value < self.min:
-            raise SchemaValueError(self.name, raw, f"must be at least {_num(self.min)}, got {shown(raw)}{fix}")
+            raise self._refused(raw, f"must be at least {_num(self.min)}, got {shown(raw)}")
         if self.max is not None and value > self.max:
-            raise SchemaValueError(self.name, raw, f"must be at most {_num(self.max)}, got {shown(raw)}{fix}")
+            raise self._refused(raw, f"must be at most {_num(self.max)}, got {shown(raw)}")
         if max_abs is not None and self.min is None and self.max is None and abs(value) > max_abs:
             raise SchemaValueError(self.name, raw, f"must be a finite number within ±{_num(max_abs)} "
                                                    f"(data.max_abs_feature; declare features.{self.name}.min/max "

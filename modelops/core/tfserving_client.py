@@ -214,6 +214,15 @@ class ServingClient:
             raise ServingHTTPError(502, "TF Serving answered predict without a 'predictions' list")
         return predictions
 
+    def label_version(self, label: str) -> int:
+        """The version serving's version label ``label`` points at (its metadata's ``model_spec``)."""
+        body = self._call("metadata", "GET", f"{self.model_url}/labels/{quote(label, safe='')}/metadata")
+        spec = body.get("model_spec") if isinstance(body, dict) else None
+        version = _as_int(spec.get("version")) if isinstance(spec, dict) else None
+        if version is None:
+            raise ServingHTTPError(502, f"TF Serving's metadata for label {label!r} names no version")
+        return version
+
     # --- version-aware calls ---
 
     def latest_version(self, max_age: float | None = None) -> int:

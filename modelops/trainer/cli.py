@@ -21,7 +21,7 @@ from modelops.core.exit_codes import ExitCode
 from modelops.core.model_name import served_model_name
 from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
-from modelops.trainer import batch_drift, compare, reproduce, rollout_control, signals
+from modelops.trainer import batch_drift, compare, reproduce, rollout_control, score, signals
 from modelops.trainer.data import handoff, synthetic
 from modelops.trainer.retrain import late_verification, rollback, run, verify
 
@@ -34,6 +34,8 @@ EPILOG = """exit codes:
   2  usage or config.json error (the message names the key or the input that is wrong)
   1  a step failed (nothing was published), the promoted version did not answer like
      the gated model on TF Serving and was rolled back, or another run holds the lock
+  4  score: some rows had errors (marked in the error column); the others were scored
+  5  score: nothing was scored (no valid row, or TF Serving could not be reached)
 
 After a promotion the run checks that TF Serving ($TF_HOST, else $BIND_ADDRESS:$TF_REST_PORT, else http://localhost:8501)
 serves the new version and answers like the gated model; otherwise it rolls back.
@@ -97,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "with the recorded one. Nothing is published.")
     p.add_argument("version", type=_positive_int, metavar="N", help="the version to reproduce")
     _add_compare(sub)
+    score.add_parser(sub)
     return parser
 
 
@@ -218,6 +221,8 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
         return ExitCode.OK
     if command == "compare":
         return _compare(args, config)
+    if command == "score":
+        return score.run(args, config)
     if command == "drift":
         report = batch_drift.recent(config, args.batches)
         print(json.dumps(report, indent=2) if args.json else "\n".join(batch_drift.format_table(report)))

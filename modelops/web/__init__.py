@@ -20,7 +20,7 @@ from modelops.core.errors import ConfigError
 from modelops.core.model_name import ENV, served_model_name
 from modelops.core.paths import REPO_ROOT
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
-from modelops.web import drift, errors, headers, health, metrics, openapi, pages, predict, traffic
+from modelops.web import drift, errors, files, headers, health, metrics, openapi, pages, predict, traffic
 from modelops.web.served import SchemaBook
 
 
@@ -75,7 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
                                                 mirror_client, rollout_metrics, schema=cfg.schema,
                                                 schema_for=app.extensions["schemas"].schema)
-    for module in (predict, pages, health, metrics, openapi):
+    for module in (predict, pages, health, metrics, openapi, files):
         app.register_blueprint(module.bp)
     metrics.init_app(app)
     errors.init_app(app)

@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify
 
 from modelops.core.schema import Feature, Schema
+from modelops.web import files
 from modelops.web.inputs import FLOAT32_MAX, Inputs, example_value
 from modelops.web.served import served_inputs
 
@@ -160,4 +161,6 @@ def _fill(node, limits: dict):
 @bp.get("/openapi.json")
 def openapi():
     cfg = current_app.config
-    return jsonify(spec(cfg["MAX_INSTANCES"], cfg["MAX_CONTENT_LENGTH"], served_inputs()))
+    inputs = served_inputs()
+    doc = spec(cfg["MAX_INSTANCES"], cfg["MAX_CONTENT_LENGTH"], inputs)
+    return jsonify(files.document(doc, inputs.schema, cfg["MODELOPS"].score.max_upload_mb))

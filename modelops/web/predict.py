@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 from modelops.core import predictions as answers
 from modelops.core.errors import ServingError, ServingHTTPError
 from modelops.web import drift as live_drift
-from modelops.web import explanations, importance
+from modelops.web import explanations, files, importance
 from modelops.web.metrics import record_served
 from modelops.web.pages import render_page, result_view, wants_html
 
@@ -25,6 +25,8 @@ bp = Blueprint("predict", __name__)
 
 @bp.post("/predict")
 def predict():
+    if request.mimetype == "text/csv":  # a whole file, scored as the command scores it
+        return files.predict_csv()
     book = current_app.extensions["schemas"]
     guess = book.inputs(None)
     raw, is_form = guess.read_request(request, current_app.config["MAX_INSTANCES"])
