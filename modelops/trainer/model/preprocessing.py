@@ -18,15 +18,17 @@ import tensorflow as tf
 from modelops.core.errors import DataError
 from modelops.core.schema import Schema
 from modelops.trainer.data.tables import columns
+from modelops.trainer.model import dates
 
 
 class Encoder(keras.layers.Layer):
     """Named feature columns (``{name: [None]}``) -> float32 ``[None, input_dim]``."""
 
     def __init__(self, schema: Schema, means: dict[str, float], variances: dict[str, float],
-                 vocabularies: dict[str, tuple[str, ...]], **kwargs):
+                 vocabularies: dict[str, tuple[str, ...]], fills: dict[str, str] | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.schema, self.means = schema, means
+        self.schema, self.means, self.variances = schema, means, variances
+        self.fills = fills or {}  # a date feature's median moment, for a missing value
         self.normalise = not schema.is_demo
         self.norms = []
         self.lookups = []
@@ -35,7 +37,7 @@ class Encoder(keras.layers.Layer):
                 norm = keras.layers.Normalization(mean=[means[f.name]], variance=[variances[f.name]])
                 norm.build((None, 1))
                 self.norms.append(norm)
-            elif not f.numeric:
+            elif f.type == "category":
                 self.lookups.append(keras.layers.StringLookup(
                     vocabulary=list(vocabularies[f.name]), num_oov_indices=1, output_mode="one_hot"))
         self.vocabularies = vocabularies
@@ -44,7 +46,10 @@ class Encoder(keras.layers.Layer):
     def input_dim(self) -> int:
         width = 0
         for f in self.schema.features:
-            width += 1 if f.numeric else len(self.vocabularies[f.name]) + 1
+            if f.temporal:
+                width += dates.width(f.type)
+            else:
+                width += 1 if f.numeric else len(self.vocabularies[f.name]) + 1
             width += f.optional
         return width
 
@@ -58,6 +63,11 @@ class Encoder(keras.layers.Layer):
                 if f.optional:
                     value = tf.where(missing, tf.fill(tf.shape(value), self.means[f.name]), value)
                 parts.append(next(norms)(value) if self.normalise else value)
+            elif f.temporal:
+                text = tf.reshape(inputs[f.name], [-1])
+                parts.append(dates.derive(text, f.type, self.fills[f.name], self.means[f.name],
+                                          self.variances[f.name]))
+                missing = tf.equal(text, "")[:, None]
             else:
                 text = tf.reshape(inputs[f.name], [-1])
                 parts.append(tf.cast(next(lookups)(text), tf.float32))
@@ -69,11 +79,13 @@ class Encoder(keras.layers.Layer):
 
 def fit(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> Encoder:
     """An Encoder fitted on the training rows (``x`` numeric features, ``text`` categories, data.py's layout)."""
-    means, variances, vocabularies = {}, {}, {}
+    means, variances, vocabularies, fills = {}, {}, {}, {}
     by_name = columns(schema, x, text)
     for f in schema.features:
         values = by_name[f.name]
-        if f.numeric:
+        if f.temporal:
+            means[f.name], variances[f.name], fills[f.name] = dates.fit(values)
+        elif f.numeric:
             present = values[~np.isnan(values)]
             means[f.name] = float(present.mean()) if len(present) else 0.0
             variances[f.name] = float(present.var()) if len(present) > 1 else 1.0
@@ -83,7 +95,7 @@ def fit(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> Encoder:
                 raise DataError(f"feature '{f.name}' has no value in any training row: declare its "
                                 f"features.{f.name}.values, or bring rows that have one")
             vocabularies[f.name] = vocabulary
-    return Encoder(schema, means, variances, vocabularies)
+    return Encoder(schema, means, variances, vocabularies, fills)
 
 
 def encode(encoder: Encoder, x: np.ndarray, text: np.ndarray | None) -> np.ndarray:
