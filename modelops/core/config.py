@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "MODELOPS_CONFIG"
 SCHEMA_KEYS = ("features", "label")  # top-level sections parsed by modelops.core.schema
+CLASS_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")  # gate.metric for a class label
+NUMBER_METRICS = ("rmse", "mae", "r2")  # gate.metric for a number label (rmse the default)
 
 
 _Section = TypeVar("_Section", bound="DataclassInstance")
@@ -55,11 +57,15 @@ class GateConfig:
     min_eval_rows: int = field(default=100, metadata=_range(1))
     # what min_accuracy_percent and max_regression_percent measure (docs/your-data.md): for imbalanced classes
     # balanced_accuracy or macro_f1 do not reward always answering the biggest class
-    metric: str = field(default="accuracy", metadata=_range(choices=("accuracy", "balanced_accuracy", "macro_f1")))
+    metric: str = field(default="accuracy", metadata=_range(choices=CLASS_METRICS + NUMBER_METRICS))
     significance: float = field(default=0.05, metadata=_range(1e-9, 1.0))
     require_improvement: bool = False
     slices: tuple[SliceConfig, ...] = ()
     min_slice_rows: int = field(default=50, metadata=_range(1))
+    # a number label's absolute bounds (docs/your-data.md), one per metric; unset: no bound
+    max_rmse: float = field(default=math.inf, metadata=_range(0.0))
+    max_mae: float = field(default=math.inf, metadata=_range(0.0))
+    min_r2: float = field(default=-math.inf, metadata=_range(hi=1.0))
 
 
 @dataclass(frozen=True)
@@ -239,7 +245,23 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     config = _build(Config, raw, prefix="", source=path)
     schema = Schema.from_config(sections.get("features"), sections.get("label"), config.data.missing_values, path)
     config = dataclasses.replace(config, schema=schema, root=path.resolve().parent, source_text=text)
+    config = _metric_for_label(config, isinstance(raw.get("gate"), dict) and "metric" in raw["gate"], path)
     _check_cross_fields(config, path)
+    return config
+
+
+def _metric_for_label(config: Config, explicit: bool, source: Path) -> Config:
+    """``gate.metric`` fits the label: rmse by default for a number, a class metric for classes."""
+    number = config.schema.label.is_number
+    metric = config.gate.metric
+    if number and metric in CLASS_METRICS:
+        if explicit:
+            raise ConfigError(f"{source}: 'gate.metric' must be one of {', '.join(NUMBER_METRICS)} for a number "
+                              f"label, got {json.dumps(metric)}")
+        return dataclasses.replace(config, gate=dataclasses.replace(config.gate, metric="rmse"))
+    if not number and metric in NUMBER_METRICS:
+        raise ConfigError(f"{source}: 'gate.metric' {json.dumps(metric)} is for a number label; a class label "
+                          f"takes one of {', '.join(CLASS_METRICS)}")
     return config
 
 

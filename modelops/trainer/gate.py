@@ -69,17 +69,21 @@ def decide(
     sanity_error: str | None = None,
     no_champion: str = "no champion yet",
     slices: Sequence[SliceResult] = (),
+    floor_verdict: tuple[bool, str] | None = None,
 ) -> Decision:
     """Apply the gate rules; ``reasons`` explains the outcome either way. ``candidate_score``: its
     ``gate.metric`` score in percent; ``paired_test`` pairs the candidate with the champion on the
-    eval rows (None: no champion, and ``no_champion`` says why)."""
+    eval rows (None: no champion, and ``no_champion`` says why). ``floor_verdict``: a number label's
+    absolute bound instead of the percent floor (``modelops.trainer.regression.floor``)."""
     failed, passed = [], []
     if sanity_error:
         failed.append(f"exported model failed the reload check: {sanity_error}")
     if eval_rows < gate.min_eval_rows:
         failed.append(f"only {eval_rows} eval rows, gate.min_eval_rows is {gate.min_eval_rows}")
     floor, metric = gate.min_accuracy_percent, gate.metric  # the candidate's and champion's score by gate.metric
-    if candidate_score >= floor:
+    if floor_verdict is not None:
+        (passed if floor_verdict[0] else failed).append(floor_verdict[1])
+    elif candidate_score >= floor:
         passed.append(f"{metric} {candidate_score:.2f}% >= {floor:.2f}%")
     else:
         failed.append(f"{metric} {candidate_score:.2f}% < {floor:.2f}% (gate.min_accuracy_percent)")
