@@ -22,8 +22,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modelops.core.config import GateConfig, SliceConfig  # noqa: E402
-from modelops.trainer import slices  # noqa: E402
-from modelops.trainer import scoring  # noqa: E402
+from modelops.trainer import (
+    scoring,  # noqa: E402
+    slices,  # noqa: E402
+)
 
 
 def classification(rows: int, seed: int = 0):

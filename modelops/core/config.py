@@ -251,11 +251,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def _metric_for_label(config: Config, explicit: bool, source: Path) -> Config:
-    """``gate.metric`` fits the label: rmse by default for a number, a class metric for classes."""
+    """``gate.metric`` fits the label: rmse for a number unless rmse, mae or r2 is chosen (the shipped
+    config.json's ``accuracy``, the default, counts as not chosen), a class metric for classes."""
     number = config.schema.label.is_number
     metric = config.gate.metric
     if number and metric in CLASS_METRICS:
-        if explicit:
+        if explicit and metric != "accuracy":
             raise ConfigError(f"{source}: 'gate.metric' must be one of {', '.join(NUMBER_METRICS)} for a number "
                               f"label, got {json.dumps(metric)}")
         return dataclasses.replace(config, gate=dataclasses.replace(config.gate, metric="rmse"))

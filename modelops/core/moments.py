@@ -35,7 +35,7 @@ def parse_moment(kind: str, fmt: str | None, raw: Any) -> str:
     if moment is None:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     if not 1 <= moment.year <= 9999:
         raise ValueError(f"year out of range: {text!r}")
     return moment.strftime(DATE_ISO if kind == "date" else DATETIME_ISO)

@@ -18,8 +18,9 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
-from modelops.core.moments import as_days
 from prometheus_client.core import GaugeMetricFamily
+
+from modelops.core.moments import as_days
 
 FLOOR = 1e-4  # an empty slot counts as this share: PSI stays finite when a slot is empty on one side
 

@@ -372,5 +372,7 @@ def _in_process(path: Path, rows: Rows) -> list[Prediction]:
         return [predictions.read([p], rows.schema) for p in found]
     feeds = {f.name: np.asarray([r[f.name] for r in rows.x], dtype=np.float32) if f.numeric
              else np.asarray([str(r[f.name]).encode() for r in rows.x], dtype=object) for f in rows.schema.features}
+    if rows.schema.label.is_number:
+        return [Prediction((), 0, float(v)) for v in signature.run(feeds)["value"]]
     probabilities = signature.run(feeds)["probabilities"]
     return [Prediction(tuple(map(float, p)), int(np.argmax(p))) for p in probabilities]

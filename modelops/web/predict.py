@@ -2,7 +2,8 @@
 
 The answering version goes out in the ``X-Model-Version`` header, so the JSON body stays
 exactly what the product README promises for the demo: ``{"predictions": [[p], ...]}``. A
-declared (named) schema answers ``{"predictions": [{"class", "probability", "probabilities"}]}``.
+declared (named) schema answers ``{"predictions": [{"class", "probability", "probabilities"}]}``,
+a number label ``{"predictions": [{"value": 23.4}]}``.
 During a staged rollout ``web/traffic.py`` picks that version (stable or canary) and mirrors (shadow).
 """
 

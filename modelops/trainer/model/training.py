@@ -10,8 +10,7 @@ from modelops.core.config import TrainConfig
 from modelops.core.schema import DEMO_SCHEMA, Schema
 from modelops.trainer.data.tables import Split
 from modelops.trainer.model import network as model
-from modelops.trainer.model import number
-from modelops.trainer.model import preprocessing
+from modelops.trainer.model import number, preprocessing
 from modelops.trainer.model.usermodel import build_user_model
 
 

@@ -206,6 +206,10 @@ def _check_answers(client: ServingClient, named: _Names, rows: list, expected: n
     raise VerifyError(named.error(client, message))
 
 
+def _answer(prediction: predictions.Prediction) -> float | tuple[float, ...]:
+    return prediction.probabilities if prediction.value is None else prediction.value
+
+
 def _state(entries: list[dict], version: int) -> tuple[str | None, str | None]:
     """``(state, error message or None)`` of ``version`` in a model status answer."""
     for entry in entries:
@@ -218,15 +222,18 @@ def _state(entries: list[dict], version: int) -> tuple[str | None, str | None]:
 
 def compare(answers: list, expected: np.ndarray, tolerance: float, version: int, schema: Schema = DEMO_SCHEMA) -> str:
     """Raise VerifyError unless serving's predictions match ``expected`` within ``tolerance``: the
-    probability per row (packed) or every class's probability (named)."""
+    probability per row (packed) or every class's probability (named); a number label's value within
+    ``tolerance`` times the value's size (at least 1), as its units are the user's."""
     try:
-        served = np.asarray(answers if schema.packed else [predictions.read(a, schema).probabilities for a in answers],
+        served = np.asarray(answers if schema.packed else [_answer(predictions.read(a, schema)) for a in answers],
                             dtype=np.float64)
     except (TypeError, ValueError, ServingHTTPError):
         raise VerifyError(f"v{version} answered predictions that are not numbers") from None
     if served.shape != expected.shape:
         raise VerifyError(f"v{version} answered shape {served.shape}, the gated model {expected.shape}")
     diff = np.abs(served - expected.astype(np.float64))
+    if schema.label.is_number:
+        diff = diff / np.maximum(1.0, np.abs(expected.astype(np.float64)))
     bad = int(np.count_nonzero((~(diff <= tolerance)).reshape(len(served), -1).any(axis=1)))  # rows; NaN mismatches
     worst = float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan")
     if bad:
