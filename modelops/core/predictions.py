@@ -16,7 +16,6 @@ from typing import Any
 from modelops.core.errors import ServingHTTPError
 from modelops.core.schema import Schema
 
-
 VALUE_AGREEMENT = 0.05  # two answers to a number label agree within 5 % of the larger one (rollout, compare)
 
 

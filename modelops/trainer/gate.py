@@ -75,7 +75,8 @@ def decide(
     ``gate.metric`` score in percent; ``paired_test`` pairs the candidate with the champion on the
     eval rows (None: no champion, and ``no_champion`` says why). ``floor_verdict``: a number label's
     absolute bound instead of the percent floor (``modelops.trainer.regression.floor``)."""
-    failed, passed = [], []
+    failed: list[str] = []
+    passed: list[str] = []
     if sanity_error:
         failed.append(f"exported model failed the reload check: {sanity_error}")
     if eval_rows < gate.min_eval_rows:

@@ -165,7 +165,7 @@ def evaluate_champion(config: Config, store: ModelStore, split: tables.Split, lo
             f"could not evaluate the serving champion v{served}: {exc}; "
             "retire it with 'retrain_pipeline.py rollback' and retrain"
         ) from exc
-    if own.label.is_number:
+    if config.schema.label.is_number:  # the same label kind as the config's (Schema.scoring_gap)
         predicted = np.asarray(probabilities)
         score = regression.scores(predicted, split.y_eval)[config.gate.metric]
     else:
