@@ -38,6 +38,14 @@ def classification(rows: int, seed: int = 0):
     return truth.astype(np.float32), candidate.astype(np.float32), champion.astype(np.float32), region
 
 
+def numbers(rows: int, seed: int = 0):
+    """A number label, a candidate with errors of sd 1.0 and a champion of sd 1.05, five regions."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(20, 5, rows)
+    region = np.asarray([f"r{i}" for i in rng.integers(0, 5, rows)])
+    return truth, truth + rng.normal(0, 1.0, rows), truth + rng.normal(0, 1.05, rows), region
+
+
 def one_comparison(metric: str, truth, candidate, champion, region) -> float:
     gate = GateConfig(metric=metric, slices=(SliceConfig("region"),))
     start = time.perf_counter()
@@ -52,7 +60,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--metric", default="balanced_accuracy")
     args = parser.parse_args()
-    data = classification(args.rows)
+    data = numbers(args.rows) if args.metric in ("rmse", "mae", "r2") else classification(args.rows)
     times = [one_comparison(args.metric, *data) for _ in range(args.rounds)]
     print(json.dumps({"rows": args.rows, "slices": 5, "metric": args.metric, "rounds": args.rounds,
                       "median_seconds": round(statistics.median(times), 3),
