@@ -16,7 +16,7 @@ from modelops.core.errors import ServingError
 from modelops.core.history import Event
 from modelops.core.predictions import Prediction
 from modelops.core.schema import Schema
-from modelops.web import chart, traffic
+from modelops.web import chart, scatter, traffic
 from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
 from modelops.web.inputs import FORM_TYPES, Inputs, example_value
@@ -95,6 +95,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "form": form_view(current_app.extensions["inputs"], _form_values(), error),
         "schema": schema,
         "confusion": confusion_view(model),
+        "values": scatter.values_view(model),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
         "drift": live_drift.page_context(records),
     }

@@ -36,6 +36,10 @@ def test_the_frontend_answers_a_number_and_the_form_takes_a_date(project, tmp_pa
     project.config_path.write_text(json.dumps({**raw, "features": FEATURES, "label": LABEL,
                                                "train": {**raw["train"], "epochs": 5}}))
     export_cars(project.cfg, project.cfg.models_dir / "1")
+    (project.cfg.models_dir / "1" / "metrics.json").write_text(json.dumps({
+        "version": 1, "test_accuracy_percent": None, "schema": project.cfg.schema.to_config(),
+        "scores": {"rmse": 1.25, "mae": 0.9, "r2": 0.93},
+        "values": {"actual": [18.0, 25.5, 31.0], "predicted": [19.1, 24.8, 29.7]}}))
     server = Serving(project.cfg.models_dir, MODEL).wait_listening()
     row = {"Origin": "Japan", "Cylinders": 4, "Horsepower": 70.0, "Weight_in_lbs": 1900, "Year": "1982-06-01"}
     try:
@@ -57,6 +61,8 @@ def test_the_frontend_answers_a_number_and_the_form_takes_a_date(project, tmp_pa
 
             page = requests.get(url, timeout=30).text
             assert 'type="date"' in page and 'name="Year"' in page
+            assert "predicted against actual, on 3 eval rows" in page and page.count("<circle") == 3
+            assert "rmse <strong>1.25</strong>" in page and "Predicts the number Miles_per_Gallon" in page
             form = requests.post(f"{url}/predict", data={**{k: str(v) for k, v in row.items()}},
                                  headers={"Accept": "text/html"}, timeout=30)
             assert form.status_code == 200 and 'id="predicted-value"' in form.text, form.text[-2000:]
