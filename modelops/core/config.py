@@ -350,7 +350,7 @@ def _check_cross_fields(config: Config, source: Path) -> None:
 
 
 def _check_slices(slices: tuple[SliceConfig, ...], schema: Schema, source: Path) -> None:
-    """Each slice names a declared feature: a category is sliced by value, a number by ``edges``."""
+    """Each slice names a declared feature: a category is sliced by value (a date by month), a number by ``edges``."""
     known = schema.names
     for i, spec in enumerate(slices):
         key = f"gate.slices[{i}]"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,8 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 @pytest.fixture
 def project(tmp_path):
     config = load_config(write_config(tmp_path, features=FEATURES, label=LABEL,
-                                      gate={"max_rmse": 6.0, "min_eval_rows": 50},
+                                      gate={"max_rmse": 6.0, "min_eval_rows": 50, "min_slice_rows": 5,
+                                            "slices": [{"feature": "Year"}, {"feature": "Origin"}]},
                                       train={"epochs": 60, "learning_rate": 0.01}))
     write_csv(layout.incoming_dir(config) / "week-0.csv", cars(700, seed=0))
     return config
@@ -97,11 +99,15 @@ def test_a_number_label_with_a_date_is_trained_gated_served_and_compared(project
 
     write_csv(layout.incoming_dir(project) / "week-1.csv", cars(300, seed=1))
     second = run.retrain(project, echo=lambda line: None)
-    comparison = store.metrics(second.version)["gate"]["comparison"] if second.version else None
     assert second.outcome in ("promoted", "rejected"), second.message
-    record = comparison or second.record.get("comparison")
+    decided = json.loads(project.history_path.read_text().splitlines()[-1])
+    record = decided["comparison"]
     assert record and "per-row errors" in record["method"] and record["rows"] > 50
     assert record["champion_percent"] > 0, "the champion's rmse on the same rows"
+    if second.outcome == "promoted":
+        found = {s["name"] for s in store.metrics(second.version)["gate"]["slices"]}
+        assert "Origin = Japan" in found and any(name.startswith("Year = 19") and len(name) == 14 for name in found), \
+            f"a date is sliced by month: {sorted(found)[:5]}"
 
 
 def test_drift_scores_dates_and_the_number_label(project):

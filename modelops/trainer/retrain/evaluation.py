@@ -194,6 +194,9 @@ def judge(config: Config, split: tables.Split, evaluation: Evaluation, champion:
             paired_test = scoring.paired(config.gate.metric, truth, mine, theirs)
         columns = {name: values.tolist() for name, values in
                    tables.columns(config.schema, split.x_eval, split.text_eval).items()}  # by feature name
+        for f in config.schema.features:
+            if f.temporal:  # a date is sliced by its calendar month (YYYY-MM)
+                columns[f.name] = [v[:7] for v in columns[f.name]]
         slice_results = slices.score(config.gate, columns, truth.tolist(), mine.tolist(),
                                      None if theirs is None else theirs.tolist())
     _log_evidence(log, paired_test, slice_results)
