@@ -18,6 +18,7 @@ from modelops.core.config import load_config
 from modelops.core.errors import ConfigError
 from modelops.core.store import ModelStore
 from modelops.trainer import drift
+from modelops.trainer.cli import status_lines
 from modelops.trainer.data import csv_rows, layout
 from modelops.trainer.retrain import run
 
@@ -87,6 +88,8 @@ def test_a_number_label_with_a_date_is_trained_gated_served_and_compared(project
     assert metrics["gate"]["metric"] == "rmse" and 0 < metrics["scores"]["rmse"] <= 6.0
     assert metrics["scores"]["r2"] > 0.5, "the model learned the quantity, not its mean"
     assert "confusion" not in metrics and len(metrics["values"]["actual"]) == len(metrics["values"]["predicted"])
+    status = "\n".join(status_lines(project))
+    assert f"scores: rmse {metrics['scores']['rmse']:.4g}, mae" in status and "-> Miles_per_Gallon (number)" in status
 
     from modelops.trainer.model import network as model
 
