@@ -59,6 +59,12 @@ def test_the_frontend_answers_a_number_and_the_form_takes_a_date(project, tmp_pa
             bad = requests.post(f"{url}/predict", json={"instances": [{**row, "Year": "June 1982"}]}, timeout=30)
             assert bad.status_code == 400 and "Year" in bad.json()["error"] and "date" in bad.json()["error"]
 
+            api = requests.get(f"{url}/openapi.json", timeout=30).json()
+            assert api["components"]["schemas"]["PredictResponse"]["properties"]["predictions"]["items"][
+                "required"] == ["value"]
+            assert api["components"]["schemas"]["PredictRequest"]["properties"]["instances"]["items"]["properties"][
+                "Year"]["format"] == "date"
+
             page = requests.get(url, timeout=30).text
             assert 'type="date"' in page and 'name="Year"' in page
             assert "predicted against actual, on 3 eval rows" in page and page.count("<circle") == 3
