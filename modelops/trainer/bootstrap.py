@@ -25,7 +25,7 @@ def resample_scores(n: int, score: Callable[[np.ndarray], np.ndarray], rounds: i
     per_chunk = max(1, CHUNK_ELEMENTS // max(n, 1))
     out = []
     for start in range(0, rounds, per_chunk):
-        out.append(score(rng.integers(0, n, size=(min(per_chunk, rounds - start), n))))
+        out.append(score(rng.integers(0, n, size=(min(per_chunk, rounds - start), n), dtype=np.int32)))
     return np.concatenate(out)
 
 
