@@ -147,3 +147,14 @@ def test_a_number_label_refuses_class_metrics_and_classes(tmp_path):
     with pytest.raises(ConfigError, match="features.Weight_in_lbs.format"):
         load_config(write_config(tmp_path, features={**FEATURES, "Weight_in_lbs": {"type": "float", "format": "%Y"}},
                                  label=LABEL))
+
+
+def test_a_users_module_builds_the_number_head(tmp_path):
+    """``build_model(input_dim, 1, params)`` answering ``[None, 1]`` is accepted for a number label."""
+    from modelops.trainer.model.usermodel import build_user_model
+
+    module = tmp_path / "my_model.py"
+    module.write_text("import keras\n\ndef build_model(input_dim, outputs, params):\n"
+                      "    return keras.Sequential([keras.Input((input_dim,)), keras.layers.Dense(outputs)])\n")
+    model = build_user_model(module, 7, 1, {})
+    assert model.output_shape == (None, 1)
