@@ -91,7 +91,8 @@ def decide(
     if paired_test is None:
         passed.append(f"{no_champion}: floor only")
     else:
-        versus = f"in {metric} vs champion {paired_test.champion_percent:.2f}%: {paired_test.summary()}"
+        champion = f"{paired_test.champion_percent:.2f}{paired_test.unit}"
+        versus = f"in {metric} vs champion {champion}: {paired_test.summary()}"
         if regressed(gate, paired_test):
             failed.append(f"significant regression {versus} (p < gate.significance={gate.significance:g} "
                           f"and more than gate.max_regression_percent={gate.max_regression_percent:g})")
@@ -104,6 +105,7 @@ def decide(
     for s in slices:
         if s.verdict == "regression" and s.paired_test is not None:
             failed.append(f"significant regression in slice {s.name} ({s.rows} rows): "
-                          f"{metric} {s.candidate_percent:.2f}% vs champion {s.paired_test.champion_percent:.2f}%, "
+                          f"{metric} {s.candidate_percent:.2f}{s.paired_test.unit} vs champion "
+                          f"{s.paired_test.champion_percent:.2f}{s.paired_test.unit}, "
                           f"{s.paired_test.summary()}")
     return Decision(promote=not failed, reasons=tuple(failed or passed), threshold_percent=floor)

@@ -72,7 +72,8 @@ def paired(metric: str, truth: np.ndarray, candidate: np.ndarray, champion: np.n
     better = (int(np.sum(err_a < err_b)), int(np.sum(err_b < err_a)))
     found = bootstrap.compare(f"{metric} (per-row errors)", n, 0.0, 0.0, gains, better)
     mine, theirs = scores(a, truth)[metric], scores(b, truth)[metric]
-    return dataclasses.replace(found, candidate_percent=mine, champion_percent=theirs, difference_percent=whole)
+    return dataclasses.replace(found, candidate_percent=mine, champion_percent=theirs, difference_percent=whole,
+                               unit="")
 
 
 def value_record(predicted: np.ndarray, truth: np.ndarray, points: int = 200) -> dict:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from harness.project import write_config
+from modelops.core import stats
 from modelops.core.config import load_config
 from modelops.core.errors import ConfigError
 from modelops.core.store import ModelStore
@@ -108,6 +109,7 @@ def test_a_number_label_with_a_date_is_trained_gated_served_and_compared(project
     record = decided["comparison"]
     assert record and "per-row errors" in record["method"] and record["rows"] > 50
     assert record["champion_percent"] > 0, "the champion's rmse on the same rows"
+    assert "of the champion's error" in stats.describe(record) and "closer on" in stats.describe(record)
     log = project.train_log_path.read_text()
     assert "slice Origin = Japan" in log and re.search(r"slice Year = 19\d\d-\d\d: \d+ rows", log), \
         "a date is sliced by calendar month"

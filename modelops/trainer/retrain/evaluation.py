@@ -209,9 +209,11 @@ def judge(config: Config, split: tables.Split, evaluation: Evaluation, champion:
 def _log_evidence(log: RunLog, paired_test: stats.Paired | None, slice_results: list[gate.SliceResult]) -> None:
     """The paired test and every slice, in the run log (shown, not numbered)."""
     if paired_test is not None:
-        log.note(f"  paired: candidate {paired_test.candidate_percent:.2f}% vs champion "
-                 f"{paired_test.champion_percent:.2f}% on {paired_test.rows} rows, {paired_test.summary()}")
+        unit = paired_test.unit
+        log.note(f"  paired: candidate {paired_test.candidate_percent:.2f}{unit} vs champion "
+                 f"{paired_test.champion_percent:.2f}{unit} on {paired_test.rows} rows, {paired_test.summary()}")
     for s in slice_results:
-        versus = "" if s.paired_test is None else (f" vs {s.paired_test.champion_percent:.2f}%, "
+        unit = "" if s.paired_test is None else s.paired_test.unit
+        versus = "" if s.paired_test is None else (f" vs {s.paired_test.champion_percent:.2f}{unit}, "
                                                    f"p={s.paired_test.p_value:.3g}")
-        log.note(f"  slice {s.name}: {s.rows} rows, {s.candidate_percent:.2f}%{versus}: {s.verdict}")
+        log.note(f"  slice {s.name}: {s.rows} rows, {s.candidate_percent:.2f}{unit or '%'}{versus}: {s.verdict}")
