@@ -4,7 +4,8 @@ So stock TF Serving answers raw values: each numeric feature is normalised with 
 variance of the training rows (a missing optional value takes the training mean, plus a 0/1
 missing indicator); each category is looked up in its declared values, or else the values the
 training rows hold, with one out-of-vocabulary bucket, one-hot (plus a missing indicator when
-optional). The result, float32 ``[None, input_dim]``, is what a model sees: the built-in MLP or
+optional); a date or timestamp becomes its year and calendar cycles (``dates.py``). The result,
+float32 ``[None, input_dim]``, is what a model sees: the built-in MLP or
 the user's ``train.module``. The seed's demo keeps its features as they are (no normalisation),
 so its model is the one it has always been.
 """
