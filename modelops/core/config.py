@@ -33,6 +33,8 @@ CONFIG_ENV = "MODELOPS_CONFIG"
 # config's folder read-only and the state on volumes (docs/your-data.md, "Under Docker Compose").
 STATE_ENV = "MODELOPS_STATE_DIR"
 SCHEMA_KEYS = ("features", "label")  # top-level sections parsed by modelops.core.schema
+CLASS_METRICS = ("accuracy", "balanced_accuracy", "macro_f1")  # gate.metric for a class label
+NUMBER_METRICS = ("rmse", "mae", "r2")  # gate.metric for a number label (rmse the default)
 
 
 _Section = TypeVar("_Section", bound="DataclassInstance")
@@ -59,7 +61,7 @@ class GateConfig:
     min_eval_rows: int = field(default=100, metadata=_range(1))
     # what min_accuracy_percent and max_regression_percent measure (docs/your-data.md): for imbalanced classes
     # balanced_accuracy or macro_f1 do not reward always answering the biggest class
-    metric: str = field(default="accuracy", metadata=_range(choices=("accuracy", "balanced_accuracy", "macro_f1")))
+    metric: str = field(default="accuracy", metadata=_range(choices=CLASS_METRICS + NUMBER_METRICS))
     significance: float = field(default=0.05, metadata=_range(1e-9, 1.0))
     require_improvement: bool = False
     slices: tuple[SliceConfig, ...] = ()
@@ -68,6 +70,10 @@ class GateConfig:
     # a warning in the run log; more than max_importance_shift: a gate rule (1.0, the default, is off)
     warn_importance_shift: float = field(default=0.2, metadata=_range(0.0, 1.0))
     max_importance_shift: float = field(default=1.0, metadata=_range(0.0, 1.0))
+    # a number label's absolute bounds (docs/your-data.md), one per metric; unset: no bound
+    max_rmse: float = field(default=math.inf, metadata=_range(0.0))
+    max_mae: float = field(default=math.inf, metadata=_range(0.0))
+    min_r2: float = field(default=-math.inf, metadata=_range(hi=1.0))
 
 
 @dataclass(frozen=True)
@@ -271,7 +277,24 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     state = os.environ.get(STATE_ENV, "").strip()
     config = dataclasses.replace(config, schema=schema, root=Path(state).resolve() if state else path.resolve().parent,
                                  config_dir=path.resolve().parent, source_text=text)
+    config = _metric_for_label(config, isinstance(raw.get("gate"), dict) and "metric" in raw["gate"], path)
     _check_cross_fields(config, path)
+    return config
+
+
+def _metric_for_label(config: Config, explicit: bool, source: Path) -> Config:
+    """``gate.metric`` fits the label: rmse for a number unless rmse, mae or r2 is chosen (the shipped
+    config.json's ``accuracy``, the default, counts as not chosen), a class metric for classes."""
+    number = config.schema.label.is_number
+    metric = config.gate.metric
+    if number and metric in CLASS_METRICS:
+        if explicit and metric != "accuracy":
+            raise ConfigError(f"{source}: 'gate.metric' must be one of {', '.join(NUMBER_METRICS)} for a number "
+                              f"label, got {json.dumps(metric)}")
+        return dataclasses.replace(config, gate=dataclasses.replace(config.gate, metric="rmse"))
+    if not number and metric in NUMBER_METRICS:
+        raise ConfigError(f"{source}: 'gate.metric' {json.dumps(metric)} is for a number label; a class label "
+                          f"takes one of {', '.join(CLASS_METRICS)}")
     return config
 
 
@@ -365,7 +388,7 @@ def _check_cross_fields(config: Config, source: Path) -> None:
 
 
 def _check_slices(slices: tuple[SliceConfig, ...], schema: Schema, source: Path) -> None:
-    """Each slice names a declared feature: a category is sliced by value, a number by ``edges``."""
+    """Each slice names a declared feature: a category is sliced by value (a date by month), a number by ``edges``."""
     known = schema.names
     for i, spec in enumerate(slices):
         key = f"gate.slices[{i}]"

@@ -1,7 +1,8 @@
 """What one served prediction says, for either signature a schema exports (standard library only).
 
 Packed (the demo): ``[p]``, the probability of the second class; its class is the second one when
-``p >= 0.5``. Named: ``{"probabilities": [K numbers in class order], "class": name}``. The
+``p >= 0.5``. Named: ``{"probabilities": [K numbers in class order], "class": name}``. A number
+label: ``value``, the one output, so TF Serving answers the number itself (``23.4``). The
 frontend's answer, verification, ``compare`` and the rollout's agreement all read a prediction
 here, so "the same class" and "the probabilities" mean one thing everywhere.
 """
@@ -15,11 +16,14 @@ from typing import Any
 from modelops.core.errors import ServingHTTPError
 from modelops.core.schema import Schema
 
+VALUE_AGREEMENT = 0.05  # two answers to a number label agree within 5 % of the larger one (rollout, compare)
+
 
 @dataclass(frozen=True)
 class Prediction:
-    probabilities: tuple[float, ...]  # in ``label.classes`` order
+    probabilities: tuple[float, ...]  # in ``label.classes`` order; empty for a number label
     index: int  # of the predicted class
+    value: float | None = None  # a number label's answer, in its own units
 
     def name(self, schema: Schema) -> str:
         return schema.label.class_names[self.index]
@@ -39,7 +43,13 @@ def probability(prediction: Any) -> float:
 
 
 def read(prediction: Any, schema: Schema) -> Prediction:
-    """The prediction's class probabilities and class; ServingHTTPError (502) when it has neither shape."""
+    """The prediction's class probabilities and class (or a number label's value); ServingHTTPError (502)
+    when it has neither shape."""
+    if schema.label.is_number:
+        number = probability(prediction)
+        if not math.isfinite(number):
+            raise ServingHTTPError(502, f"TF Serving returned a value that is not finite: {prediction!r:.60}")
+        return Prediction((), 0, number)
     if schema.packed:
         return _packed(probability(prediction))
     return _named(prediction, schema.label.class_names)
@@ -73,15 +83,24 @@ def _packed(p: float) -> Prediction:
 
 
 def agree(a: Prediction, b: Prediction) -> bool:
+    """The same class; for a number label, values within ``VALUE_AGREEMENT`` of the larger one."""
+    if a.value is not None and b.value is not None:
+        return abs(a.value - b.value) <= VALUE_AGREEMENT * max(abs(a.value), abs(b.value))
     return a.index == b.index
 
 
 def difference(a: Prediction, b: Prediction) -> float:
-    """The largest difference between the two predictions' class probabilities (|Δp| for the demo)."""
+    """The largest difference between the two predictions' class probabilities (|Δp| for the demo);
+    for a number label, |Δvalue| in its units."""
+    if a.value is not None and b.value is not None:
+        return abs(a.value - b.value)
     return max(abs(x - y) for x, y in zip(a.probabilities, b.probabilities, strict=True))
 
 
 def as_json(prediction: Prediction, schema: Schema) -> dict[str, Any]:
-    """A named schema's answer to a ``/predict`` client: the class, its probability, every class's."""
+    """A named schema's answer to a ``/predict`` client: the class, its probability, every class's;
+    a number label's ``{"value": v}``."""
+    if prediction.value is not None:
+        return {"value": prediction.value}
     return {"class": prediction.name(schema), "probability": prediction.probability,
             "probabilities": dict(zip(schema.label.class_names, prediction.probabilities, strict=True))}

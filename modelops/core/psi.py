@@ -20,6 +20,8 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
+from modelops.core.moments import as_days
+
 FLOOR = 1e-4  # an empty slot counts as this share: PSI stays finite when a slot is empty on one side
 
 
@@ -34,8 +36,8 @@ def slot(feature: dict[str, Any], value: Any) -> int:
     shares = feature["shares"]
     if value is None or value == "" or isinstance(value, float) and math.isnan(value):
         return len(shares) - 1
-    if feature["type"] == "numeric":
-        return bisect_right(feature["edges"], float(value))
+    if feature["type"] == "numeric":  # a date (ISO text) counts as days since 1970, as its reference does
+        return bisect_right(feature["edges"], as_days(value) if isinstance(value, str) else float(value))
     values = feature["values"]
     text = str(value)
     return values.index(text) if text in values else len(values)

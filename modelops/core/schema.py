@@ -25,12 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from modelops.core.errors import ConfigError, SchemaValueError
+from modelops.core.moments import parse_moment, temporal_expected
 from modelops.core.untrusted import quoted
 
-TYPES = ("float", "int", "category")
+TYPES = ("float", "int", "category", "date", "datetime")
+TEMPORAL = ("date", "datetime")  # read with ``format`` (default ISO 8601), kept and served as ISO 8601 text
 DEFAULT_MISSING_VALUES = ("", "NA", "NaN", "null")
-FEATURE_KEYS = ("type", "values", "min", "max", "optional")
-LABEL_KEYS = ("column", "classes")
+FEATURE_KEYS = ("type", "values", "min", "max", "optional", "format")
+LABEL_KEYS = ("column", "classes", "type", "min", "max")
+LABEL_TYPES = ("class", "number")
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # a TF signature input name and a form field name
 FLOAT32_MAX = 3.4028234663852886e38  # every number reaches the model as float32
 
@@ -44,10 +47,16 @@ class Feature:
     max: float | None = None
     optional: bool = False
     missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES
+    format: str | None = None  # date/datetime only: how ingest reads the CSV (strptime); None: ISO 8601
 
     @property
     def numeric(self) -> bool:
-        return self.type != "category"
+        """A float or an int: a column of the number matrix. Categories and dates travel as text."""
+        return self.type in ("float", "int")
+
+    @property
+    def temporal(self) -> bool:
+        return self.type in TEMPORAL
 
     def _float(self, raw: Any) -> float:
         """A number's value (inf or NaN included: the caller words those); SchemaValueError when it is none."""
@@ -81,12 +90,16 @@ class Feature:
             raise SchemaValueError(self.name, raw, f"is required but missing; send {self.expected()}")
         if self.type == "category":
             return self._category(raw)
+        if self.temporal:
+            return self._moment(raw)
         return self._number(raw, max_abs)
 
     def expected(self) -> str:
         """What a valid value looks like, for error messages and the form."""
         if self.type == "category":
             return f"one of {', '.join(self.values)}" if self.values else "a text value"
+        if self.temporal:
+            return temporal_expected(self.type, self.format)
         kind = "an integer" if self.type == "int" else "a number"
         if self.min is not None and self.max is not None:
             return f"{kind} between {_num(self.min)} and {_num(self.max)}"
@@ -105,6 +118,13 @@ class Feature:
             mean = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise SchemaValueError(self.name, raw, f"must be {self.expected()}, got {shown(raw)}{mean}")
         return value
+
+    def _moment(self, raw: Any) -> str:
+        try:
+            return parse_moment(self.type, self.format, raw)
+        except ValueError:
+            raise SchemaValueError(self.name, raw, f"is not a {self.type}: {shown(raw)}; "
+                                                   f"send {self.expected()}") from None
 
     def _number(self, raw: Any, max_abs: float | None) -> float:
         value = self._float(raw)
@@ -129,11 +149,26 @@ class Feature:
 @dataclass(frozen=True)
 class Label:
     column: str
-    classes: tuple[str | int, ...]
+    classes: tuple[str | int, ...]  # empty for a number label
+    type: str = "class"  # "class" or "number" (a quantity: the model answers ``value``)
+    min: float | None = None  # a number label's bounds, checked at ingest
+    max: float | None = None
+
+    @property
+    def is_number(self) -> bool:
+        return self.type == "number"
 
     @property
     def class_names(self) -> tuple[str, ...]:
         return tuple(str(c) for c in self.classes)
+
+    def value(self, raw: Any) -> float:
+        """A raw label as the number matrix holds it: the class index, or a number label's value."""
+        if not self.is_number:
+            return float(self.index(raw))
+        parsed = Feature(self.column, "float", min=self.min, max=self.max).parse(raw)
+        assert parsed is not None  # a required Feature never answers None
+        return float(parsed)
 
     def index(self, raw: Any) -> int:
         """The position of a raw label (CSV cell or JSON value) in ``classes``; SchemaValueError if none."""
@@ -186,6 +221,8 @@ class Schema:
 
     def scoring_gap(self, rows: Schema) -> str | None:
         """Why a model trained on this schema cannot be scored on rows read with ``rows``; None if it can."""
+        if self.label.is_number != rows.label.is_number:
+            return f"its label was a {self.label.type}, the config now says {rows.label.type}"
         if self.label.class_names != rows.label.class_names:
             return (f"its classes {', '.join(self.label.class_names)} are not label.classes "
                     f"{', '.join(rows.label.class_names)}")
@@ -219,7 +256,8 @@ class Schema:
             kind = f"{f.type}: {'|'.join(f.values)}" if f.values else f.type
             return f"{f.name} ({kind}{', optional' if f.optional else ''})"
 
-        return f"{', '.join(map(one, self.features))} -> {self.label.column} ({', '.join(self.label.class_names)})"
+        target = "number" if self.label.is_number else ", ".join(self.label.class_names)
+        return f"{', '.join(map(one, self.features))} -> {self.label.column} ({target})"
 
     def to_config(self) -> dict[str, Any]:
         """The ``features`` and ``label`` sections as config.json spells them (recorded in metrics.json)."""
@@ -233,8 +271,10 @@ class Schema:
                     spec[key] = getattr(f, key)
             if f.optional:
                 spec["optional"] = True
+            if f.format is not None:
+                spec["format"] = f.format
             features[f.name] = spec
-        return {"features": features, "label": {"column": self.label.column, "classes": list(self.label.classes)}}
+        return {"features": features, "label": _label_config(self.label)}
 
     @classmethod
     def from_config(cls, features: Any = None, label: Any = None,
@@ -271,6 +311,13 @@ def recorded_schema(metrics: Any, missing_values: tuple[str, ...] = DEFAULT_MISS
         return Schema.from_config(recorded.get("features"), recorded.get("label"), missing_values)
     except (ConfigError, AttributeError):
         return None
+
+
+def _label_config(label: Label) -> dict[str, Any]:
+    if not label.is_number:
+        return {"column": label.column, "classes": list(label.classes)}
+    bounds = {key: getattr(label, key) for key in ("min", "max") if getattr(label, key) is not None}
+    return {"column": label.column, "type": "number", **bounds}
 
 
 def demo_schema(missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES) -> Schema:
@@ -329,8 +376,8 @@ def _feature(name: Any, spec: Any, missing_values: tuple[str, ...], source: str 
         bound = spec.get(key)
         if bound is None:
             continue
-        if kind == "category":
-            raise ConfigError(f"{source}: '{where}.{key}' is only for types float and int (this one is category)")
+        if kind not in ("float", "int"):
+            raise ConfigError(f"{source}: '{where}.{key}' is only for types float and int (this one is {kind})")
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
             raise ConfigError(f"{source}: '{where}.{key}' must be a finite number, got {json.dumps(bound)}")
         bounds[key] = float(bound)
@@ -339,7 +386,11 @@ def _feature(name: Any, spec: Any, missing_values: tuple[str, ...], source: str 
     optional = spec.get("optional", False)
     if not isinstance(optional, bool):
         raise ConfigError(f"{source}: '{where}.optional' must be true or false, got {json.dumps(optional)}")
-    return Feature(name, kind, values, bounds.get("min"), bounds.get("max"), optional, tuple(missing_values))
+    fmt = spec.get("format")
+    if fmt is not None and (kind not in ("date", "datetime") or not isinstance(fmt, str) or "%" not in fmt):
+        raise ConfigError(f"{source}: '{where}.format' is a strptime pattern like \"%d/%m/%Y\" for types date "
+                          f"and datetime (this one is {kind}), got {json.dumps(fmt)}")
+    return Feature(name, kind, values, bounds.get("min"), bounds.get("max"), optional, tuple(missing_values), fmt)
 
 
 def _label(label: Any, source: str | Path) -> Label:
@@ -352,10 +403,36 @@ def _label(label: Any, source: str | Path) -> Label:
     column = label.get("column")
     if not isinstance(column, str) or not column.strip():
         raise ConfigError(f"{source}: 'label.column' must name the label's column, got {json.dumps(column)}")
+    kind = label.get("type", "class")
+    if kind not in LABEL_TYPES:
+        raise ConfigError(f"{source}: 'label.type' must be class (the default) or number, got {json.dumps(kind)}")
+    if kind == "number":
+        return _number_label(column.strip(), label, source)
+    for key in ("min", "max"):
+        if key in label:
+            raise ConfigError(f"{source}: 'label.{key}' is only for a number label (\"type\": \"number\")")
     classes = _distinct_values(label.get("classes"), "label.classes", source, "a class")
     if len(classes) < 2:
         raise ConfigError(f"{source}: 'label.classes' needs two or more classes, got {json.dumps(list(classes))}")
     return Label(column.strip(), tuple(label["classes"]))
+
+
+def _number_label(column: str, label: dict[str, Any], source: str | Path) -> Label:
+    """A number to predict: no classes; optional bounds checked at ingest like a feature's."""
+    if "classes" in label:
+        raise ConfigError(f"{source}: 'label.classes' is only for a class label; a number label "
+                          "(\"type\": \"number\") predicts a quantity: remove 'classes'")
+    bounds: dict[str, float] = {}
+    for key in ("min", "max"):
+        bound = label.get(key)
+        if key in label and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                             or not math.isfinite(bound)):
+            raise ConfigError(f"{source}: 'label.{key}' must be a finite number, got {json.dumps(bound)}")
+        if isinstance(bound, (int, float)):
+            bounds[key] = float(bound)
+    if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+        raise ConfigError(f"{source}: 'label.min' ({bounds['min']}) must not exceed 'label.max' ({bounds['max']})")
+    return Label(column, (), "number", bounds.get("min"), bounds.get("max"))
 
 
 def _distinct_values(values: Any, key: str, source: str | Path, what: str) -> tuple[str, ...]:

@@ -43,6 +43,7 @@ class Paired:
     difference_percent: float  # candidate - champion
     ci95_percent: tuple[float, float]  # of the difference
     p_value: float  # two-sided
+    unit: str = "%"  # of candidate_percent/champion_percent: "" for a number label's rmse, mae, r2
 
     def record(self, significance: float) -> dict[str, Any]:
         """The JSON form kept in ``metrics.json`` (``gate.comparison``) and the decision record."""
@@ -54,11 +55,16 @@ class Paired:
             "difference_percent": round(self.difference_percent, 4),
             "ci95_percent": [round(self.ci95_percent[0], 4), round(self.ci95_percent[1], 4)],
             "p_value": float(f"{self.p_value:.6g}"), "significance": significance,
+            **({"unit": self.unit} if self.unit != "%" else {}),
         }
 
     def summary(self) -> str:
         """``-1.25 points (95% CI [-2.65, +0.16], p=0.109; only the candidate right on 2, ...)``"""
         lo, hi = self.ci95_percent
+        if self.unit != "%":  # a number label: the relative change of the error, rows where one is closer
+            return (f"{self.difference_percent:+.2f}% of the champion's error (95% CI [{lo:+.2f}, {hi:+.2f}], "
+                    f"p={self.p_value:.3g}; the candidate closer on {self.candidate_only_correct}, "
+                    f"the champion on {self.champion_only_correct} rows)")
         return (f"{self.difference_percent:+.2f} points (95% CI [{lo:+.2f}, {hi:+.2f}], p={self.p_value:.3g}; "
                 f"only the candidate right on {self.candidate_only_correct}, "
                 f"only the champion on {self.champion_only_correct} rows)")
@@ -137,6 +143,11 @@ def describe(record: Any) -> str | None:
     """A stored ``gate.comparison`` (see ``Paired.record``) as one line; None when it is not one."""
     try:
         lo, hi = (float(v) for v in record["ci95_percent"])
+        if record.get("unit") == "":  # a number label: the relative change of the error
+            return (f"{float(record['difference_percent']):+.2f}% of the champion's error (95% CI [{lo:+.2f}, "
+                    f"{hi:+.2f}], p={float(record['p_value']):.3g}, significance {float(record['significance']):g}; "
+                    f"the candidate closer on {int(record['candidate_only_correct'])}, "
+                    f"the champion on {int(record['champion_only_correct'])} of {int(record['rows'])} rows)")
         return (f"{float(record['difference_percent']):+.2f} points vs the champion (95% CI [{lo:+.2f}, {hi:+.2f}], "
                 f"p={float(record['p_value']):.3g}, significance {float(record['significance']):g}; "
                 f"only the candidate right on {int(record['candidate_only_correct'])}, "

@@ -86,7 +86,7 @@ def _served_accuracy(config: Config, store: ModelStore, served: int, new: tables
     from modelops.trainer.model import network as model  # TensorFlow: only in a run
 
     own = recorded_schema(store.metrics(served))
-    if own is None or own.scoring_gap(config.schema):
+    if own is None or own.scoring_gap(config.schema) or own.label.is_number:  # a number has no accuracy
         return None
     x, text = tables.relayout(config.schema, own, new.numbers[:, :-1], new.text)
     try:

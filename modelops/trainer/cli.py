@@ -247,6 +247,15 @@ def _run(command: str, args: argparse.Namespace, config: Config) -> int:
     return ExitCode.OK
 
 
+def _value_scores(metrics: dict) -> list[str]:
+    """A number label's scores (rmse, mae in its units, r2), one line; none for a class label."""
+    scores = metrics.get("scores")
+    if not isinstance(scores, dict):
+        return []
+    shown = [f"{k} {scores[k]:.4g}" for k in ("rmse", "mae", "r2") if isinstance(scores.get(k), (int, float))]
+    return [f"      scores: {', '.join(shown)}"] if shown else []
+
+
 def status_lines(config: Config, recent: int = 5) -> list[str]:
     """What is published, what TF Serving will serve, and the last decisions."""
     store = ModelStore(config.models_dir)
@@ -263,6 +272,7 @@ def status_lines(config: Config, recent: int = 5) -> list[str]:
         if evidence:
             lines.append(f"      gate: {evidence}")
         lines.append(f"      lineage: {lineage.summary(m.get('lineage'))}")
+        lines.extend(_value_scores(m))
     if versions:
         own = recorded_schema(store.metrics(versions[-1]))
         lines.append(f"served schema: {own.describe() if own else 'unreadable in its metrics.json'}")

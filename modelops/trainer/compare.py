@@ -55,7 +55,7 @@ class Rows:
     named: ``{feature: value}``); ``labels`` (class indexes) is None when the input has no label column."""
 
     x: list
-    labels: list[int] | None
+    labels: list[float] | None  # class indexes, or a number label's values
     source: str
     schema: Schema = DEMO_SCHEMA
 
@@ -102,7 +102,7 @@ def read_csv(path: Path, max_abs: float, max_rows: int, schema: Schema = DEMO_SC
     if not 1 <= len(table) - 1 <= max_rows:
         raise UsageError(f"--input {path} has {len(table) - 1} data rows; between 1 and {max_rows} are needed")
     x: list = []
-    labels: list[int] = []
+    labels: list[float] = []
     problems: list[str] = []
     for line, row in enumerate(table[1:], start=2):
         try:
@@ -217,7 +217,10 @@ def summarize(versions: tuple[int, int], specs: tuple[str, str], rows: Rows, ans
     sides = []
     for version, spec, found, latencies in ((versions[0], specs[0], pa, la), (versions[1], specs[1], pb, lb)):
         side = {"version": version, "spec": spec, "accuracy_percent": None, "latency_ms": None}
-        if rows.labels is not None:
+        if rows.labels is not None and rows.schema.label.is_number:  # a number: its rmse on the labelled rows
+            errors = [(p.value or 0.0) - y for p, y in zip(found, rows.labels, strict=True)]
+            side["rmse"] = round(math.sqrt(sum(e * e for e in errors) / len(errors)), 6)
+        elif rows.labels is not None:
             hits = sum(p.index == y for p, y in zip(found, rows.labels, strict=True))
             side["accuracy_percent"] = round(100.0 * hits / len(found), 4)
         if latencies:
@@ -236,7 +239,12 @@ def summarize(versions: tuple[int, int], specs: tuple[str, str], rows: Rows, ans
 
 def _row_record(i: int, rows: Rows, a: Prediction, b: Prediction, diff: float) -> dict:
     schema = rows.schema
-    label = None if rows.labels is None else schema.label.classes[rows.labels[i]]
+    if schema.label.is_number:
+        shown = {name: (None if isinstance(v, float) and math.isnan(v) or v == "" else v)
+                 for name, v in rows.x[i].items()}
+        return {"row": i + 1, "x": shown, "label": None if rows.labels is None else rows.labels[i],
+                "a": round(a.value or 0.0, 6), "b": round(b.value or 0.0, 6), "abs_diff": round(diff, 6)}
+    label = None if rows.labels is None else schema.label.classes[int(rows.labels[i])]
     if schema.packed:
         return {"row": i + 1, "x": [round(v, 6) for v in rows.x[i]], "label": label,
                 "a": round(a.probabilities[-1], 6), "b": round(b.probabilities[-1], 6), "abs_diff": round(diff, 6)}
@@ -378,5 +386,7 @@ def _in_process(path: Path, rows: Rows) -> list[Prediction]:
         return [predictions.read([p], rows.schema) for p in found]
     feeds = {f.name: np.asarray([r[f.name] for r in rows.x], dtype=np.float32) if f.numeric
              else np.asarray([str(r[f.name]).encode() for r in rows.x], dtype=object) for f in rows.schema.features}
+    if rows.schema.label.is_number:
+        return [Prediction((), 0, float(v)) for v in signature.run(feeds)["value"]]
     probabilities = signature.run(feeds)["probabilities"]
     return [Prediction(tuple(map(float, p)), int(np.argmax(p))) for p in probabilities]

@@ -2,7 +2,8 @@
 
 At training time :func:`reference` summarises the training rows per declared feature (numeric:
 count, blanks, mean, std, quantile bin edges and the share per bin; category: the share per value,
-out-of-vocabulary and missing) and the label's class shares; it goes into the version's
+out-of-vocabulary and missing; a date as days since 1970) and the label's class shares (a number
+label: binned like a number feature); it goes into the version's
 ``metrics.json`` under ``reference``. :func:`score` puts a batch into the same slots and computes
 the PSI per feature (``modelops.core.psi``, shared with the frontend's live counting). A feature is
 ``drifted`` when its score is above ``drift.threshold`` and the batch has at least
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modelops.core.moments import as_days
 from modelops.core.psi import psi, slot
 from modelops.core.schema import Schema
 from modelops.trainer.data import tables
@@ -39,8 +41,14 @@ class Table:
 
 
 def table(schema: Schema, x: np.ndarray, y: np.ndarray, text: np.ndarray | None = None) -> Table:
-    """A Table from the pipeline's matrices (numeric features in ``x``, categories in ``text``)."""
-    return Table(tables.columns(schema, x, text), np.asarray(y).astype(int))
+    """A Table from the pipeline's matrices (numeric features in ``x``, categories and dates in ``text``);
+    a date counts as days since 1970 (``modelops.core.moments.as_days``), NaN when missing."""
+    columns = tables.columns(schema, x, text)
+    for f in schema.features:
+        if f.temporal:
+            columns[f.name] = np.asarray([as_days(v) if v else np.nan for v in columns[f.name].tolist()])
+    labels = np.asarray(y, dtype=np.float64) if schema.label.is_number else np.asarray(y).astype(int)
+    return Table(columns, labels)
 
 
 def of_batch(schema: Schema, batch: tables.Batch) -> Table:
@@ -50,9 +58,10 @@ def of_batch(schema: Schema, batch: tables.Batch) -> Table:
 
 def reference(schema: Schema, rows: Table, bins: int) -> dict:
     """The reference statistics of ``rows`` (the training rows): small and bounded by ``bins``."""
-    features = {f.name: _numeric(rows.columns[f.name], bins) if f.numeric
+    features = {f.name: _numeric(rows.columns[f.name], bins) if f.numeric or f.temporal
                 else _category(rows.columns[f.name], f.values) for f in schema.features if f.name in rows.columns}
-    return {"rows": len(rows), "bins": bins, "features": features, "label": _label(schema, rows.labels)}
+    label = _numeric(rows.labels, bins) if schema.label.is_number else _label(schema, rows.labels)
+    return {"rows": len(rows), "bins": bins, "features": features, "label": label}
 
 
 def _numeric(column: np.ndarray, bins: int) -> dict:
@@ -107,7 +116,11 @@ def score(ref: dict, rows: Table, threshold: float, min_rows: int) -> dict:
     features = {name: judged(psi(feature["shares"], counts(feature, rows.columns[name])))
                 for name, feature in ref.get("features", {}).items() if name in rows.columns}
     label = ref.get("label") or {}
-    found = np.bincount(rows.labels, minlength=len(label.get("classes", []))).tolist()
+    if label.get("type") == "numeric":  # a number label: its values binned like a number feature
+        found = counts(label, np.asarray(rows.labels, dtype=np.float64))
+        return {"rows": len(rows), "features": features,
+                "label": {**judged(psi(label["shares"], found)), "shares": {}}}
+    found = np.bincount(rows.labels.astype(int), minlength=len(label.get("classes", []))).tolist()
     shares = dict(zip(label.get("classes", []), _shares(found), strict=False))
     label_score = psi(label["shares"], found) if label.get("shares") and len(found) == len(label["shares"]) else 0.0
     return {"rows": len(rows), "features": features, "label": {**judged(label_score), "shares": shares}}

@@ -69,24 +69,30 @@ def decide(
     sanity_error: str | None = None,
     no_champion: str = "no champion yet",
     slices: Sequence[SliceResult] = (),
+    floor_verdict: tuple[bool, str] | None = None,
 ) -> Decision:
     """Apply the gate rules; ``reasons`` explains the outcome either way. ``candidate_score``: its
     ``gate.metric`` score in percent; ``paired_test`` pairs the candidate with the champion on the
-    eval rows (None: no champion, and ``no_champion`` says why)."""
-    failed, passed = [], []
+    eval rows (None: no champion, and ``no_champion`` says why). ``floor_verdict``: a number label's
+    absolute bound instead of the percent floor (``modelops.trainer.regression.floor``)."""
+    failed: list[str] = []
+    passed: list[str] = []
     if sanity_error:
         failed.append(f"exported model failed the reload check: {sanity_error}")
     if eval_rows < gate.min_eval_rows:
         failed.append(f"only {eval_rows} eval rows, gate.min_eval_rows is {gate.min_eval_rows}")
     floor, metric = gate.min_accuracy_percent, gate.metric  # the candidate's and champion's score by gate.metric
-    if candidate_score >= floor:
+    if floor_verdict is not None:
+        (passed if floor_verdict[0] else failed).append(floor_verdict[1])
+    elif candidate_score >= floor:
         passed.append(f"{metric} {candidate_score:.2f}% >= {floor:.2f}%")
     else:
         failed.append(f"{metric} {candidate_score:.2f}% < {floor:.2f}% (gate.min_accuracy_percent)")
     if paired_test is None:
         passed.append(f"{no_champion}: floor only")
     else:
-        versus = f"in {metric} vs champion {paired_test.champion_percent:.2f}%: {paired_test.summary()}"
+        champion = f"{paired_test.champion_percent:.2f}{paired_test.unit}"
+        versus = f"in {metric} vs champion {champion}: {paired_test.summary()}"
         if regressed(gate, paired_test):
             failed.append(f"significant regression {versus} (p < gate.significance={gate.significance:g} "
                           f"and more than gate.max_regression_percent={gate.max_regression_percent:g})")
@@ -99,6 +105,7 @@ def decide(
     for s in slices:
         if s.verdict == "regression" and s.paired_test is not None:
             failed.append(f"significant regression in slice {s.name} ({s.rows} rows): "
-                          f"{metric} {s.candidate_percent:.2f}% vs champion {s.paired_test.champion_percent:.2f}%, "
+                          f"{metric} {s.candidate_percent:.2f}{s.paired_test.unit} vs champion "
+                          f"{s.paired_test.champion_percent:.2f}{s.paired_test.unit}, "
                           f"{s.paired_test.summary()}")
     return Decision(promote=not failed, reasons=tuple(failed or passed), threshold_percent=floor)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from modelops.core import stats
+from modelops.trainer import bootstrap, regression
 
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 Classes = Sequence | np.ndarray  # class indexes per row: labels or a model's predictions
@@ -54,7 +55,10 @@ def confusion_record(table: np.ndarray, class_names: tuple[str, ...]) -> dict:
 
 
 def metric_percent(metric: str, y_true: Classes, predicted: Classes) -> float:
-    """One metric of predicted class indexes against the labels, in percent (any rows: a slice, a resample)."""
+    """One metric of predicted class indexes against the labels, in percent (any rows: a slice, a resample);
+    a number label's metric (rmse, mae, r2) of predicted values."""
+    if metric in regression.METRICS:
+        return regression.scores(np.asarray(predicted), np.asarray(y_true))[metric]
     truth, guess = np.asarray(y_true, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
     size = int(max(truth.max(initial=0), guess.max(initial=0))) + 1  # a class in neither side counts in no mean
     return scores_percent(confusion(guess, truth, size))[metric]
@@ -62,9 +66,11 @@ def metric_percent(metric: str, y_true: Classes, predicted: Classes) -> float:
 
 def paired(metric: str, y_true: Classes, candidate: Classes, champion: Classes) -> stats.Paired:
     """Candidate vs champion on the same rows by ``metric``: the exact McNemar test for accuracy (a
-    per-row mean), a seeded paired bootstrap for the others (not a per-row mean)."""
+    per-row mean), a seeded paired bootstrap for the others (not a per-row mean), vectorised
+    (``modelops.trainer.bootstrap``)."""
     truth = np.asarray(y_true).reshape(-1)
+    if metric in regression.METRICS:
+        return regression.paired(metric, truth, np.asarray(candidate), np.asarray(champion))
     if metric == "accuracy":
         return stats.mcnemar((np.asarray(candidate) == truth).tolist(), (np.asarray(champion) == truth).tolist())
-    return stats.paired_bootstrap(lambda t, p: metric_percent(metric, t, p), truth.tolist(),
-                                  np.asarray(candidate).tolist(), np.asarray(champion).tolist(), metric)
+    return bootstrap.class_metric(metric, truth, np.asarray(candidate), np.asarray(champion))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from modelops.core.config import GateConfig, SliceConfig
 from modelops.trainer import gate, scoring
 
@@ -59,11 +61,13 @@ def score(config: GateConfig, columns: Mapping[str, Sequence], y_true: Sequence,
     """Every slice of every ``gate.slices`` spec, scored by ``gate.metric`` for both models (their
     predicted classes) with the same paired test as the whole (``scoring.paired``), and judged."""
     results = []
+    truth_all, mine_all = np.asarray(y_true), np.asarray(candidate)
+    theirs_all = None if champion is None else np.asarray(champion)
     for spec in config.slices:
         for name, rows in groups(spec, columns):
-            truth, mine = [y_true[i] for i in rows], [candidate[i] for i in rows]
-            paired = None if champion is None else scoring.paired(config.metric, truth, mine,
-                                                                  [champion[i] for i in rows])
+            at = np.asarray(rows, dtype=np.int64)
+            truth, mine = truth_all[at], mine_all[at]
+            paired = None if theirs_all is None else scoring.paired(config.metric, truth, mine, theirs_all[at])
             results.append(gate.judge_slice(config, name, scoring.metric_percent(config.metric, truth, mine),
                                             len(rows), paired))
     return results

@@ -212,6 +212,8 @@ class NamedInputs(Inputs):
 def example_value(feature: Feature, row: int, column: int) -> float | str:
     """A valid value for examples and the form: the first declared category, the middle of the
     bounds, or the README's numbers (``[[1.5, 2.3], [0.8, -1.2]]`` by row and column)."""
+    if feature.temporal:
+        return "2024-07-01" if feature.type == "date" else "2024-07-01T12:00:00"
     if not feature.numeric:
         return feature.values[0] if feature.values else "text"
     low, high = feature.min, feature.max

@@ -33,6 +33,7 @@ def spec(max_instances: int, max_content_length: int, inputs: Inputs) -> dict:
     post = doc["paths"]["/predict"]["post"]
     names = schema.label.class_names
     post["summary"] = (f"Probability of class {names[-1]} for each row" if schema.packed
+                       else f"The predicted {schema.label.column} for each row" if schema.label.is_number
                        else "The predicted class and every class's probability for each row"
                        ) + ", from the highest AVAILABLE version"
     content = post["requestBody"]["content"]
@@ -41,6 +42,11 @@ def spec(max_instances: int, max_content_length: int, inputs: Inputs) -> dict:
         f.name: example_value(f, 0, i) for i, f in enumerate(schema.features)}
     post["responses"]["200"]["content"]["application/json"]["example"] = {
         "predictions": _PACKED_EXAMPLE if schema.packed else [_named_example(schema)]}
+    if schema.label.is_number:
+        value = {"type": "number", "description": f"the predicted {schema.label.column}, in its own units"}
+        doc["components"]["schemas"]["PredictResponse"] = _response(
+            {"type": "object", "required": ["value"], "properties": {"value": value}})
+        post["responses"]["200"]["content"]["application/json"]["example"] = {"predictions": [{"value": 23.4}]}
     return doc
 
 
@@ -104,6 +110,8 @@ def _property(feature: Feature) -> dict:
         node: dict = {"type": "integer" if feature.type == "int" else "number", **_bounds(feature)}
     else:
         node = {"type": "string"}
+        if feature.temporal:
+            node["format"] = "date" if feature.type == "date" else "date-time"
         if feature.values:
             node["enum"] = list(feature.values)
     node["description"] = feature.expected() + ("; optional (null or absent: missing)" if feature.optional else "")
@@ -141,6 +149,8 @@ def _response(answer: dict) -> dict:
 
 def _named_example(schema: Schema) -> dict:
     names = schema.label.class_names
+    if len(names) < 2:  # a number label: spec() puts its own example in
+        return {}
     rest = (1 - _EXAMPLE_PROBABILITY) / (len(names) - 1)
     probabilities = {name: round(_EXAMPLE_PROBABILITY if i == 0 else rest, 7) for i, name in enumerate(names)}
     return {"class": names[0], "probability": probabilities[names[0]], "probabilities": probabilities}

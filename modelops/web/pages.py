@@ -17,7 +17,7 @@ from modelops.core.history import Event
 from modelops.core.predictions import Prediction
 from modelops.core.schema import Schema
 from modelops.core.store import ModelStore
-from modelops.web import chart, importance, traffic
+from modelops.web import chart, importance, scatter, traffic
 from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
 from modelops.web.headers import curl_base
@@ -103,6 +103,7 @@ def render_page(status: int = 200, error: str | None = None, result: dict | None
         "form": form_view(inputs, _form_values(inputs), error),
         "schema": schema,
         "confusion": confusion_view(model),
+        "values": scatter.values_view(model),
         "rollout": traffic.page_context(in_rollout, cfg.rollout),
         "drift": live_drift.page_context(records),
         "importance": importance.page_context(models, model, shown),
@@ -218,7 +219,9 @@ def form_view(inputs: Inputs, values: dict, error: str | None) -> dict:
         field = {"name": f.name, "value": typed, "required": not f.optional,
                  "hint": f.expected() + ("; may stay blank" if f.optional else ""),
                  "described_by": "form-error" if error else ("x-hint" if shared_hint else f"{f.name}-hint")}
-        if not f.numeric:
+        if f.temporal:
+            field.update(kind="date" if f.type == "date" else "datetime-local")
+        elif not f.numeric:
             field["kind"] = "select" if f.values else "text"
             field["options"] = ([""] if f.optional else []) + list(f.values or ())
         elif f.min is not None or f.max is not None:
@@ -231,7 +234,9 @@ def form_view(inputs: Inputs, values: dict, error: str | None) -> dict:
 
 def result_view(answer: Prediction, schema: Schema, version: int) -> dict:
     """A prediction as the page shows it: packed, the second class's probability (the demo's "class 1");
-    named, the class, its probability and every class's."""
+    named, the class, its probability and every class's; a number label, the value and its column's name."""
+    if answer.value is not None:
+        return {"number": True, "value": answer.value, "unit": schema.label.column, "version": version}
     names = schema.label.class_names
     return {"packed": schema.packed, "label": answer.name(schema), "probability": answer.probability,
             "positive": names[-1], "positive_probability": answer.probabilities[-1],

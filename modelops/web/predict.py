@@ -2,7 +2,8 @@
 
 The answering version goes out in the ``X-Model-Version`` header, so the JSON body stays
 exactly what the product README promises for the demo: ``{"predictions": [[p], ...]}``. A
-declared (named) schema answers ``{"predictions": [{"class", "probability", "probabilities"}]}``.
+declared (named) schema answers ``{"predictions": [{"class", "probability", "probabilities"}]}``,
+a number label ``{"predictions": [{"value": 23.4}]}``.
 ``"explain": true`` adds each named row's ``explanation`` (the demo's packed rows: a parallel
 ``explanations`` list), from the same version (``web/explanations.py``).
 During a staged rollout ``web/traffic.py`` picks that version (stable or canary) and mirrors (shadow).
@@ -17,6 +18,7 @@ from modelops.core import predictions as answers
 from modelops.core.errors import ServingError, ServingHTTPError
 from modelops.web import drift as live_drift
 from modelops.web import explanations, files, importance
+from modelops.web.inputs import InputError
 from modelops.web.metrics import record_served
 from modelops.web.pages import render_page, result_view, wants_html
 
@@ -54,7 +56,11 @@ def predict():
         record_served(version)
         live_drift.observe(version, rows)
     schema = inputs.schema
-    explained = explanations.explain(rows, version, schema) if explanations.requested(is_form) else None
+    wanted = explanations.requested(is_form)
+    if wanted and schema.label.is_number:
+        raise InputError("explanations are given for a class label only (docs/explain.md); send the request "
+                         "without 'explain'")
+    explained = explanations.explain(rows, version, schema) if wanted else None
     if is_form and wants_html():
         result = result_view(answers.read(predictions[0], schema), schema, version)
         result["explanation"] = explained and importance.answer_bars(explained[0])

@@ -55,7 +55,7 @@ def test_an_all_float_three_class_schema_is_named():
     ("sections", "expected"),
     [
         ({"features": {"a": {"type": "flaot"}}, "label": SPECIES}, "'features.a.type' must be one of float, int, "
-                                                                   "category, got \"flaot\" (did you mean 'float'?)"),
+                                                                   "category, date, datetime, got \"flaot\" (did you mean 'float'?)"),
         ({"features": {"a": {"tpye": "float"}}, "label": SPECIES}, "unknown key 'features.a.tpye' (did you mean "
                                                                    "'features.a.type'?)"),
         ({"features": {"a": {"type": "float"}}, "label": {"column": "y", "classes": []}}, "'label.classes' must be a "

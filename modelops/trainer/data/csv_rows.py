@@ -62,14 +62,14 @@ class Header:
         declared = {name.lower() for name in wanted}
         self.ignored = tuple(h for h in header if h.lower() not in declared)
 
-    def read(self, row: list[str]) -> tuple[list[float | str | None], int | None]:
-        """One data row's typed values in schema order and its class index (None without a label
-        column); ValueError says what is wrong."""
+    def read(self, row: list[str]) -> tuple[list[float | str | None], float | None]:
+        """One data row's typed values in schema order and its label (the class index, or a number
+        label's value; None without a label column); ValueError says what is wrong."""
         if len(row) != self.width:
             raise ValueError(f"expected {self.width} fields, got {len(row)}")
         try:
             values = [f.parse(row[i], self.max_abs) for f, i in self.features]
-            index = None if self.label is None else self.schema.label.index(row[self.label])
+            index = None if self.label is None else self.schema.label.value(row[self.label])
         except SchemaValueError as exc:
             raise ValueError(str(exc)) from None
         return values, index
@@ -135,7 +135,7 @@ class _Table:
         self.numbers: list[float] = []
         self.text: list[str] = []
 
-    def add(self, values: list[float | str | None], index: int | None) -> None:
+    def add(self, values: list[float | str | None], index: float | None) -> None:
         assert index is not None  # a batch's header has the label column
         self.numbers.extend(math.nan if v is None else float(v) for v in (values[i] for i in self.numeric))
         self.numbers.append(float(index))

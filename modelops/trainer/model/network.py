@@ -66,13 +66,16 @@ def compile_for(model: tf.keras.Model, learning_rate: float) -> None:
 
 
 def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | dict | None = None,
-           encoder: Encoder | None = None, baseline: dict[str, float | str] | None = None) -> None:
+           encoder: Encoder | None = None, baseline: dict[str, float | str] | None = None,
+           label_scale: tuple[float, float] | None = None) -> None:
     """Write a SavedModel with the serving signature to ``path`` (which must not exist), with TF
     Serving warmup records of ``warmup_rows`` when given (see ``write_warmup``).
 
     With ``encoder``, its schema shapes the signature and its preprocessing runs before the model;
     without, the demo's packed ``x`` goes into the model as it is. With both ``encoder`` and
-    ``baseline`` (``explain.baseline_row``), the export also carries the ``explain`` signature.
+    ``baseline`` (``explain.baseline_row``), a class label's export also carries the ``explain``
+    signature. ``label_scale``: a number label's training mean and deviation
+    (``modelops.trainer.model.number``).
 
     Keras's ExportArchive, not ``tf.saved_model.save`` of a module holding the model: that one
     stores Keras 3 weights apart from the variables the signature reads, which
@@ -81,12 +84,18 @@ def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | dict | N
     """
     archive = keras.export.ExportArchive()
     archive.track(model)
+    explained = False
     if encoder is None:
         archive.add_endpoint(
             SERVING_SIGNATURE,  # named so: the archive adds no second, aliased signature
             lambda x: {OUTPUT_NAME: model(x, training=False)},
             input_signature=[tf.TensorSpec([None, N_FEATURES], tf.float32, name=INPUT_NAME)],
         )
+    elif encoder.schema.label.is_number:
+        from modelops.trainer.model import number
+
+        archive.track(encoder)
+        number.add_endpoint(archive, model, encoder, label_scale or (0.0, 1.0), SERVING_SIGNATURE)
     else:
         archive.track(encoder)
         _add_endpoint(archive, model, encoder)
@@ -94,9 +103,10 @@ def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | dict | N
             from modelops.trainer.model import explain
 
             explain.add_endpoint(archive, model, encoder, baseline)
+            explained = True
     archive.write_out(str(path), verbose=False)
     if warmup_rows is not None:
-        write_warmup(Path(path), warmup_rows, explained=encoder is not None and baseline is not None)
+        write_warmup(Path(path), warmup_rows, explained=explained)
 
 
 def _add_endpoint(archive: keras.export.ExportArchive, model: tf.keras.Model, encoder: Encoder) -> None:
@@ -155,10 +165,12 @@ def load_signature(path: Path):
 
 def predict(signature, x: np.ndarray, schema: Schema | None = None, text: np.ndarray | None = None) -> np.ndarray:
     """What the serving signature answers for these rows (data.py's layout): packed ``[n, 1]``
-    (P of the second class), named ``[n, K]``. ``schema`` None: the demo's packed rows."""
+    (P of the second class), named ``[n, K]``, a number label's ``value`` ``[n]``. ``schema`` None:
+    the demo's packed rows."""
     if schema is None or schema.packed:
         return signature.run({INPUT_NAME: np.asarray(x, dtype=np.float32)})[OUTPUT_NAME]
     from modelops.trainer.model.preprocessing import feeds
 
-    return signature.run(feeds(schema, x, text))[NAMED_OUTPUT]
+    answer = signature.run(feeds(schema, x, text))
+    return answer["value"] if schema.label.is_number else answer[NAMED_OUTPUT]
 

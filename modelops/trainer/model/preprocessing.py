@@ -4,7 +4,8 @@ So stock TF Serving answers raw values: each numeric feature is normalised with 
 variance of the training rows (a missing optional value takes the training mean, plus a 0/1
 missing indicator); each category is looked up in its declared values, or else the values the
 training rows hold, with one out-of-vocabulary bucket, one-hot (plus a missing indicator when
-optional). The result, float32 ``[None, input_dim]``, is what a model sees: the built-in MLP or
+optional); a date or timestamp becomes its year and calendar cycles (``dates.py``). The result,
+float32 ``[None, input_dim]``, is what a model sees: the built-in MLP or
 the user's ``train.module``. The seed's demo keeps its features as they are (no normalisation),
 so its model is the one it has always been.
 """
@@ -18,15 +19,17 @@ import tensorflow as tf
 from modelops.core.errors import DataError
 from modelops.core.schema import Schema
 from modelops.trainer.data.tables import columns
+from modelops.trainer.model import dates
 
 
 class Encoder(keras.layers.Layer):
     """Named feature columns (``{name: [None]}``) -> float32 ``[None, input_dim]``."""
 
     def __init__(self, schema: Schema, means: dict[str, float], variances: dict[str, float],
-                 vocabularies: dict[str, tuple[str, ...]], **kwargs):
+                 vocabularies: dict[str, tuple[str, ...]], fills: dict[str, str] | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.schema, self.means = schema, means
+        self.schema, self.means, self.variances = schema, means, variances
+        self.fills = fills or {}  # a date feature's median moment, for a missing value
         self.normalise = not schema.is_demo
         self.norms = []
         self.lookups = []
@@ -35,7 +38,7 @@ class Encoder(keras.layers.Layer):
                 norm = keras.layers.Normalization(mean=[means[f.name]], variance=[variances[f.name]])
                 norm.build((None, 1))
                 self.norms.append(norm)
-            elif not f.numeric:
+            elif f.type == "category":
                 self.lookups.append(keras.layers.StringLookup(
                     vocabulary=list(vocabularies[f.name]), num_oov_indices=1, output_mode="one_hot"))
         self.vocabularies = vocabularies
@@ -49,7 +52,8 @@ class Encoder(keras.layers.Layer):
         """Encoded columns per feature, in schema order (its one-hot and missing indicator included)."""
         widths = []
         for f in self.schema.features:
-            widths.append((1 if f.numeric else len(self.vocabularies[f.name]) + 1) + f.optional)
+            one_hot = len(self.vocabularies[f.name]) + 1 if f.type == "category" else 1
+            widths.append((dates.width(f.type) if f.temporal else one_hot) + f.optional)
         return widths
 
     def call(self, inputs: dict):
@@ -62,6 +66,11 @@ class Encoder(keras.layers.Layer):
                 if f.optional:
                     value = tf.where(missing, tf.fill(tf.shape(value), self.means[f.name]), value)
                 parts.append(next(norms)(value) if self.normalise else value)
+            elif f.temporal:
+                text = tf.reshape(inputs[f.name], [-1])
+                parts.append(dates.derive(text, f.type, self.fills[f.name], self.means[f.name],
+                                          self.variances[f.name]))
+                missing = tf.equal(text, "")[:, None]
             else:
                 text = tf.reshape(inputs[f.name], [-1])
                 parts.append(tf.cast(next(lookups)(text), tf.float32))
@@ -73,11 +82,13 @@ class Encoder(keras.layers.Layer):
 
 def fit(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> Encoder:
     """An Encoder fitted on the training rows (``x`` numeric features, ``text`` categories, data.py's layout)."""
-    means, variances, vocabularies = {}, {}, {}
+    means, variances, vocabularies, fills = {}, {}, {}, {}
     by_name = columns(schema, x, text)
     for f in schema.features:
         values = by_name[f.name]
-        if f.numeric:
+        if f.temporal:
+            means[f.name], variances[f.name], fills[f.name] = dates.fit(values)
+        elif f.numeric:
             present = values[~np.isnan(values)]
             means[f.name] = float(present.mean()) if len(present) else 0.0
             variances[f.name] = float(present.var()) if len(present) > 1 else 1.0
@@ -87,7 +98,7 @@ def fit(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> Encoder:
                 raise DataError(f"feature '{f.name}' has no value in any training row: declare its "
                                 f"features.{f.name}.values, or bring rows that have one")
             vocabularies[f.name] = vocabulary
-    return Encoder(schema, means, variances, vocabularies)
+    return Encoder(schema, means, variances, vocabularies, fills)
 
 
 def encode(encoder: Encoder, x: np.ndarray, text: np.ndarray | None) -> np.ndarray:

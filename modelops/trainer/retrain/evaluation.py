@@ -20,7 +20,7 @@ from modelops.core.config import Config
 from modelops.core.errors import ServableError, StoreError
 from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
-from modelops.trainer import gate, scoring, slices
+from modelops.trainer import gate, regression, scoring, slices
 from modelops.trainer.data import tables
 from modelops.trainer.retrain.runlog import RunLog
 
@@ -94,6 +94,8 @@ def train_and_evaluate(config: Config, split: tables.Split, run_dir: Path, label
                       f"{config.train.epochs} epochs in {candidate.seconds:.1f}s"
                       + (f", model from {config.train.module}" if config.train.module else ""))
     probabilities = model.predict(model.load_signature(candidate.path), split.x_eval, schema, split.text_eval)
+    if schema.label.is_number:
+        return _evaluate_values(config, split, candidate, probabilities, label, log)
     width = 1 if schema.packed else schema.num_classes
     sanity_error = _sanity_error(probabilities, (len(split.y_eval), width))
     if sanity_error:
@@ -115,6 +117,21 @@ def _explanations(candidate: Candidate, schema, split: tables.Split) -> dict:
     mean_abs = explain.importance(candidate.path, schema, split.x_eval, split.text_eval)
     return {"baseline": candidate.baseline, "steps": explain.STEPS, "rows": len(split.y_eval),
             **importance.record(mean_abs)}
+
+
+def _evaluate_values(config: Config, split: tables.Split, candidate: Candidate, values: np.ndarray, label: str,
+                     log: RunLog) -> Evaluation:
+    """A number label: the values must be finite, one per row; scored by rmse, mae and r2."""
+    values = np.asarray(values)
+    if values.shape != (len(split.y_eval),) or not np.isfinite(values).all():
+        error = f"output shape {values.shape}, expected ({len(split.y_eval)},) finite values"
+        log.step("evaluate", f"{label} answers no usable values: {error}")
+        return Evaluation(candidate, values, 0.0, error)
+    scores = regression.scores(values, split.y_eval)
+    log.step("evaluate", f"{label} {config.gate.metric} {scores[config.gate.metric]:.4g} "
+                         f"(rmse {scores['rmse']:.4g}, mae {scores['mae']:.4g}, r2 {scores['r2']:.3f}) "
+                         f"on {len(split.y_eval)} eval rows")
+    return Evaluation(candidate, values, scores[config.gate.metric], None, scores, None, values)
 
 
 def _metric(config: Config) -> str:
@@ -160,9 +177,14 @@ def evaluate_champion(config: Config, store: ModelStore, split: tables.Split, lo
             f"could not evaluate the serving champion v{served}: {exc}; "
             "retire it with 'retrain_pipeline.py rollback' and retrain"
         ) from exc
-    predicted = scoring.predicted_classes(probabilities)
-    table = scoring.confusion(predicted, split.y_eval, config.schema.num_classes)
-    champion = Champion(served, served, scoring.scores_percent(table)[config.gate.metric], predicted=predicted)
+    if config.schema.label.is_number:  # the same label kind as the config's (Schema.scoring_gap)
+        predicted = np.asarray(probabilities)
+        score = regression.scores(predicted, split.y_eval)[config.gate.metric]
+    else:
+        predicted = scoring.predicted_classes(probabilities)
+        table = scoring.confusion(predicted, split.y_eval, config.schema.num_classes)
+        score = scoring.scores_percent(table)[config.gate.metric]
+    champion = Champion(served, served, score, predicted=predicted)
     log.step("champion", f"v{served} {_metric(config)}{champion.score:.2f}% on the same eval rows")
     return champion
 
@@ -184,20 +206,26 @@ def judge(config: Config, split: tables.Split, evaluation: Evaluation, champion:
             paired_test = scoring.paired(config.gate.metric, truth, mine, theirs)
         columns = {name: values.tolist() for name, values in
                    tables.columns(config.schema, split.x_eval, split.text_eval).items()}  # by feature name
+        for f in config.schema.features:
+            if f.temporal:  # a date is sliced by its calendar month (YYYY-MM)
+                columns[f.name] = [v[:7] for v in columns[f.name]]
         slice_results = slices.score(config.gate, columns, truth.tolist(), mine.tolist(),
                                      None if theirs is None else theirs.tolist())
     _log_evidence(log, paired_test, slice_results)
+    floor = regression.floor(config.gate, evaluation.score) if config.schema.label.is_number else None
     decision = gate.decide(config.gate, evaluation.score, paired_test, len(split.y_eval),
-                           evaluation.sanity_error, champion.absent, slice_results)
+                           evaluation.sanity_error, champion.absent, slice_results, floor)
     return paired_test, slice_results, decision
 
 
 def _log_evidence(log: RunLog, paired_test: stats.Paired | None, slice_results: list[gate.SliceResult]) -> None:
     """The paired test and every slice, in the run log (shown, not numbered)."""
     if paired_test is not None:
-        log.note(f"  paired: candidate {paired_test.candidate_percent:.2f}% vs champion "
-                 f"{paired_test.champion_percent:.2f}% on {paired_test.rows} rows, {paired_test.summary()}")
+        unit = paired_test.unit
+        log.note(f"  paired: candidate {paired_test.candidate_percent:.2f}{unit} vs champion "
+                 f"{paired_test.champion_percent:.2f}{unit} on {paired_test.rows} rows, {paired_test.summary()}")
     for s in slice_results:
-        versus = "" if s.paired_test is None else (f" vs {s.paired_test.champion_percent:.2f}%, "
+        unit = "" if s.paired_test is None else s.paired_test.unit
+        versus = "" if s.paired_test is None else (f" vs {s.paired_test.champion_percent:.2f}{unit}, "
                                                    f"p={s.paired_test.p_value:.3g}")
-        log.note(f"  slice {s.name}: {s.rows} rows, {s.candidate_percent:.2f}%{versus}: {s.verdict}")
+        log.note(f"  slice {s.name}: {s.rows} rows, {s.candidate_percent:.2f}{unit or '%'}{versus}: {s.verdict}")

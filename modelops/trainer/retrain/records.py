@@ -9,6 +9,7 @@ tools: they never change.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from modelops.core.history import Event, Outcome
 from modelops.core.notify import notify
 from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso, run_id
-from modelops.trainer import drift, scoring, triggers
+from modelops.trainer import drift, regression, scoring, triggers
 from modelops.trainer.data import inbox, tables
 from modelops.trainer.retrain.evaluation import Gated
 from modelops.trainer.retrain.runlog import RunLog
@@ -148,7 +149,8 @@ def metrics_json(config: Config, run_id: str, gated: Gated) -> dict:
         "version": gated.version,
         "test_accuracy_percent": round(gated.evaluation.score, 4),
         "training_loss": round(candidate.training_loss, 6),
-        "training_accuracy_percent": round(candidate.training_accuracy_percent, 4),
+        "training_accuracy_percent": None if math.isnan(candidate.training_accuracy_percent)
+        else round(candidate.training_accuracy_percent, 4),
         "trained_at": now_iso(),
         "run_id": run_id,
         "dataset": _dataset_record(config, dataset, split),
@@ -158,9 +160,7 @@ def metrics_json(config: Config, run_id: str, gated: Gated) -> dict:
                  "threshold_percent": decision.threshold_percent, "metric": config.gate.metric,
                  "comparison": _paired_test_record(config, gated),
                  "slices": [s.record() for s in gated.slices]},
-        "scores_percent": {name: round(value, 4) for name, value in gated.evaluation.scores.items()},
-        "confusion": None if gated.evaluation.confusion is None
-        else scoring.confusion_record(gated.evaluation.confusion, config.schema.label.class_names),
+        **_scores_record(config, gated),
         "schema": config.schema.to_config(),
         "lineage": gated.lineage,
         "config": {"train": dataclasses.asdict(config.train), "gate": dataclasses.asdict(config.gate)},
@@ -169,16 +169,37 @@ def metrics_json(config: Config, run_id: str, gated: Gated) -> dict:
     }
 
 
+def _scores_record(config: Config, gated: Gated) -> dict:
+    """Class labels: ``scores_percent`` and the ``confusion`` table; a number label: ``scores`` (rmse,
+    mae in its units, r2) and ``values``, predicted vs actual on eval rows (the page's chart)."""
+    evaluation = gated.evaluation
+    if config.schema.label.is_number:
+        return {"scores": {name: round(value, 6) for name, value in evaluation.scores.items()},
+                "values": None if evaluation.predicted is None
+                else regression.value_record(evaluation.predicted, gated.split.y_eval)}
+    return {"scores_percent": {name: round(value, 4) for name, value in evaluation.scores.items()},
+            "confusion": None if evaluation.confusion is None
+            else scoring.confusion_record(evaluation.confusion, config.schema.label.class_names)}
+
+
+def _label_counts(config: Config, dataset: tables.Dataset) -> dict:
+    """The label's make-up: class counts (and the positive share of two classes), or a number's range."""
+    y = dataset.y
+    if config.schema.label.is_number:
+        return {"label": {"mean": round(float(y.mean()), 6), "min": float(y.min()), "max": float(y.max())}}
+    return {"class_counts": dict(zip(config.schema.label.class_names,
+                                     np.bincount(y.astype(np.int64), minlength=config.schema.num_classes)
+                                     .tolist(), strict=True)),
+            **({"positive_fraction": round(float(y.mean()), 4)} if config.schema.num_classes == 2 else {})}
+
+
 def _dataset_record(config: Config, dataset: tables.Dataset, split: tables.Split) -> dict:
     """``metrics.json``'s ``dataset``: the rows a candidate was trained and judged on."""
     return {
         "rows": len(dataset),
         "train_rows": len(split.y_train),
         "eval_rows": len(split.y_eval),
-        "class_counts": dict(zip(config.schema.label.class_names,
-                                 np.bincount(dataset.y.astype(np.int64), minlength=config.schema.num_classes)
-                                 .tolist(), strict=True)),
-        **({"positive_fraction": round(float(dataset.y.mean()), 4)} if config.schema.num_classes == 2 else {}),
+        **_label_counts(config, dataset),
         "fingerprint": dataset.fingerprint,
         "files": list(dataset.files),
         "left_out": list(dataset.left_out),

@@ -228,6 +228,10 @@ def _asked(client: ServingClient, named: _Names, version: int, what: str, check:
     raise VerifyError(named.error(client, message))
 
 
+def _answer(prediction: predictions.Prediction) -> float | tuple[float, ...]:
+    return prediction.probabilities if prediction.value is None else prediction.value
+
+
 def _state(entries: list[dict], version: int) -> tuple[str | None, str | None]:
     """``(state, error message or None)`` of ``version`` in a model status answer."""
     for entry in entries:
@@ -240,15 +244,16 @@ def _state(entries: list[dict], version: int) -> tuple[str | None, str | None]:
 
 def compare(answers: list, expected: np.ndarray, tolerance: float, version: int, schema: Schema = DEMO_SCHEMA) -> str:
     """Raise VerifyError unless serving's predictions match ``expected`` within ``tolerance``: the
-    probability per row (packed) or every class's probability (named)."""
+    probability per row (packed) or every class's probability (named); a number label's value within
+    ``tolerance`` times the value's size (at least 1), as its units are the user's."""
     try:
-        served = np.asarray(answers if schema.packed else [predictions.read(a, schema).probabilities for a in answers],
+        served = np.asarray(answers if schema.packed else [_answer(predictions.read(a, schema)) for a in answers],
                             dtype=np.float64)
     except (TypeError, ValueError, ServingHTTPError):
         raise VerifyError(f"v{version} answered predictions that are not numbers") from None
     if served.shape != expected.shape:
         raise VerifyError(f"v{version} answered shape {served.shape}, the gated model {expected.shape}")
-    bad, worst = _mismatches(served, expected, tolerance)
+    bad, worst = _mismatches(served, expected, tolerance, relative=schema.label.is_number)
     if bad:
         raise VerifyError(
             f"v{version} answers differ from the gated model on {bad} of {len(served)} rows "
@@ -272,8 +277,12 @@ def compare_explanations(answers: list, expected: np.ndarray, tolerance: float, 
     return f"verify: {len(served)} explanations match the trainer's (max attribution difference {worst:.3g})"
 
 
-def _mismatches(served: np.ndarray, expected: np.ndarray, tolerance: float) -> tuple[int, float]:
-    """Rows with any value further than ``tolerance`` from expected (NaN counts), and the largest difference."""
+def _mismatches(served: np.ndarray, expected: np.ndarray, tolerance: float,
+                relative: bool = False) -> tuple[int, float]:
+    """Rows with any value further than ``tolerance`` from expected (NaN counts), and the largest difference;
+    ``relative``: measured against the expected value's size (at least 1), for a number label in its own units."""
     diff = np.abs(served - expected.astype(np.float64))
+    if relative:
+        diff = diff / np.maximum(1.0, np.abs(expected.astype(np.float64)))
     bad = int(np.count_nonzero((~(diff <= tolerance)).reshape(len(served), -1).any(axis=1)))
     return bad, float(np.nanmax(diff)) if np.isfinite(diff).any() else float("nan")

@@ -262,3 +262,14 @@ class _Log:
         pass
 
     detail = note
+
+
+def test_a_number_label_is_verified_within_a_tolerance_of_its_size():
+    """Values in the user's units: 1e-4 of a value of 2,000 is 0.2, of a value below 1 it is 1e-4."""
+    cars = Schema((Feature("w"),), Label("mpg", (), "number"))
+    expected = np.asarray([2000.0, 0.5])
+    assert "2 rows match" in compare([2000.1, 0.50005], expected, 1e-4, 3, cars)
+    with pytest.raises(VerifyError, match="differ from the gated model on 1 of 2 rows"):
+        compare([2000.1, 0.51], expected, 1e-4, 3, cars)
+    with pytest.raises(VerifyError, match="not numbers"):
+        compare([{"class": "a"}, 1.0], expected, 1e-4, 3, cars)
