@@ -191,6 +191,13 @@ class ServingClient:
         self.session: Transport = session if session is not None else KeepAliveSession()
         self.breaker = Breaker(remember_failure, probe_seconds=connect_timeout + timeout)
 
+    def rename(self, model_name: str) -> None:
+        """Ask for another model from now on (config.json renamed it; web/following.py)."""
+        with self._lock:
+            self.model_name = model_name
+            self.model_url = f"{self.base_url}/v1/models/{quote(model_name, safe='')}"
+            self._cached = None
+
     # --- raw calls ---
 
     def status(self) -> list[dict[str, Any]]:

@@ -62,6 +62,7 @@ from croniter import croniter
 
 from modelops.core import filemodes, history
 from modelops.core.config import default_config_path, load_config
+from modelops.core.config_watch import ConfigWatch, differences
 from modelops.core.errors import ConfigError, LockBusyError, ModelopsError, ServingError, UsageError
 from modelops.core.exit_codes import MEANINGS, ExitCode
 from modelops.core.history import Event
@@ -70,7 +71,6 @@ from modelops.core.store import ModelStore
 from modelops.core.timestamps import now_iso
 from modelops.trainer import metrics as trainer_metrics
 from modelops.trainer import rollout_control, triggers
-from modelops.trainer.config_watch import ConfigWatch, differences
 from modelops.trainer.retrain.late_verification import version_awaiting_verification
 from modelops.trainer.retrain.records import record_killed_run
 from modelops.trainer.retrain.verify import serving_client

@@ -12,15 +12,17 @@ the limits below); ``test_config`` overrides any of them and can inject the serv
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from flask import Flask
 
-from modelops.core.config import load_config
+from modelops.core.config import default_config_path, load_config
 from modelops.core.errors import ConfigError
 from modelops.core.model_name import ENV, served_model_name
 from modelops.core.paths import REPO_ROOT
 from modelops.core.tfserving_client import ServingClient, base_url_of, env_target
 from modelops.web import drift, errors, files, headers, health, metrics, openapi, pages, predict, traffic
+from modelops.web.following import ModelNameFollower
 from modelops.web.served import SchemaBook
 
 
@@ -47,6 +49,7 @@ def settings(test_config: dict | None = None) -> dict:
     values.update(test_config or {})
     values["TF_HOST"] = base_url_of(values["TF_HOST"])
     values["MODELOPS"] = load_config(values["MODELOPS_CONFIG"])
+    values["MODEL_NAME_PINNED"] = values["MODEL_NAME"]  # MODEL_NAME as given (None: config.json decides)
     values["MODEL_NAME"] = served_model_name(values["MODELOPS"], {ENV: values["MODEL_NAME"] or ""})
     return values
 
@@ -75,6 +78,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["traffic"] = traffic.Traffic(cfg.rollout, cfg.history_path, app.extensions["serving"],
                                                 mirror_client, rollout_metrics, schema=cfg.schema,
                                                 schema_for=app.extensions["schemas"].schema)
+    follower = ModelNameFollower(app, default_config_path() if app.config["MODELOPS_CONFIG"] is None
+                                 else Path(app.config["MODELOPS_CONFIG"]),
+                                 [app.extensions["serving"], mirror_client], app.config["MODEL_NAME_PINNED"])
+    app.extensions["model_name"] = follower
+    app.before_request(follower.check)
     for module in (predict, pages, health, metrics, openapi, files):
         app.register_blueprint(module.bp)
     metrics.init_app(app)

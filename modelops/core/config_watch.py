@@ -8,7 +8,7 @@ on with the config it has; fixing the file is picked up the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from modelops.core.config import Config, load_config
@@ -17,8 +17,9 @@ from modelops.core.model_name import served_model_name
 
 
 class ConfigWatch:
-    def __init__(self, path: Path, config: Config, log: Callable[[str], None]):
-        self.path, self.text, self.log = path, config.source_text, log
+    def __init__(self, path: Path, config: Config, log: Callable[[str], None],
+                 environ: Mapping[str, str] | None = None):
+        self.path, self.text, self.log, self.environ = path, config.source_text, log, environ
         self._reported: str | None = None  # the text of a change already reported as not loading
 
     def changed(self) -> Config | None:
@@ -31,7 +32,7 @@ class ConfigWatch:
             return None
         try:
             config = load_config(self.path)
-            served_model_name(config)
+            served_model_name(config, self.environ)
         except ConfigError as exc:
             self._reported = text
             self.log(f"{self.path} changed but does not load, so the service keeps the config it has: {exc}")
