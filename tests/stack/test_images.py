@@ -63,14 +63,21 @@ class Dockerfile:
             target = root / dest.lstrip("/")
             for pattern in sources:
                 for source in sorted(REPO.glob(pattern.rstrip("/"))):
-                    if source.is_dir():  # Docker copies a directory's contents
-                        shutil.copytree(source, target, dirs_exist_ok=True,
-                                        ignore=shutil.ignore_patterns("__pycache__"))
+                    if source.is_dir():  # Docker copies a directory's contents, less what .dockerignore names
+                        shutil.copytree(source, target, dirs_exist_ok=True, ignore=_dockerignored)
                     else:
                         into = target / source.name if dest.endswith("/") else target
                         into.parent.mkdir(parents=True, exist_ok=True)
                         shutil.copy2(source, into)
         return app
+
+
+def _dockerignored(folder: str, names: list[str]) -> set[str]:
+    """What .dockerignore keeps out of a copied folder: caches and the files it names one by one."""
+    named = {line for line in (REPO / ".dockerignore").read_text().splitlines()
+             if line and line[0] not in "#!" and "*" not in line}
+    return {name for name in names
+            if name == "__pycache__" or (Path(folder) / name).relative_to(REPO).as_posix() in named}
 
 
 def clean_venv(dockerfile: Dockerfile, where: Path) -> Path:
@@ -94,7 +101,7 @@ def test_every_pip_install_of_an_image_is_pinned():
     for name in ("Dockerfile.frontend", "Dockerfile.trainer"):
         for args in Dockerfile(name).pip_installs:
             for arg in args:
-                if arg.startswith("-r") or arg.endswith(".txt"):
+                if arg.startswith("-r") or arg.endswith((".txt", ".lock")):
                     continue
                 assert arg.startswith("-") or "==" in arg, f"{name}: pip install {arg} is not pinned"
 
