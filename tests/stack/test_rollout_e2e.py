@@ -37,7 +37,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ROLLOUT = {"mode": "canary", "shadow_fraction": 1.0, "canary_percent": 50.0, "min_requests": 30, "min_seconds": 8,
            "max_seconds": 600, "min_agreement": 0.95, "max_error_rate_increase": 0.05,
-           "max_p99_latency_ratio": 1000.0}
+           "max_p99_latency_ratio": 1000.0,
+           # the loop's clients come through one address, as behind a proxy that names them (X-Client-Id)
+           "trusted_proxies": ["127.0.0.0/8"]}
 FAR_FROM_THE_BOUNDARY = [[3.0, 2.5], [-2.0, -1.5]]  # x1 + x2 vs 1: every sane model agrees
 IN_THE_SHIFTED_BAND = [[1.0, 1.0], [0.9, 1.2]]  # x1 + x2 = 2: above the old boundary, below a shifted one
 
