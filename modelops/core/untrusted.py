@@ -9,7 +9,7 @@ could act on a reader is written as an escape instead of itself:
   right-to-left mark would reorder one) as ``\\n``, ``\\x1b``, ``\\u202e``;
 - Slack's ``<`` ``>`` ``&`` (``<!channel>`` pings everyone, ``<https://x|text>`` is a disguised
   link) as ``\\x3c`` ``\\x3e`` ``\\x26``;
-- Markdown's ``* _ ~ ` [ ] |`` and the backslash itself with a backslash.
+- Markdown's ``* ` [ ] |`` (links, code, tables) and the backslash itself with a backslash.
 
 The result never holds a newline or a markup character that means anything, in any of the sinks.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 LIMIT = 40  # characters of the original kept in a message: never a whole bad file
 SLACK = {"<": "\\x3c", ">": "\\x3e", "&": "\\x26"}
-MARKDOWN = frozenset("\\*_~`[]|")
+MARKDOWN = frozenset("\\*`[]|")  # not _ or ~: names are full of them, and they only emphasise
 
 
 def quoted(value: Any, limit: int = LIMIT) -> str:

@@ -27,7 +27,7 @@ def test_the_console_names_each_quarantined_batch_with_its_reason_not_no_data_ye
     console = "\n".join(lines)
     assert result.outcome == "failed"
     for name in ("cars-1.csv", "cars-2.csv"):
-        line = next(line for line in lines if line.startswith(f"quarantined {name}: "))
+        line = next(line for line in lines if line.startswith(f"quarantined '{name}': "))
         assert "Year" in line, line
     assert "no data yet" not in console and "no data yet" not in result.message
     assert "quarantined" in result.message and str(layout.quarantine_dir(config)) in result.message

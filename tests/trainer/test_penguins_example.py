@@ -34,7 +34,7 @@ def test_the_walk_through_trains_gates_publishes_and_serves_species(tmp_path):
     result = run_cli("--config", str(tmp_path / "config.json"), timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 batch(es) accepted (344 rows), 0 quarantined" in result.stdout
-    assert "ignored its columns year" in result.stdout
+    assert "ignored its columns 'year'" in result.stdout
     assert "PROMOTED v1" in result.stdout
 
     config = load_config(tmp_path / "config.json")

@@ -90,9 +90,9 @@ def test_submit_the_form_and_see_the_prediction(browser, fake_upstream, fake_ser
         assert page.get_by_role("heading", name="Served model: version 5").is_visible()
         assert page.locator("svg.chart .point.rejected").count() == 2
         assert page.get_by_role("table").filter(has_text="Slices of the eval rows").is_visible()
-        page.get_by_label("x1").fill("0.8")
-        page.get_by_label("x2").fill("-1.2")
-        page.get_by_label("x2").press("Enter")  # keyboard submit
+        page.get_by_label("x1", exact=True).fill("0.8")
+        page.get_by_label("x2", exact=True).fill("-1.2")
+        page.get_by_label("x2", exact=True).press("Enter")  # keyboard submit
         page.wait_for_selector("#probability")
         assert page.locator("#probability").inner_text() == f"{probability(0.8, -1.2):.4f}"
         assert page.locator("#predicted-class").inner_text() == "0"
@@ -101,7 +101,7 @@ def test_submit_the_form_and_see_the_prediction(browser, fake_upstream, fake_ser
         assert refused == []
         page.screenshot(path=str(ARTIFACTS / "frontend-desktop.png"), full_page=True)
 
-        page.get_by_label("x1").fill("twelve")
+        page.get_by_label("x1", exact=True).fill("twelve")
         page.get_by_role("button", name="Predict").click()
         page.wait_for_selector("[role=alert]")
         assert "x1 must be a number" in page.get_by_role("alert").inner_text()
