@@ -54,11 +54,13 @@ services=$("${compose[@]}" config --services | sort | tr '\n' ' ')
 
 passed=0 total=0
 say() { printf '[smoke %(%H:%M:%S)T] %s\n' -1 "$*"; }
-check() {  # check NAME COMMAND...: run it, count it, say how it went
-  local name=$1; shift
+check() {  # check NAME COMMAND...: run it, count it, say how it went (a failure's last lines too)
+  local name=$1 output; shift
   total=$((total + 1))
-  if "$@" >>"$artifacts/checks.log" 2>&1; then passed=$((passed + 1)); say "ok   $name"
-  else say "FAIL $name (output in $artifacts/checks.log)"; fi
+  output=$("$@" 2>&1); local status=$?
+  printf '%s\n' "--- $name (exit $status)" "$output" >>"$artifacts/checks.log"
+  if [ "$status" -eq 0 ]; then passed=$((passed + 1)); say "ok   $name"
+  else say "FAIL $name (output in $artifacts/checks.log)"; printf '%s\n' "$output" | tail -n 20 | sed 's/^/    | /'; fi
 }
 finish() {
   "${compose[@]}" logs --no-color >"$artifacts/services.log" 2>&1
@@ -72,6 +74,10 @@ trap 'exit 130' INT TERM
 : >"$artifacts/checks.log"
 
 # --- helpers ---------------------------------------------------------------------------------
+contains() {  # contains PATTERN: stdin has a line matching it. Reads to the end (unlike grep -q, whose early
+  # exit fails a long writer such as curl with EPIPE, and so the whole pipe under pipefail).
+  grep -e "$1" >/dev/null
+}
 json() {  # json URL PYTHON-EXPRESSION-OF-d: exit 0 when the expression over the JSON body is true
   curl -fsS --max-time 10 "${monitoring_auth[@]}" "$1" | python3 -c "import json, sys; d = json.load(sys.stdin); sys.exit(0 if ($2) else 1)"
 }
@@ -97,13 +103,13 @@ served_version() {  # the version the frontend answers from (X-Model-Version)
     -d '{"instances": [[1.5, 2.3]]}' "$frontend/predict" | tr -d '\r' | awk 'tolower($1) == "x-model-version:" {print $2}'
 }
 serves() { [ "$(served_version)" = "$1" ]; }
-form_page() { curl -fsS --max-time 10 "$frontend/" | grep -q 'name="x1"'; }
+form_page() { curl -fsS --max-time 10 "$frontend/" | contains 'name="x1"'; }
 predict_json() {
   curl -fsS --max-time 10 -H 'Content-Type: application/json' -d '{"instances": [[1.5, 2.3], [0.8, -1.2]]}' \
     "$frontend/predict" | python3 -c "import json, sys; p = json.load(sys.stdin)['predictions']; sys.exit(0 if len(p) == 2 and all(0 <= r[0] <= 1 for r in p) else 1)"
 }
 predict_form() {
-  curl -fsS --max-time 10 -H 'Accept: application/json' -d 'x1=1.5&x2=2.3' "$frontend/predict" | grep -q predictions
+  curl -fsS --max-time 10 -H 'Accept: application/json' -d 'x1=1.5&x2=2.3' "$frontend/predict" | contains predictions
 }
 targets_up() {
   json "$prometheus/api/v1/targets" "d['data']['activeTargets'] and all(t['health'] == 'up' for t in d['data']['activeTargets'])"
@@ -131,7 +137,7 @@ readme_urls() {  # every URL the README's Access Points and API sections name, o
       "$prometheus/" "http://127.0.0.1:$ALERTMANAGER_PORT/"; do
     curl -fsS --max-time 10 "${monitoring_auth[@]}" -o /dev/null "$url" || { echo "no answer from $url"; return 1; }
   done
-  curl -fsS --max-time 10 "http://127.0.0.1:$TRAINER_METRICS_PORT/metrics" | grep -q '^modelops_trainer_runs_total' &&
+  curl -fsS --max-time 10 "http://127.0.0.1:$TRAINER_METRICS_PORT/metrics" | contains '^modelops_trainer_runs_total' &&
     (exec 3<>"/dev/tcp/127.0.0.1/$TF_GRPC_PORT")  # gRPC: the port takes connections
 }
 # --- a declared table: the steps of docs/your-data.md, "Under Docker Compose" ------------------
@@ -150,14 +156,14 @@ add_penguin_batches() {
 penguin='{"instances": [{"island": "Biscoe", "bill_length_mm": 48.6, "bill_depth_mm": 16.0, "flipper_length_mm": 230, "body_mass_g": 5800, "sex": "male"}]}'
 penguins_served() {
   json "$rest/v1/models/penguins" "any(v['state'] == 'AVAILABLE' for v in d['model_version_status'])" &&
-    curl -fsS --max-time 10 -d "$penguin" "$rest/v1/models/penguins:predict" | grep -q '"class"'
+    curl -fsS --max-time 10 -d "$penguin" "$rest/v1/models/penguins:predict" | contains '"class"'
 }
 penguin_predicted() {  # through the frontend started on the demo's config, by feature name
   curl -fsS --max-time 10 -H 'Content-Type: application/json' -d "$penguin" "$frontend/predict" |
     python3 -c "import json, sys; p = json.load(sys.stdin)['predictions']; sys.exit(0 if len(p) == 1 and 'Gentoo' in json.dumps(p) else 1)"
 }
 config_taken_up() {  # the trainer service's log: it took up the new config.json without a restart
-  "${compose[@]}" logs --no-color trainer 2>&1 | grep -q 'config.json changed (model_name'
+  "${compose[@]}" logs --no-color trainer 2>&1 | contains 'config.json changed (model_name'
 }
 clean_logs() {
   ! "${compose[@]}" logs --no-color 2>&1 | grep -iE 'permission denied|read-only file system'
