@@ -63,6 +63,12 @@ class Service:
                 raise AssertionError(f"port {port} not open within {seconds} s:\n{self.output}")
             time.sleep(0.05)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
     def stop(self, sig=None, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig) if sig else self.proc.terminate()

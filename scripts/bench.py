@@ -37,7 +37,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from harness.measure import machine, p50_rounds  # noqa: E402
 from harness.processes import Serving, frontend, wait_until  # noqa: E402
 from harness.project import write_config  # noqa: E402
 
@@ -304,7 +304,7 @@ def run(quick: bool) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "machine": machine(),
         "quick": quick,
         "seconds_per_case": seconds,
         "latency": rows,
@@ -384,8 +384,9 @@ def live_drift_overhead(seconds: float, rounds: int) -> dict:
     from modelops.trainer.data import synthetic
     from modelops.trainer.model import network as model
 
-    work = Path(tempfile.mkdtemp(prefix="modelops-bench-drift-"))
-    try:
+    p50s: dict[str, list[float]] = {"without": [], "with": []}
+    with tempfile.TemporaryDirectory(prefix="modelops-bench-drift-") as scratch:
+        work = Path(scratch)
         model.export(model.build(learning_rate=0.01, seed=0), work / "export")
         shutil.copytree(work / "export", work / "serving" / "1")
         config = load_config(write_config(work))
@@ -397,27 +398,19 @@ def live_drift_overhead(seconds: float, rounds: int) -> dict:
             (root / "candidate").mkdir(parents=True)
             ModelStore(root / "models").publish(root / "candidate", 1, {"version": 1, **extra})
             roots[name] = (write_config(root), root)
-        serving = Serving(work / "serving", MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
-                          f"--tensorflow_inter_op_parallelism={TF_THREADS}").wait_listening()
-        p50s: dict[str, list[float]] = {"without": [], "with": []}
-        try:
-            with contextlib.ExitStack() as running:  # both at once, measured in turns: the same machine state
-                fronts = {name: running.enter_context(frontend(serving.url, MODEL, config_path, root, workers=2))
-                          for name, (config_path, root) in roots.items()}
-                for front in fronts.values():
-                    wait_until(lambda f=front: __import__("requests").get(f"{f}/readyz", timeout=5).ok,
-                               what="frontend")
-                for _ in range(rounds):
-                    for name, front in fronts.items():
-                        p50s[name].append(http_load(front, "/predict", 1, 1, seconds, 0.0)["p50_ms"])
-        finally:
-            serving.stop()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    medians = {name: round(statistics.median(values), 3) for name, values in p50s.items()}
-    return {"machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-            "seconds_per_round": seconds, "rounds": rounds, "p50_ms": p50s, "median_p50_ms": medians,
-            "added_p50_ms": round(medians["with"] - medians["without"], 3)}
+        with Serving(work / "serving", MODEL, f"--tensorflow_intra_op_parallelism={TF_THREADS}",
+                     f"--tensorflow_inter_op_parallelism={TF_THREADS}") as serving, contextlib.ExitStack() as running:
+            serving.wait_listening()  # both frontends at once, measured in turns: the same machine state
+            fronts = {name: running.enter_context(frontend(serving.url, MODEL, config_path, root, workers=2))
+                      for name, (config_path, root) in roots.items()}
+            for front in fronts.values():
+                wait_until(lambda f=front: __import__("requests").get(f"{f}/readyz", timeout=5).ok, what="frontend")
+            for _ in range(rounds):
+                for name, front in fronts.items():
+                    p50s[name].append(http_load(front, "/predict", 1, 1, seconds, 0.0)["p50_ms"])
+    result = p50_rounds(p50s, seconds, rounds)
+    medians = result["median_p50_ms"]
+    return {**result, "added_p50_ms": round(medians["with"] - medians["without"], 3)}
 
 
 def markdown(result: dict) -> str:

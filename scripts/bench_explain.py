@@ -5,15 +5,13 @@ The model is the demo's, trained and exported by the pipeline's own code (so it 
 
 from __future__ import annotations
 
-import os
-import platform
 import shutil
-import statistics
 import tempfile
 from pathlib import Path
 
 import requests
 
+from harness.measure import p50_rounds
 from harness.processes import Serving, frontend, wait_until
 from harness.project import write_config
 
@@ -25,19 +23,19 @@ def explain_overhead(http_load, model_name: str, threads: int, seconds: float, r
     from modelops.trainer.data.tables import Split
     from modelops.trainer.model import training
 
-    work = Path(tempfile.mkdtemp(prefix="modelops-bench-explain-"))
-    try:
+    cases = {"serving predict": ("serving", None), "serving explain": ("serving", {"signature_name": "explain"}),
+             "frontend predict": ("frontend", None), "frontend explain": ("frontend", {"explain": True})}
+    p50s: dict[str, list[float]] = {name: [] for name in cases}
+    with tempfile.TemporaryDirectory(prefix="modelops-bench-explain-") as scratch:
+        work = Path(scratch)
         x, y = synthetic(2000, seed=1)
         training.train_candidate(TrainConfig(epochs=5), Split(x[:1600], y[:1600], x[1600:], y[1600:]), work / "export")
         shutil.copytree(work / "export", work / "serving" / "1")
         (work / "candidate").mkdir()
         ModelStore(work / "models").publish(work / "candidate", 1, {"version": 1})
-        serving = Serving(work / "serving", model_name, f"--tensorflow_intra_op_parallelism={threads}",
-                          f"--tensorflow_inter_op_parallelism={threads}").wait_listening()
-        cases = {"serving predict": ("serving", None), "serving explain": ("serving", {"signature_name": "explain"}),
-                 "frontend predict": ("frontend", None), "frontend explain": ("frontend", {"explain": True})}
-        p50s: dict[str, list[float]] = {name: [] for name in cases}
-        try:
+        with Serving(work / "serving", model_name, f"--tensorflow_intra_op_parallelism={threads}",
+                     f"--tensorflow_inter_op_parallelism={threads}") as serving:
+            serving.wait_listening()
             with frontend(serving.url, model_name, write_config(work), work, workers=2) as front:
                 wait_until(lambda: requests.get(f"{front}/readyz", timeout=5).ok, what="frontend")
                 targets = {"serving": (serving.url, f"/v1/models/{model_name}:predict"),
@@ -46,12 +44,8 @@ def explain_overhead(http_load, model_name: str, threads: int, seconds: float, r
                     for name, (where, extra) in cases.items():
                         url, path = targets[where]
                         p50s[name].append(http_load(url, path, 1, 1, seconds, 0.0, extra)["p50_ms"])
-        finally:
-            serving.stop()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    medians = {name: round(statistics.median(values), 3) for name, values in p50s.items()}
-    return {"machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-            "seconds_per_round": seconds, "rounds": rounds, "p50_ms": p50s, "median_p50_ms": medians,
-            "explain_vs_predict": {where: round(medians[f"{where} explain"] / medians[f"{where} predict"], 2)
-                                   for where in ("serving", "frontend")}}
+    result = p50_rounds(p50s, seconds, rounds)
+    medians = result["median_p50_ms"]
+    ratios = {where: round(medians[f"{where} explain"] / medians[f"{where} predict"], 2)
+              for where in ("serving", "frontend")}
+    return {**result, "explain_vs_predict": ratios}

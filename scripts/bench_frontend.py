@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from harness import REPO, tfserving
+from harness.measure import machine
 from harness.processes import GUNICORN, Service, Serving, wait_until
 from harness.servers import free_port
 
@@ -220,14 +221,6 @@ def run(seconds: float, rounds: int, old_ref: str | None) -> dict:
 
 def median_row(rows: list[dict]) -> dict:
     return {key: round(statistics.median(row[key] for row in rows), 3) for key in rows[0]}
-
-
-def machine() -> str:
-    import platform
-
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.machine())
-    return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}"
 
 
 def markdown(result: dict) -> str:

@@ -6,6 +6,9 @@ Cron, the scheduler and ``modelops.stack`` read them, so their numbers never cha
 from __future__ import annotations
 
 import enum
+import sys
+
+from modelops.core.errors import ConfigError, UsageError
 
 
 class ExitCode(enum.IntEnum):
@@ -23,3 +26,10 @@ MEANINGS: dict[int, str] = {  # for log lines about a finished run
     ExitCode.USAGE: "config error",
     ExitCode.FAILED: "failed or rolled back (see last_train_log.txt)",
 }
+
+
+def usage_exit(exc: ConfigError | UsageError) -> int:
+    """Say a config.json or usage mistake on stderr as every entry point does; the exit code for it."""
+    prefix = "config error" if isinstance(exc, ConfigError) else "error"
+    print(f"{prefix}: {exc}", file=sys.stderr)
+    return ExitCode.USAGE

@@ -17,7 +17,7 @@ from pathlib import Path
 from modelops.core import filemodes, history, lineage, scores, stats
 from modelops.core.config import Config, load_config
 from modelops.core.errors import ConfigError, ModelopsError, UsageError
-from modelops.core.exit_codes import ExitCode
+from modelops.core.exit_codes import ExitCode, usage_exit
 from modelops.core.model_name import served_model_name
 from modelops.core.schema import recorded_schema
 from modelops.core.store import ModelStore
@@ -173,12 +173,8 @@ def main(argv: list[str] | None = None, default_command: str = "retrain") -> int
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.FAILED
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+    except (ConfigError, UsageError) as exc:
+        return usage_exit(exc)
     except ModelopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.FAILED

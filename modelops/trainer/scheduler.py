@@ -64,7 +64,7 @@ from modelops.core import filemodes, history
 from modelops.core.config import default_config_path, load_config
 from modelops.core.config_watch import ConfigWatch, differences
 from modelops.core.errors import ConfigError, LockBusyError, ModelopsError, ServingError, UsageError
-from modelops.core.exit_codes import MEANINGS, ExitCode
+from modelops.core.exit_codes import MEANINGS, ExitCode, usage_exit
 from modelops.core.history import Event
 from modelops.core.paths import REPO_ROOT
 from modelops.core.store import ModelStore
@@ -348,12 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         scheduler = Scheduler(Path(args.config) if args.config else default_config_path(),
                               echo=lambda line: print(line, flush=True),
                               retrain=not (args.metrics_only or args.no_retrain), rollouts=not args.metrics_only)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+    except (ConfigError, UsageError) as exc:
+        return usage_exit(exc)
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, scheduler.request_stop)
     try:
