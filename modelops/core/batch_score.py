@@ -141,7 +141,7 @@ class RowReader:
 
     def chunk(self, rows: list[Sequence[str]]) -> tuple[Any, list[str | None]]:
         """The columnar ``inputs`` of the good rows (None when there is none), and per row its error or None."""
-        if all(len(row) == self.width for row in rows):
+        if set(map(len, rows)) == {self.width}:
             return self._columns.read(rows)
         errors: list[str | None] = [self._width_error(row) for row in rows]
         whole = [row for row, error in zip(rows, errors, strict=True) if error is None]
@@ -248,7 +248,7 @@ def csv_sink(out: IO[str], schema: Schema, version: int, width: int) -> Sink:
              errors: Sequence[str | None]) -> None:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        if not any(errors) and all(len(row) == width for row in rows):
+        if not any(errors) and set(map(len, rows)) == {width}:
             writer.writerows(rows)  # the input rows as the csv module spells them, then each row's answers
             lines = buffer.getvalue().split("\n")
             if len(lines) == len(rows) + 1:  # no cell spans lines
