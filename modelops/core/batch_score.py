@@ -21,7 +21,6 @@ import collections
 import csv
 import io
 import itertools
-import math
 import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,12 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from modelops.core import history, rollout
+from modelops.core import header as header_rule
+from modelops.core import history, rollout, version_schema
 from modelops.core import predictions as answers
+from modelops.core.chunk_columns import ColumnReader
 from modelops.core.errors import SchemaValueError, ServingHTTPError, UsageError
 from modelops.core.predictions import Prediction
-from modelops.core.schema import FLOAT32_MAX, Schema, recorded_schema, shown
-from modelops.core.store import ModelStore
+from modelops.core.schema import Schema, shown
 from modelops.core.tfserving_client import ServingClient
 
 CHUNK_ROWS = 2000  # rows per request to serving: large enough to amortise a request, small for memory
@@ -77,6 +77,7 @@ class AnswerCells:
     def __init__(self, schema: Schema, version: int):
         self.names, self.version = schema.label.class_names, str(version)
         self.blank = [""] * (1 + schema.num_classes)
+        self.quoted = [_cell(name) for name in self.names]  # as the csv writer spells each class name
 
     def __call__(self, prediction: Prediction | None, error: str | None) -> list[Any]:
         """Probabilities stay floats: the csv writer spells them as ``repr`` does, in C."""
@@ -84,12 +85,18 @@ class AnswerCells:
             return [*self.blank, self.version, error or ""]
         return [self.names[prediction.index], *prediction.probabilities, self.version, ""]
 
+    def endings(self, predictions: Iterable[Prediction | None]) -> list[str]:
+        """Each scored row's answer cells as the csv writer spells them after the input cells: ``,class,
+        p1,...,version,`` (an empty error) and the line's end. Floats as ``repr``, as the writer does."""
+        names, tail = self.quoted, f",{self.version},\n"
+        return [f",{names[p.index]},{','.join(map(repr, p.probabilities))}{tail}"
+                for p in predictions if p is not None]
 
-def schema_of(models_dir: Path, version: int, fallback: Schema) -> Schema:
-    """The schema ``version`` was trained on (its metrics.json), else ``fallback`` (config.json's) when
-    this side cannot read its record (no metrics.json here, or an unreadable one)."""
-    metrics = ModelStore(models_dir).metrics(version)
-    return (recorded_schema(metrics) if metrics is not None else None) or fallback
+
+def schema_of(models_dir: Path, version: int, declared: Schema) -> Schema:
+    """The schema ``version`` was trained on (``core.version_schema``: its metrics.json), ``declared``
+    (config.json's) when it has none here; SchemaUnreadable when its record is damaged."""
+    return version_schema.recorded(models_dir, version, declared.missing_values) or declared
 
 
 def target_version(client: ServingClient, history_path: Path, version: int | None = None,
@@ -118,48 +125,36 @@ def target_version(client: ServingClient, history_path: Path, version: int | Non
 
 
 class RowReader:
-    """Turns CSV rows into TF Serving instances by header name, or says per row what is wrong."""
+    """Turns CSV rows into TF Serving's columnar inputs by header name, or says per row what is wrong."""
 
     def __init__(self, schema: Schema, header: Sequence[str]):
-        self.schema, self.width, self.packed = schema, len(header), schema.packed
-        names = [h.strip() for h in header]
-        lower = [name.lower() for name in names]  # ingest's header rule: any case, any order, once
-        missing = [f.name for f in schema.features if f.name.lower() not in lower]
-        if missing:
-            raise UsageError(f"the CSV header has no column {', '.join(map(repr, missing))}; the model reads "
-                             f"{', '.join(schema.names)} (other columns are passed through); header: "
-                             f"{', '.join(names)[:200]}")
-        twice = [f.name for f in schema.features if lower.count(f.name.lower()) > 1]
-        if twice:
-            raise UsageError(f"the CSV header names the column {twice[0]!r} more than once: keep one")
-        self.columns = [lower.index(f.name.lower()) for f in schema.features]
-        self._bounds = [(-FLOAT32_MAX if f.min is None else f.min, FLOAT32_MAX if f.max is None else f.max)
-                        for f in schema.features]
+        self.schema, self.width = schema, len(header)
+        try:
+            self.columns = header_rule.locate(header, schema.names)
+        except header_rule.HeaderMismatch as exc:
+            if exc.missing:
+                raise UsageError(f"the CSV header has no column {', '.join(map(repr, exc.missing))}; the model "
+                                 f"reads {', '.join(schema.names)} (other columns are passed through); header: "
+                                 f"{', '.join(header_rule.names(header))[:200]}") from None
+            raise UsageError(f"the CSV header names the column {exc.twice[0]!r} more than once: keep one") from None
+        self._columns = ColumnReader(schema, self.columns)
 
-    def chunk(self, rows: list[Sequence[str]]) -> tuple[list[Any], list[str | None]]:
-        """The instances of the good rows, and per row its error or None."""
-        fast = self._packed_chunk(rows) if self.packed else None
-        if fast is not None:
-            return fast, [None] * len(rows)
-        instances, errors = [], []
-        for row in rows:
-            instance, error = self.instance(row)
-            errors.append(error)
-            if error is None:
-                instances.append(instance)
-        return instances, errors
+    def chunk(self, rows: list[Sequence[str]]) -> tuple[Any, list[str | None]]:
+        """The columnar ``inputs`` of the good rows (None when there is none), and per row its error or None."""
+        if set(map(len, rows)) == {self.width}:
+            return self._columns.read(rows)
+        errors: list[str | None] = [self._width_error(row) for row in rows]
+        whole = [row for row, error in zip(rows, errors, strict=True) if error is None]
+        inputs, found = self._columns.read(whole) if whole else (None, [])
+        read = iter(found)
+        return inputs, [error or next(read) for error in errors]
 
     def instance(self, row: Sequence[str]) -> tuple[Any, str | None]:
-        """``(instance, None)`` for a good row, ``(None, error)`` for a bad one."""
-        if len(row) != self.width:
-            extra = f" (extra, left out of the output: {shown(','.join(row[self.width:]))})" if len(row) > self.width \
-                else ""
-            return None, (f"the row has {len(row)} values but the header has {self.width} columns{extra}; "
-                          f"give one value per column")
-        if self.packed:
-            fast = self._packed(row)
-            if fast is not None:
-                return fast, None
+        """``(instance, None)`` for a good row (as ``/predict``'s ``instances`` take it), ``(None, error)``
+        for a bad one."""
+        error = self._width_error(row)
+        if error:
+            return None, error
         try:
             typed = self.schema.parse_row({f.name: row[i] for f, i in zip(self.schema.features, self.columns,
                                                                               strict=True)})
@@ -167,31 +162,13 @@ class RowReader:
             return None, str(exc)
         return self.schema.instance_for_serving(typed), None
 
-    def _packed_chunk(self, rows: list[Sequence[str]]) -> list[Any] | None:
-        """A whole chunk of good packed rows column by column at C speed; None when any row needs a look."""
-        if set(map(len, rows)) != {self.width}:
+    def _width_error(self, row: Sequence[str]) -> str | None:
+        if len(row) == self.width:
             return None
-        columns = []
-        try:
-            for i, (low, high) in zip(self.columns, self._bounds, strict=True):
-                column = list(map(float, map(operator.itemgetter(i), rows)))
-                if not (math.isfinite(sum(column)) and low <= min(column) and max(column) <= high):
-                    return None  # NaN, inf or out of bounds somewhere
-                columns.append(column)
-        except ValueError:
-            return None
-        return list(map(list, zip(*columns, strict=True)))
-
-    def _packed(self, row: Sequence[str]) -> list[float] | None:
-        """The common case at C speed; None sends the row to ``Feature.parse``, which words any error."""
-        try:
-            values = [float(row[i]) for i in self.columns]
-        except ValueError:
-            return None
-        for value, (low, high) in zip(values, self._bounds, strict=True):
-            if not low <= value <= high:  # NaN fails too
-                return None
-        return values
+        extra = f" (extra, left out of the output: {shown(','.join(row[self.width:]))})" if len(row) > self.width \
+            else ""
+        return (f"the row has {len(row)} values but the header has {self.width} columns{extra}; "
+                f"give one value per column")
 
 
 class FileScorer:
@@ -205,13 +182,13 @@ class FileScorer:
     def run(self, header: Sequence[str], rows: Iterable[Sequence[str]], sink: Sink) -> Summary:
         """Score ``rows`` (without the header) into ``sink``; ServingError when serving fails."""
         reader, summary, started = RowReader(self.schema, header), Summary(self.version), time.perf_counter()
-        pending: collections.deque[tuple[list[Sequence[str]], list[str | None], Future[list[Any]] | None]]
+        pending: collections.deque[tuple[list[Sequence[str]], list[str | None], Future[Any] | None]]
         pending = collections.deque()
         with ThreadPoolExecutor(max_workers=self.in_flight) as pool:
             try:
                 for chunk in _chunks(rows, self.chunk_rows):
-                    instances, errors = reader.chunk(chunk)
-                    future = pool.submit(self.client.predict, instances, self.version) if instances else None
+                    inputs, errors = reader.chunk(chunk)
+                    future = pool.submit(self.client.predict_columns, inputs, self.version) if inputs else None
                     time.sleep(0)  # under gevent (the frontend) let the request go out before the next chunk
                     pending.append((chunk, errors, future))
                     if len(pending) > self.in_flight:
@@ -225,13 +202,13 @@ class FileScorer:
         summary.seconds = time.perf_counter() - started
         return summary
 
-    def _emit(self, chunk: list[Sequence[str]], errors: list[str | None], future: Future[list[Any]] | None,
+    def _emit(self, chunk: list[Sequence[str]], errors: list[str | None], future: Future[Any] | None,
               sink: Sink, summary: Summary) -> None:
         """Wait for one chunk's answers and hand its rows to ``sink``, in order."""
-        got: list[Any] = []
+        got: list[Prediction] = []
         if future is not None:
             try:
-                got = future.result()
+                got = answers.read_outputs(future.result(), self.schema)
             except ServingHTTPError as exc:
                 if exc.status != 400:
                     raise
@@ -240,7 +217,7 @@ class FileScorer:
                 expected = errors.count(None)
                 if len(got) != expected:
                     raise ServingHTTPError(502, f"TF Serving returned {len(got)} predictions for {expected} rows")
-        read = iter(answers.read_all(got, self.schema))
+        read = iter(got)
         predictions = [None if error else next(read) for error in errors]
         bad = len(errors) - errors.count(None)
         if bad and len(summary.first_errors) < FIRST_ERRORS:
@@ -270,7 +247,17 @@ def csv_sink(out: IO[str], schema: Schema, version: int, width: int) -> Sink:
     def sink(rows: Sequence[Sequence[str]], predictions: Sequence[Prediction | None],
              errors: Sequence[str | None]) -> None:
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(
+        writer = csv.writer(buffer, lineterminator="\n")
+        if not any(errors) and set(map(len, rows)) == {width}:
+            writer.writerows(rows)  # the input rows as the csv module spells them, then each row's answers
+            lines = buffer.getvalue().split("\n")
+            if len(lines) == len(rows) + 1:  # no cell spans lines
+                lines.pop()
+                out.write("".join(map(operator.add, lines, cells.endings(predictions))))
+                return
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerows(
             [*_fit(row, width), *cells(p, e)] for row, p, e in zip(rows, predictions, errors, strict=True))
         out.write(buffer.getvalue())
     return sink
@@ -279,6 +266,12 @@ def csv_sink(out: IO[str], schema: Schema, version: int, width: int) -> Sink:
 def write_header(out: IO[str], header: Sequence[str], schema: Schema) -> None:
     """The input header followed by the answer columns."""
     csv.writer(out, lineterminator="\n").writerow([*header, *answer_columns(schema)])
+
+
+def _cell(text: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([text])
+    return buffer.getvalue()[:-1]
 
 
 def _fit(row: Sequence[str], width: int) -> Sequence[str]:

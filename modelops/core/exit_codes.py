@@ -17,7 +17,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # usage or config.json error
     REJECTED = 3  # the gate rejected the candidate; the served version is unchanged
     ROW_ERRORS = 4  # score: some rows had errors (marked in the output), the others were scored
-    UNSCORED = 5  # score: nothing was scored (no row valid, or serving could not be reached)
+    UNSCORED = 5  # score: nothing was scored (no row valid, serving unreachable, or the version's record damaged)
 
 
 MEANINGS: dict[int, str] = {  # for log lines about a finished run

@@ -9,6 +9,7 @@ here, so "the same class" and "the probabilities" mean one thing everywhere.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,43 @@ def read_all(predictions: list[Any], schema: Schema) -> list[Prediction]:
         return [_packed(probability(p)) for p in predictions]
     names = schema.label.class_names
     return [_named(p, names) for p in predictions]
+
+
+def read_outputs(outputs: Any, schema: Schema) -> list[Prediction]:
+    """``read_all`` for a columnar answer (``client.predict_columns``): the one output's tensor, or
+    output name -> tensor. A named answer's usual shape is checked column by column."""
+    if isinstance(outputs, dict) and not schema.packed and not schema.label.is_number:
+        fast = _named_columns(outputs, schema.label.class_names)
+        if fast is not None:
+            return fast
+    if isinstance(outputs, dict):  # as rows: the answer ``predict`` would have given
+        try:
+            return read_all([dict(zip(outputs, row, strict=True)) for row in zip(*outputs.values(), strict=True)],
+                            schema)
+        except (TypeError, ValueError):
+            raise ServingHTTPError(502, f"TF Serving returned outputs that are not lists of one length: "
+                                        f"{outputs!r:.80}") from None
+    if not isinstance(outputs, list):
+        raise ServingHTTPError(502, f"TF Serving returned outputs that are not a list: {outputs!r:.80}")
+    return read_all(outputs, schema)
+
+
+def _named_columns(outputs: dict[str, Any], names: tuple[str, ...]) -> list[Prediction] | None:
+    """The predictions when ``class`` and ``probabilities`` are as expected; None sends them to ``_named``."""
+    classes, values = outputs.get("class"), outputs.get("probabilities")
+    if type(classes) is not list or type(values) is not list or len(classes) != len(values):
+        return None
+    lookup = {name: i for i, name in enumerate(names)}
+    try:
+        indexes = [lookup[name] for name in classes]
+    except (KeyError, TypeError):
+        return None
+    if set(map(type, values)) - {list} or set(map(len, values)) - {len(names)}:
+        return None
+    flat = list(itertools.chain.from_iterable(values))
+    if not {float, int}.issuperset(map(type, flat)) or not math.isfinite(sum(flat)):
+        return None
+    return [Prediction(tuple(map(float, row)), index) for row, index in zip(values, indexes, strict=True)]
 
 
 def _packed(p: float) -> Prediction:

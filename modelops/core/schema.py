@@ -248,7 +248,7 @@ class Schema:
         ``{name: value}`` with NaN (numbers) or "" (categories) for a missing value."""
         if self.packed:
             return [float(row[f.name]) for f in self.features]
-        return {f.name: _serving_value(f, row.get(f.name)) for f in self.features}
+        return {f.name: serving_value(f, row.get(f.name)) for f in self.features}
 
     def describe(self) -> str:
         """One line: each feature with its type, then the label and its classes."""
@@ -329,7 +329,7 @@ def demo_schema(missing_values: tuple[str, ...] = DEFAULT_MISSING_VALUES) -> Sch
 DEMO_SCHEMA = demo_schema()
 
 
-def _serving_value(feature: Feature, value: Any) -> float | str:
+def serving_value(feature: Feature, value: Any) -> float | str:
     if value is None:
         return math.nan if feature.numeric else ""
     return float(value) if feature.numeric else str(value)

@@ -6,7 +6,8 @@ progress bar goes to a terminal's stderr only; the summary line always goes to s
 scored CSV alone goes to stdout.
 
 Exit codes: 0 every row scored; 4 some rows had errors (marked in the ``error`` column); 5 nothing
-was scored (no valid row) or serving could not be reached (the output holds the rows before).
+was scored (no valid row), serving could not be reached (the output holds the rows before), or the
+version's recorded schema (its metrics.json) cannot be read.
 """
 
 from __future__ import annotations
@@ -55,10 +56,10 @@ def run(args: argparse.Namespace, config: Config, client: ServingClient | None =
     with _reader(args.input) as (source, position):
         try:
             version = batch_score.target_version(client, config.history_path, args.version, args.label)
-        except ServingError as exc:
+            schema = batch_score.schema_of(config.models_dir, version, config.schema)
+        except ServingError as exc:  # SchemaUnreadable included: a damaged record is never guessed past
             print(f"error: {exc}; nothing was scored", file=sys.stderr)
             return ExitCode.UNSCORED
-        schema = batch_score.schema_of(config.models_dir, version, config.schema)
         rows = csv.reader(source)
         header = _header(rows, args.input)
         progress = Progress(position) if sys.stderr.isatty() else None

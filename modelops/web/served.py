@@ -9,7 +9,8 @@ without a ``metrics.json`` the frontend can see (a frontend without the models v
 copied in by hand).
 
 A version whose ``metrics.json`` is there but cannot be read, or records no valid schema, is unusable: requests routed
-to it and ``/readyz`` answer 503 with the reason (``SchemaUnreadable``).
+to it and ``/readyz`` answer 503 with the reason (``SchemaUnreadable``). The reading is
+``modelops.core.version_schema``'s, the same as file scoring's.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from pathlib import Path
 
 from flask import current_app
 
-from modelops.core.errors import ServingError, ServingUnavailable
-from modelops.core.schema import Schema, recorded_schema
-from modelops.core.store import METRICS_FILE, ModelStore
+from modelops.core import version_schema
+from modelops.core.errors import ServingError
+from modelops.core.schema import Schema
+from modelops.core.store import ModelStore
+from modelops.core.version_schema import SchemaUnreadable
 from modelops.web.inputs import Inputs, parser_for
 
+__all__ = ["SchemaBook", "SchemaUnreadable", "served_inputs"]
+
 KEPT = 32  # parsers kept (versions); beyond that the oldest are read again when asked
-
-
-class SchemaUnreadable(ServingUnavailable):
-    """The served version's recorded schema cannot be read: the frontend cannot check requests for it."""
 
 
 class SchemaBook:
@@ -54,16 +55,9 @@ class SchemaBook:
         return self.inputs(version).schema
 
     def _read(self, version: int) -> Inputs:
-        metrics = self.store.metrics(version)
-        if metrics is None:
-            if not (self.store.path(version) / METRICS_FILE).exists():
-                return self._declared_inputs  # not visible here, or not the trainer's: config.json's schema (not kept)
-            raise SchemaUnreadable(f"version {version}'s metrics.json cannot be read, so the frontend does not know "
-                                   "the schema it takes; retrain, or roll back to a version whose record is intact")
-        schema = recorded_schema(metrics, self.declared.missing_values)
+        schema = version_schema.recorded(self.store.root, version, self.declared.missing_values)
         if schema is None:
-            raise SchemaUnreadable(f"the schema recorded in version {version}'s metrics.json is not a valid schema; "
-                                   "retrain, or roll back to a version whose record is intact")
+            return self._declared_inputs  # not visible here, or not the trainer's: config.json's schema (not kept)
         parser = self._declared_inputs if schema == self.declared else parser_for(schema)
         with self._lock:
             if len(self._parsers) >= KEPT:

@@ -90,11 +90,11 @@ class FakeServing:
             if wanted is None or wanted not in available:
                 return 404, {"error": f"Servable not found for request: Specific({MODEL}, {wanted})"}
             request = json.loads(body)
-            rows = request["instances"]
+            rows = request["instances"] if "instances" in request else request["inputs"]  # the packed matrix
             self.instances.append(rows)
             if request.get("signature_name") == "explain":
                 return 200, {"predictions": [explain_answer(row) for row in rows]}
-            return 200, {"predictions": [answer(row) for row in rows]}
+            return 200, {"predictions" if "instances" in request else "outputs": [answer(row) for row in rows]}
         return 400, {"error": f"Malformed request: {method} {path}"}
 
     # the transport interface the client uses (KeepAliveSession.request)

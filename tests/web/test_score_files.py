@@ -145,3 +145,16 @@ def test_openapi_documents_the_csv_body_and_the_upload(client):
     assert "model_version" in post["responses"]["200"]["content"]["text/csv"]["schema"]["description"]
     assert "file" in doc["paths"]["/score"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"][
         "properties"]
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"schema": {"features": {"x1": {"type": "blob"}}, "label": 1}}'])
+def test_a_damaged_record_of_the_version_is_the_same_503_as_json_predict(project, make_app, damage):
+    project.add_version(1, 98.0)
+    (project.cfg.models_dir / "1" / "metrics.json").write_text(damage)
+    client = make_app(MODELOPS_CONFIG=project.config_path).test_client()
+    as_csv = client.post("/predict", data=_csv(_good_rows(3)), content_type="text/csv")
+    plain = client.post("/predict", json={"instances": [[0.1, 0.2]]})
+    assert as_csv.status_code == plain.status_code == 503
+    csv_error, json_error = as_csv.get_json()["error"], plain.get_json()["error"]
+    assert "version 1's metrics.json" in csv_error and "retrain, or roll back" in csv_error
+    assert csv_error.split(" (request id")[0] == json_error.split(" (request id")[0]  # never config.json's guess

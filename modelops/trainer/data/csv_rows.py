@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from modelops.core import header as header_rule
 from modelops.core.config import DataConfig
 from modelops.core.errors import DataError, SchemaValueError
 from modelops.core.schema import DEMO_SCHEMA, Schema
@@ -44,21 +45,21 @@ class Header:
 
     def __init__(self, header_row: list[str], schema: Schema, max_abs: float | None = None,
                  label_required: bool = True):
-        header = [cell.strip() for cell in header_row]
+        header = header_rule.names(header_row)
         lower = [h.lower() for h in header]
         label = schema.label.column
         wanted = [*schema.names, label] if label_required or label.lower() in lower else list(schema.names)
-        missing = [name for name in wanted if name.lower() not in lower]
-        if missing:
-            raise DataError(f"header must be the columns {expected_columns(schema, label_required)} (any order; "
-                            f"other columns are ignored), got {quoted(','.join(header), 80)}: "
-                            f"'{', '.join(missing)}' missing")
-        twice = [name for name in wanted if lower.count(name.lower()) > 1]
-        if twice:
-            raise DataError(f"header names the column '{twice[0]}' more than once: keep one")
+        try:
+            found = header_rule.locate(header, wanted)
+        except header_rule.HeaderMismatch as exc:
+            if exc.missing:
+                raise DataError(f"header must be the columns {expected_columns(schema, label_required)} (any "
+                                f"order; other columns are ignored), got {quoted(','.join(header), 80)}: "
+                                f"'{', '.join(exc.missing)}' missing") from None
+            raise DataError(f"header names the column '{exc.twice[0]}' more than once: keep one") from None
         self.schema, self.width, self.max_abs = schema, len(header), max_abs
-        self.features = [(f, lower.index(f.name.lower())) for f in schema.features]
-        self.label = lower.index(label.lower()) if label in wanted else None
+        self.features = list(zip(schema.features, found, strict=False))
+        self.label = found[-1] if label in wanted else None
         declared = {name.lower() for name in wanted}
         self.ignored = tuple(h for h in header if h.lower() not in declared)
 
