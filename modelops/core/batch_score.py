@@ -211,7 +211,7 @@ class FileScorer:
             try:
                 for chunk in _chunks(rows, self.chunk_rows):
                     instances, errors = reader.chunk(chunk)
-                    future = pool.submit(self.client.predict, instances, self.version) if instances else None
+                    future = pool.submit(self.ask, instances) if instances else None
                     time.sleep(0)  # under gevent (the frontend) let the request go out before the next chunk
                     pending.append((chunk, errors, future))
                     if len(pending) > self.in_flight:
@@ -224,6 +224,14 @@ class FileScorer:
                         future.cancel()
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def ask(self, instances: list[Any]) -> list[Any]:
+        """Serving's answers to one chunk's good rows, one per row (``batch_explain`` asks more)."""
+        return self.client.predict(instances, self.version)
+
+    def read(self, got: list[Any]) -> Sequence[Prediction]:
+        """``ask``'s answers as predictions, in order."""
+        return answers.read_all(got, self.schema)
 
     def _emit(self, chunk: list[Sequence[str]], errors: list[str | None], future: Future[list[Any]] | None,
               sink: Sink, summary: Summary) -> None:
@@ -240,7 +248,7 @@ class FileScorer:
                 expected = errors.count(None)
                 if len(got) != expected:
                     raise ServingHTTPError(502, f"TF Serving returned {len(got)} predictions for {expected} rows")
-        read = iter(answers.read_all(got, self.schema))
+        read = iter(self.read(got))
         predictions = [None if error else next(read) for error in errors]
         bad = len(errors) - errors.count(None)
         if bad and len(summary.first_errors) < FIRST_ERRORS:
@@ -262,10 +270,10 @@ def _chunks(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[
             yield chunk
 
 
-def csv_sink(out: IO[str], schema: Schema, version: int, width: int) -> Sink:
+def csv_sink(out: IO[str], schema: Schema, version: int, width: int, answer: AnswerCells | None = None) -> Sink:
     """A sink writing each input row (cut or padded to the header's ``width``) followed by its answer
-    columns to ``out``, one write per chunk."""
-    cells = AnswerCells(schema, version)
+    columns (``answer``'s cells, ``AnswerCells``' by default) to ``out``, one write per chunk."""
+    cells = answer or AnswerCells(schema, version)
 
     def sink(rows: Sequence[Sequence[str]], predictions: Sequence[Prediction | None],
              errors: Sequence[str | None]) -> None:
@@ -276,9 +284,9 @@ def csv_sink(out: IO[str], schema: Schema, version: int, width: int) -> Sink:
     return sink
 
 
-def write_header(out: IO[str], header: Sequence[str], schema: Schema) -> None:
-    """The input header followed by the answer columns."""
-    csv.writer(out, lineterminator="\n").writerow([*header, *answer_columns(schema)])
+def write_header(out: IO[str], header: Sequence[str], schema: Schema, extra: Sequence[str] = ()) -> None:
+    """The input header followed by the answer columns (and ``extra`` ones after them)."""
+    csv.writer(out, lineterminator="\n").writerow([*header, *answer_columns(schema), *extra])
 
 
 def _fit(row: Sequence[str], width: int) -> Sequence[str]:
