@@ -31,6 +31,10 @@ def spec(max_instances: int, max_content_length: int, inputs: Inputs) -> dict:
     schema = inputs.schema
     doc["components"]["schemas"].update(_schemas(schema, max_instances))
     post = doc["paths"]["/predict"]["post"]
+    if not schema.label.is_number:
+        doc["components"]["schemas"]["PredictRequest"]["properties"]["explain_class"] = {
+            "enum": list(schema.label.class_names), "description": "explain this class instead of the predicted "
+            "one (implies \"explain\": true; docs/explain.md); another value is a 400"}
     names = schema.label.class_names
     post["summary"] = (f"Probability of class {names[-1]} for each row" if schema.packed
                        else f"The predicted {schema.label.column} for each row" if schema.label.is_number
