@@ -67,28 +67,36 @@ class Summary:
 
 
 def answer_columns(schema: Schema) -> list[str]:
-    """The columns appended to every input row: the class, one probability per class, the version, the error."""
-    return ["class", *(f"probability_{name}" for name in schema.label.class_names), "model_version", "error"]
+    """The columns appended to every input row: the class and one probability per class (a number
+    label: its ``value``), the version, the error."""
+    answer = ["value"] if schema.label.is_number else \
+        ["class", *(f"probability_{name}" for name in schema.label.class_names)]
+    return [*answer, "model_version", "error"]
 
 
 class AnswerCells:
     """The answer columns' cells of one row (``answer_columns`` order); blanks and the error for a bad row."""
 
     def __init__(self, schema: Schema, version: int):
-        self.names, self.version = schema.label.class_names, str(version)
-        self.blank = [""] * (1 + schema.num_classes)
+        self.names, self.version, self.number = schema.label.class_names, str(version), schema.label.is_number
+        self.blank = [""] * (len(answer_columns(schema)) - 2)
         self.quoted = [_cell(name) for name in self.names]  # as the csv writer spells each class name
 
     def __call__(self, prediction: Prediction | None, error: str | None) -> list[Any]:
-        """Probabilities stay floats: the csv writer spells them as ``repr`` does, in C."""
+        """Probabilities and values stay floats: the csv writer spells them as ``repr`` does, in C."""
         if prediction is None:
             return [*self.blank, self.version, error or ""]
+        if self.number:
+            return [prediction.value, self.version, ""]
         return [self.names[prediction.index], *prediction.probabilities, self.version, ""]
 
     def endings(self, predictions: Iterable[Prediction | None]) -> list[str]:
         """Each scored row's answer cells as the csv writer spells them after the input cells: ``,class,
-        p1,...,version,`` (an empty error) and the line's end. Floats as ``repr``, as the writer does."""
+        p1,...,version,`` (or ``,value,version,``; an empty error) and the line's end. Floats as ``repr``,
+        as the writer does."""
         names, tail = self.quoted, f",{self.version},\n"
+        if self.number:
+            return [f",{p.value!r}{tail}" for p in predictions if p is not None]
         return [f",{names[p.index]},{','.join(map(repr, p.probabilities))}{tail}"
                 for p in predictions if p is not None]
 
@@ -188,7 +196,7 @@ class FileScorer:
             try:
                 for chunk in _chunks(rows, self.chunk_rows):
                     inputs, errors = reader.chunk(chunk)
-                    future = pool.submit(self.client.predict_columns, inputs, self.version) if inputs else None
+                    future = pool.submit(self.ask, inputs) if inputs else None
                     time.sleep(0)  # under gevent (the frontend) let the request go out before the next chunk
                     pending.append((chunk, errors, future))
                     if len(pending) > self.in_flight:
@@ -202,13 +210,21 @@ class FileScorer:
         summary.seconds = time.perf_counter() - started
         return summary
 
+    def ask(self, inputs: Any) -> Any:
+        """Serving's columnar answer to one chunk's good rows (``batch_explain`` asks more)."""
+        return self.client.predict_columns(inputs, self.version)
+
+    def read(self, got: Any) -> Sequence[Prediction]:
+        """``ask``'s answer as predictions, one per row in order."""
+        return answers.read_outputs(got, self.schema)
+
     def _emit(self, chunk: list[Sequence[str]], errors: list[str | None], future: Future[Any] | None,
               sink: Sink, summary: Summary) -> None:
         """Wait for one chunk's answers and hand its rows to ``sink``, in order."""
         got: list[Prediction] = []
         if future is not None:
             try:
-                got = answers.read_outputs(future.result(), self.schema)
+                got = list(self.read(future.result()))
             except ServingHTTPError as exc:
                 if exc.status != 400:
                     raise
@@ -239,10 +255,10 @@ def _chunks(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[
             yield chunk
 
 
-def csv_sink(out: IO[str], schema: Schema, version: int, width: int) -> Sink:
+def csv_sink(out: IO[str], schema: Schema, version: int, width: int, answer: AnswerCells | None = None) -> Sink:
     """A sink writing each input row (cut or padded to the header's ``width``) followed by its answer
-    columns to ``out``, one write per chunk."""
-    cells = AnswerCells(schema, version)
+    columns (``answer``'s cells, ``AnswerCells``' by default) to ``out``, one write per chunk."""
+    cells = answer or AnswerCells(schema, version)
 
     def sink(rows: Sequence[Sequence[str]], predictions: Sequence[Prediction | None],
              errors: Sequence[str | None]) -> None:
@@ -263,9 +279,9 @@ def csv_sink(out: IO[str], schema: Schema, version: int, width: int) -> Sink:
     return sink
 
 
-def write_header(out: IO[str], header: Sequence[str], schema: Schema) -> None:
-    """The input header followed by the answer columns."""
-    csv.writer(out, lineterminator="\n").writerow([*header, *answer_columns(schema)])
+def write_header(out: IO[str], header: Sequence[str], schema: Schema, extra: Sequence[str] = ()) -> None:
+    """The input header followed by the answer columns (and ``extra`` ones after them)."""
+    csv.writer(out, lineterminator="\n").writerow([*header, *answer_columns(schema), *extra])
 
 
 def _cell(text: str) -> str:

@@ -87,15 +87,19 @@ def read_outputs(outputs: Any, schema: Schema) -> list[Prediction]:
         if fast is not None:
             return fast
     if isinstance(outputs, dict):  # as rows: the answer ``predict`` would have given
-        try:
-            return read_all([dict(zip(outputs, row, strict=True)) for row in zip(*outputs.values(), strict=True)],
-                            schema)
-        except (TypeError, ValueError):
-            raise ServingHTTPError(502, f"TF Serving returned outputs that are not lists of one length: "
-                                        f"{outputs!r:.80}") from None
+        return read_all(output_rows(outputs), schema)
     if not isinstance(outputs, list):
         raise ServingHTTPError(502, f"TF Serving returned outputs that are not a list: {outputs!r:.80}")
     return read_all(outputs, schema)
+
+
+def output_rows(outputs: Any) -> list[dict[str, Any]]:
+    """Named columnar ``outputs`` (output name -> one entry per row) as one dict per row, as ``predict`` answers."""
+    try:
+        return [dict(zip(outputs, row, strict=True)) for row in zip(*outputs.values(), strict=True)]
+    except (AttributeError, TypeError, ValueError):
+        raise ServingHTTPError(502, f"TF Serving returned outputs that are not named lists of one length: "
+                                    f"{outputs!r:.80}") from None
 
 
 def _named_columns(outputs: dict[str, Any], names: tuple[str, ...]) -> list[Prediction] | None:

@@ -221,12 +221,15 @@ class ServingClient:
             raise ServingHTTPError(502, "TF Serving answered predict without a 'predictions' list")
         return predictions
 
-    def predict_columns(self, inputs: Any, version: int | None = None) -> Any:
+    def predict_columns(self, inputs: Any, version: int | None = None, signature: str | None = None) -> Any:
         """TF Serving's columnar form: ``inputs`` (a single input's whole tensor, or input name -> its
         tensor) in, ``outputs`` (the one output's tensor, or output name -> tensor) back. For many rows
         it is cheaper both ways than ``predict``'s row objects (file scoring, docs/performance.md)."""
         target = self.model_url if version is None else f"{self.model_url}/versions/{int(version)}"
-        body = self._call("predict", "POST", f"{target}:predict", json.dumps({"inputs": inputs}))
+        request: dict[str, Any] = {"inputs": inputs}
+        if signature is not None:
+            request["signature_name"] = signature
+        body = self._call("predict", "POST", f"{target}:predict", json.dumps(request))
         if not isinstance(body, dict) or "outputs" not in body:
             raise ServingHTTPError(502, "TF Serving answered a columnar predict without 'outputs'")
         return body["outputs"]

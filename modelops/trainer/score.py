@@ -3,7 +3,7 @@
 Files open here (``-`` is stdin/stdout, ``.gz`` is gzip either way); the scoring is
 ``modelops.core.batch_score``, the same code the frontend's upload and CSV ``/predict`` run. The
 progress bar goes to a terminal's stderr only; the summary line always goes to stderr, so the
-scored CSV alone goes to stdout.
+scored CSV alone goes to stdout. ``--explain`` adds each row's explanation (``core/batch_explain``).
 
 Exit codes: 0 every row scored; 4 some rows had errors (marked in the ``error`` column); 5 nothing
 was scored (no valid row), serving could not be reached (the output holds the rows before), or the
@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-from modelops.core import batch_score
+from modelops.core import batch_explain, batch_score
 from modelops.core.config import Config
 from modelops.core.errors import ServingError, UsageError
 from modelops.core.exit_codes import ExitCode
@@ -37,7 +37,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("score", help="score a CSV file through the served model; every row back with its answer",
                        description="Read IN.csv by header name with the schema of the version scored, send the "
                                    "rows to TF Serving ($TF_HOST) in chunks and write every row, in input order, "
-                                   "followed by class, one probability per class, model_version and error.")
+                                   "followed by class, one probability per class, model_version and error "
+                                   "(with --explain: then baseline_prediction and explain_<feature> per feature).")
     p.add_argument("input", metavar="IN.csv", help="the rows to score ('-': stdin; .gz: gzip)")
     p.add_argument("-o", "--output", default="-", metavar="OUT.csv", help="where to write them (default '-': "
                                                                           "stdout; .gz: gzip)")
@@ -45,13 +46,21 @@ def add_parser(sub: Any) -> None:
     which.add_argument("--version", type=int, metavar="N", help="score with version N (default: the served one)")
     which.add_argument("--label", metavar="NAME", help="score with the version serving's label NAME points at "
                                                        "(stable or canary during a staged rollout)")
-    p.add_argument("--chunk-rows", type=int, default=batch_score.CHUNK_ROWS, metavar="N",
-                   help=f"rows per request to serving (default {batch_score.CHUNK_ROWS})")
+    p.add_argument("--chunk-rows", type=int, default=None, metavar="N",
+                   help=f"rows per request to serving (default {batch_score.CHUNK_ROWS}; "
+                        f"{batch_explain.CHUNK_ROWS} with --explain)")
+    p.add_argument("--explain", action="store_true",
+                   help="also explain each row: baseline_prediction, then explain_<feature> per feature, its "
+                        "contribution; they add up to the predicted class's probability minus baseline_prediction "
+                        "(docs/explain.md)")
 
 
 def run(args: argparse.Namespace, config: Config, client: ServingClient | None = None) -> int:
-    if args.chunk_rows < 1:
-        raise UsageError(f"--chunk-rows must be a positive number of rows, got {args.chunk_rows}")
+    chunk_rows = args.chunk_rows
+    if chunk_rows is None:
+        chunk_rows = batch_explain.CHUNK_ROWS if args.explain else batch_score.CHUNK_ROWS
+    if chunk_rows < 1:
+        raise UsageError(f"--chunk-rows must be a positive number of rows, got {chunk_rows}")
     client = client or from_env(config.model_name, timeout=SERVING_TIMEOUT, remember_failure=0.0)
     with _reader(args.input) as (source, position):
         try:
@@ -63,12 +72,13 @@ def run(args: argparse.Namespace, config: Config, client: ServingClient | None =
         rows = csv.reader(source)
         header = _header(rows, args.input)
         progress = Progress(position) if sys.stderr.isatty() else None
-        scorer = batch_score.FileScorer(client, schema, version, args.chunk_rows,
-                                        progress=progress.show if progress else None)
+        scorer = (batch_explain.ExplainingScorer if args.explain else batch_score.FileScorer)(
+            client, schema, version, chunk_rows, progress=progress.show if progress else None)
+        cells = batch_explain.ExplainCells(schema, version) if args.explain else None
         with _writer(args.output) as out:
-            batch_score.write_header(out, header, schema)
+            batch_score.write_header(out, header, schema, batch_explain.columns(schema) if args.explain else ())
             try:
-                summary = scorer.run(header, rows, batch_score.csv_sink(out, schema, version, len(header)))
+                summary = scorer.run(header, rows, batch_score.csv_sink(out, schema, version, len(header), cells))
             except UNREADABLE as exc:
                 raise UsageError(f"{args.input}: cannot read the CSV after {rows.line_num} lines: {exc}") from None
             except ServingError as exc:

@@ -85,7 +85,11 @@ class Inputs:
         explain = doc.get("explain", False)
         if not isinstance(explain, bool):
             raise InputError("'explain' must be true or false (true adds each row's explanation, docs/explain.md)")
-        g.explain = explain  # read by web/explanations.py for this request
+        asked = doc.get("explain_class")  # the class to explain instead of the predicted one
+        if asked is not None and (isinstance(asked, bool) or not isinstance(asked, (str, int))):
+            raise InputError("'explain_class' must be one of the label's classes, e.g. \"1\" (docs/explain.md)")
+        g.explain = explain or asked is not None  # read by web/explanations.py for this request
+        g.explain_class = None if asked is None else str(asked)
         instances = doc["instances"]
         if not isinstance(instances, list) or not instances:
             raise InputError(f"'instances' must be a non-empty list of rows, e.g. {self.json_example}")

@@ -31,6 +31,10 @@ def spec(max_instances: int, max_content_length: int, inputs: Inputs) -> dict:
     schema = inputs.schema
     doc["components"]["schemas"].update(_schemas(schema, max_instances))
     post = doc["paths"]["/predict"]["post"]
+    if not schema.label.is_number:
+        doc["components"]["schemas"]["PredictRequest"]["properties"]["explain_class"] = {
+            "enum": list(schema.label.class_names), "description": "explain this class instead of the predicted "
+            "one (implies \"explain\": true; docs/explain.md); another value is a 400"}
     names = schema.label.class_names
     post["summary"] = (f"Probability of class {names[-1]} for each row" if schema.packed
                        else f"The predicted {schema.label.column} for each row" if schema.label.is_number
@@ -45,7 +49,8 @@ def spec(max_instances: int, max_content_length: int, inputs: Inputs) -> dict:
     if schema.label.is_number:
         value = {"type": "number", "description": f"the predicted {schema.label.column}, in its own units"}
         doc["components"]["schemas"]["PredictResponse"] = _response(
-            {"type": "object", "required": ["value"], "properties": {"value": value}})
+            {"type": "object", "required": ["value"], "properties": {
+                "value": value, "explanation": {**_EXPLANATION_REF, "description": "with \"explain\": true"}}})
         post["responses"]["200"]["content"]["application/json"]["example"] = {"predictions": [{"value": 23.4}]}
     return doc
 
@@ -95,6 +100,15 @@ def _explanation(schema: Schema) -> dict:
     probability = {"type": "number", "minimum": 0, "maximum": 1}
     feature = {"type": "object", "required": ["name", "contribution"], "properties": {
         "name": {"enum": list(schema.names)}, "contribution": {"type": "number"}}}
+    if schema.label.is_number:
+        unit = f"in {schema.label.column}'s units"
+        return {"type": "object", "required": ["prediction", "baseline_prediction", "features"],
+                "description": "contributions add up to prediction - baseline_prediction (docs/explain.md)",
+                "properties": {
+                    "prediction": {"type": "number", "description": f"the row's predicted value, {unit}"},
+                    "baseline_prediction": {"type": "number", "description": "the typical training row's"},
+                    "features": {"type": "array", "items": feature,
+                                 "description": f"largest |contribution| first, {unit}"}}}
     return {"type": "object", "required": ["class", "prediction", "baseline_prediction", "features"],
             "description": "contributions add up to prediction - baseline_prediction (docs/explain.md)",
             "properties": {

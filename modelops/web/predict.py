@@ -18,7 +18,6 @@ from modelops.core import predictions as answers
 from modelops.core.errors import ServingError, ServingHTTPError
 from modelops.web import drift as live_drift
 from modelops.web import explanations, files, importance
-from modelops.web.inputs import InputError
 from modelops.web.metrics import record_served
 from modelops.web.pages import render_page, result_view, wants_html
 
@@ -57,9 +56,6 @@ def predict():
         live_drift.observe(version, rows)
     schema = inputs.schema
     wanted = explanations.requested(is_form)
-    if wanted and schema.label.is_number:
-        raise InputError("explanations are given for a class label only (docs/explain.md); send the request "
-                         "without 'explain'")
     explained = explanations.explain(rows, version, schema) if wanted else None
     if is_form and wants_html():
         result = result_view(answers.read(predictions[0], schema), schema, version)

@@ -90,6 +90,9 @@ def test_a_number_label_with_a_date_is_trained_gated_served_and_compared(project
     assert metrics["gate"]["metric"] == "rmse" and 0 < metrics["scores"]["rmse"] <= 6.0
     assert metrics["scores"]["r2"] > 0.5, "the model learned the quantity, not its mean"
     assert "confusion" not in metrics and len(metrics["values"]["actual"]) == len(metrics["values"]["predicted"])
+    shares = metrics["explanations"]["share"]  # the value explained too (docs/explain.md)
+    assert set(shares) == set(FEATURES) and max(shares, key=shares.get) == "Weight_in_lbs", shares
+    assert len(metrics["verification"]["explain"]["attributions"][0]) == len(FEATURES)
     status = "\n".join(status_lines(project))
     assert f"scores: rmse {metrics['scores']['rmse']:.4g}, mae" in status and "-> Miles_per_Gallon (number)" in status
 

@@ -94,6 +94,10 @@ class FakeServing:
             self.instances.append(rows)
             if request.get("signature_name") == "explain":
                 return 200, {"predictions": [explain_answer(row) for row in rows]}
+            if request.get("signature_name") == "explain_class":  # the row's inputs plus class_index
+                return 200, {"predictions": [{**explain_answer(row.get("x") or {k: v for k, v in row.items()
+                                                                                   if k != "class_index"}),
+                                              "explained_class": str(row["class_index"])} for row in rows]}
             return 200, {"predictions" if "instances" in request else "outputs": [answer(row) for row in rows]}
         return 400, {"error": f"Malformed request: {method} {path}"}
 

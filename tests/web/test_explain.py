@@ -62,3 +62,13 @@ def test_openapi_documents_the_explain_flag_and_the_explanation(client):
     assert schemas["PredictResponse"]["properties"]["explanations"]["items"] == {"$ref": "#/components/schemas/Explanation"}
     assert [f["enum"] for f in [schemas["Explanation"]["properties"]["features"]["items"]["properties"]["name"]]] \
         == [["x1", "x2"]]
+
+
+def test_explain_class_asks_the_explain_class_signature_with_the_class_index(client, fake_serving):
+    r = client.post("/predict", json={"instances": [[2.0, -3.0]], "explain_class": "0"})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["explanations"][0]["class"] == "0"
+    assert fake_serving.instances[-1] == [{"x": [2.0, -3.0], "class_index": 0}]  # TF Serving's row format
+    wrong = client.post("/predict", json={"instances": [[2.0, -3.0]], "explain_class": "2"})
+    assert wrong.status_code == 400 and "'explain_class' must be one of the label's classes 0, 1" \
+        in wrong.get_json()["error"]

@@ -13,7 +13,8 @@ The baseline is the training rows' typical row: each number's mean, each categor
 frequent value (``baseline_row``); the trainer records it in ``metrics.json``. The class explained
 is the row's predicted class (for the packed demo as well, whose ``serving_default`` answers
 P(second class) only); the ``explain_class`` signature takes the class to explain per row instead,
-as an extra ``class_index`` input.
+as an extra ``class_index`` input. A number label's ``explain`` explains the predicted value, in the
+label's units (``ValueExplainer``; no ``explained_class`` output).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from modelops.trainer.model.preprocessing import Encoder
 
 STEPS = 128  # points on the path; fewer leave a larger completeness error (docs/explain.md)
 COMPLETENESS_TOLERANCE = 0.02  # |sum(attributions) - (prediction - baseline)|, in probability
+# (a number label: in the label's training standard deviations, so times that deviation in its units)
 
 
 def baseline_row(schema: Schema, x: np.ndarray, text: np.ndarray | None) -> dict[str, float | str]:
@@ -61,11 +63,7 @@ def add_endpoint(archive: Any, model: tf.keras.Model, encoder: Encoder, baseline
     """Add the ``explain`` signature to a Keras ExportArchive that already tracks ``model`` and
     ``encoder``; its inputs are spelled as ``serving_default``'s (packed ``x`` or one per feature)."""
     schema = encoder.schema
-    origin = encoder({f.name: tf.constant([baseline[f.name]], tf.float32 if f.numeric else tf.string)
-                      for f in schema.features})
-    owners = np.repeat(np.eye(len(schema.features), dtype=np.float32), encoder.widths, axis=0)
-    explain = Explainer(model, tf.constant(origin, tf.float32), tf.constant(owners), steps,
-                        tf.constant(schema.label.class_names))
+    explain = Explainer(model, *_origin_and_owners(encoder, baseline), steps, tf.constant(schema.label.class_names))
     klass = tf.TensorSpec([None], tf.int32, name=CLASS_INPUT)
     if schema.packed:
         def packed(x: tf.Tensor) -> tf.Tensor:
@@ -84,6 +82,25 @@ def add_endpoint(archive: Any, model: tf.keras.Model, encoder: Encoder, baseline
             EXPLAIN_CLASS_SIGNATURE,
             lambda inputs: explain(encoder({k: v for k, v in inputs.items() if k != CLASS_INPUT}), inputs[CLASS_INPUT]),
             input_signature=[{**spec, CLASS_INPUT: klass}])
+
+
+def add_value_endpoint(archive: Any, model: tf.keras.Model, encoder: Encoder, baseline: dict[str, float | str],
+                       scale: tuple[float, float], steps: int = STEPS) -> None:
+    """A number label's ``explain`` signature (named inputs, as its ``serving_default``): the
+    predicted value explained; no ``explain_class`` (there is no class to name)."""
+    explain = ValueExplainer(model, *_origin_and_owners(encoder, baseline), steps, scale)
+    spec = {f.name: tf.TensorSpec([None], tf.float32 if f.numeric else tf.string, name=f.name)
+            for f in encoder.schema.features}
+    archive.add_endpoint(EXPLAIN_SIGNATURE, lambda inputs: explain(encoder(inputs)), input_signature=[spec])
+
+
+def _origin_and_owners(encoder: Encoder, baseline: dict[str, float | str]) -> tuple[tf.Tensor, tf.Tensor]:
+    """The encoded baseline row ``[1, D]``, and ``[D, features]``: which feature owns each encoded column."""
+    features = encoder.schema.features
+    origin = encoder({f.name: tf.constant([baseline[f.name]], tf.float32 if f.numeric else tf.string)
+                      for f in features})
+    owners = np.repeat(np.eye(len(features), dtype=np.float32), encoder.widths, axis=0)
+    return tf.constant(origin, tf.float32), tf.constant(owners)
 
 
 class Explainer:
@@ -116,25 +133,54 @@ class Explainer:
     def __call__(self, encoded: tf.Tensor, asked: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """Explain each row's predicted class, or the class index ``asked`` for it."""
         encoded = tf.cast(encoded, tf.float32)
-        rows, width = tf.shape(encoded)[0], tf.shape(encoded)[1]
         predicted = self.probabilities(encoded)
-        target = tf.argmax(predicted, axis=-1, output_type=tf.int32) if asked is None else self.checked(asked, rows)
-        delta = encoded - self.origin  # [n, D]
-        alphas = (tf.range(self.steps, dtype=tf.float32) + 0.5) / float(self.steps)
-        path = tf.reshape(self.origin + alphas[:, None, None] * delta[None], [-1, width])  # [S*n, D]
+        target = tf.argmax(predicted, axis=-1, output_type=tf.int32) if asked is None \
+            else self.checked(asked, tf.shape(encoded)[0])
         targets = tf.tile(target, [self.steps])
-        with tf.GradientTape() as tape:
-            tape.watch(path)
-            picked = tf.gather(self.probabilities(path), targets, batch_dims=1)
-        gradients = tf.reshape(tape.gradient(picked, path), [self.steps, rows, width])
-        attributions = tf.reduce_mean(gradients, axis=0) * delta  # [n, D]
-        at_origin = tf.gather(self.probabilities(self.origin)[0], target)
+        attributions = integrated(lambda path: tf.gather(self.probabilities(path), targets, batch_dims=1),
+                                  encoded, self.origin, self.steps)
         return {
             ATTRIBUTIONS_OUTPUT: tf.matmul(attributions, self.owners),
             PREDICTION_OUTPUT: tf.gather(predicted, target, batch_dims=1),
-            BASELINE_OUTPUT: at_origin,
+            BASELINE_OUTPUT: tf.gather(self.probabilities(self.origin)[0], target),
             EXPLAINED_CLASS_OUTPUT: tf.gather(self.class_names, target),
         }
+
+
+class ValueExplainer:
+    """A number label's integrated gradients: of the predicted value in the label's own units
+    (the unit's output times the training deviation plus the mean, as ``serving_default`` answers)."""
+
+    def __init__(self, model: tf.keras.Model, origin: tf.Tensor, owners: tf.Tensor, steps: int,
+                 scale: tuple[float, float]):
+        self.model, self.origin, self.owners, self.steps, self.scale = model, origin, owners, steps, scale
+
+    def value(self, encoded: tf.Tensor) -> tf.Tensor:
+        """``[n]`` values in the label's units."""
+        return tf.reshape(self.model(encoded, training=False), [-1]) * self.scale[1] + self.scale[0]
+
+    def __call__(self, encoded: tf.Tensor) -> dict[str, tf.Tensor]:
+        encoded = tf.cast(encoded, tf.float32)
+        attributions = integrated(self.value, encoded, self.origin, self.steps)
+        return {
+            ATTRIBUTIONS_OUTPUT: tf.matmul(attributions, self.owners),
+            PREDICTION_OUTPUT: self.value(encoded),
+            BASELINE_OUTPUT: tf.fill([tf.shape(encoded)[0]], self.value(self.origin)[0]),
+        }
+
+
+def integrated(score: Any, encoded: tf.Tensor, origin: tf.Tensor, steps: int) -> tf.Tensor:
+    """``[n, D]`` integrated gradients of ``score`` (``[S*n, D]`` points -> ``[S*n]``) from ``origin``
+    to each row: gradients at ``steps`` midpoints, averaged, times the row's distance from ``origin``."""
+    rows, width = tf.shape(encoded)[0], tf.shape(encoded)[1]
+    delta = encoded - origin  # [n, D]
+    alphas = (tf.range(steps, dtype=tf.float32) + 0.5) / float(steps)
+    path = tf.reshape(origin + alphas[:, None, None] * delta[None], [-1, width])  # [S*n, D]
+    with tf.GradientTape() as tape:
+        tape.watch(path)
+        picked = score(path)
+    gradients = tf.reshape(tape.gradient(picked, path), [steps, rows, width])
+    return tf.reduce_mean(gradients, axis=0) * delta
 
 
 def importance(path: Any, schema: Schema, x: np.ndarray, text: np.ndarray | None, chunk: int = 256) -> dict[str, float]:

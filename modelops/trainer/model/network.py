@@ -73,8 +73,8 @@ def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | dict | N
 
     With ``encoder``, its schema shapes the signature and its preprocessing runs before the model;
     without, the demo's packed ``x`` goes into the model as it is. With both ``encoder`` and
-    ``baseline`` (``explain.baseline_row``), a class label's export also carries the ``explain``
-    signature. ``label_scale``: a number label's training mean and deviation
+    ``baseline`` (``explain.baseline_row``), the export also carries the ``explain``
+    signature (a number label's explains the value). ``label_scale``: a number label's training mean and deviation
     (``modelops.trainer.model.number``).
 
     Keras's ExportArchive, not ``tf.saved_model.save`` of a module holding the model: that one
@@ -96,6 +96,11 @@ def export(model: tf.keras.Model, path: Path, warmup_rows: np.ndarray | dict | N
 
         archive.track(encoder)
         number.add_endpoint(archive, model, encoder, label_scale or (0.0, 1.0), SERVING_SIGNATURE)
+        if baseline is not None:
+            from modelops.trainer.model import explain
+
+            explain.add_value_endpoint(archive, model, encoder, baseline, label_scale or (0.0, 1.0))
+            explained = True
     else:
         archive.track(encoder)
         _add_endpoint(archive, model, encoder)

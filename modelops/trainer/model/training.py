@@ -69,7 +69,8 @@ def _train_number(train: TrainConfig, split: Split, out_dir: Path, encoder, x_tr
         number.compile_for(keras_model, train.learning_rate)
     y = (split.y_train - scale[0]) / scale[1]
     fit = keras_model.fit(x_train, y, epochs=train.epochs, batch_size=train.batch_size, shuffle=True, verbose=0)
+    baseline = explain.baseline_row(encoder.schema, split.x_train, split.text_train)
     model.export(keras_model, out_dir, warmup_rows=_warmup(encoder.schema, split), encoder=encoder,
-                 label_scale=scale)
+                 baseline=baseline, label_scale=scale)
     # no accuracy for a quantity: the record keeps the normalised loss (NaN stands for "not a class label")
-    return Candidate(out_dir, float(fit.history["loss"][-1]), float("nan"), time.monotonic() - start)
+    return Candidate(out_dir, float(fit.history["loss"][-1]), float("nan"), time.monotonic() - start, baseline)

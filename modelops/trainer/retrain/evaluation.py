@@ -131,7 +131,8 @@ def _evaluate_values(config: Config, split: tables.Split, candidate: Candidate, 
     log.step("evaluate", f"{label} {config.gate.metric} {scores[config.gate.metric]:.4g} "
                          f"(rmse {scores['rmse']:.4g}, mae {scores['mae']:.4g}, r2 {scores['r2']:.3f}) "
                          f"on {len(split.y_eval)} eval rows")
-    return Evaluation(candidate, values, scores[config.gate.metric], None, scores, None, values)
+    return Evaluation(candidate, values, scores[config.gate.metric], None, scores, None, values,
+                      _explanations(candidate, schema=config.schema, split=split))
 
 
 def _metric(config: Config) -> str:

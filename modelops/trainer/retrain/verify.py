@@ -144,7 +144,7 @@ class ServingVerifier:
                                                        config.schema)))
             if explained is not None:
                 log.detail(named.on(client, _check_explanations(client, named, rows, explained, settings.tolerance,
-                                                                version)))
+                                                                version, config.schema)))
 
     def _wait_available(self, clients, named: _Names, version: int, timeout: float, patience: float) -> None:
         """Return once every replica reports ``version`` AVAILABLE; raise as the module docstring says."""
@@ -209,10 +209,11 @@ def _check_answers(client: ServingClient, named: _Names, rows: list, expected: n
 
 
 def _check_explanations(client: ServingClient, named: _Names, rows: list, expected: np.ndarray, tolerance: float,
-                        version: int) -> str:
+                        version: int, schema: Schema) -> str:
     """Ask one replica's ``explain`` signature for the first rows and compare with the trainer's attributions."""
     return _asked(client, named, version, "explain", lambda: compare_explanations(
-        client.predict(rows[:len(expected)], version, signature=EXPLAIN_SIGNATURE), expected, tolerance, version))
+        client.predict(rows[:len(expected)], version, signature=EXPLAIN_SIGNATURE), expected, tolerance, version,
+        relative=schema.label.is_number))
 
 
 def _asked(client: ServingClient, named: _Names, version: int, what: str, check: Callable[[], str]) -> str:
@@ -262,15 +263,17 @@ def compare(answers: list, expected: np.ndarray, tolerance: float, version: int,
     return f"verify: {len(served)} rows match the gated model (max difference {worst:.3g})"
 
 
-def compare_explanations(answers: list, expected: np.ndarray, tolerance: float, version: int) -> str:
-    """Raise VerifyError unless serving's ``explain`` attributions match the trainer's within ``tolerance``."""
+def compare_explanations(answers: list, expected: np.ndarray, tolerance: float, version: int,
+                         relative: bool = False) -> str:
+    """Raise VerifyError unless serving's ``explain`` attributions match the trainer's within ``tolerance``
+    (``relative``: of the attribution's size, at least 1, for a number label's, in its own units)."""
     try:
         served = np.asarray([answer[ATTRIBUTIONS_OUTPUT] for answer in answers], dtype=np.float64)
     except (KeyError, TypeError, ValueError, IndexError):
         raise VerifyError(f"v{version}'s explain signature answered no attributions: {str(answers)[:80]}") from None
     if served.shape != expected.shape:
         raise VerifyError(f"v{version}'s explain signature answered shape {served.shape}, the trainer {expected.shape}")
-    bad, worst = _mismatches(served, expected, tolerance)
+    bad, worst = _mismatches(served, expected, tolerance, relative)
     if bad:
         raise VerifyError(f"v{version}'s explanations differ from the trainer's on {bad} of {len(served)} rows "
                           f"(max attribution difference {worst:.6g} > verify.tolerance {tolerance:g})")

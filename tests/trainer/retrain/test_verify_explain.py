@@ -77,3 +77,17 @@ def test_a_version_that_recorded_no_explanations_is_verified_on_its_predictions(
     model.export(model.build(0.01, seed=1), older)
     split = types.SimpleNamespace(x_eval=np.zeros((8, 2), np.float32), text_eval=None)
     assert verify_explain.expected(older, config.schema, split, rows=50) is None
+
+
+def test_a_number_labels_attributions_are_compared_relative_to_their_size():
+    """In the label's own units (here thousands) float32's rounding is not a mismatch; a real one is."""
+    from modelops.core.errors import VerifyError
+    from modelops.trainer.retrain.verify import compare_explanations
+
+    expected = np.asarray([[2500.0, -1200.0]])
+    close = [{"attributions": [2500.1, -1200.05]}]
+    assert "1 explanations match" in compare_explanations(close, expected, 1e-4, 3, relative=True)
+    with pytest.raises(VerifyError, match="differ from the trainer's on 1 of 1 rows"):
+        compare_explanations(close, expected, 1e-4, 3)  # absolute: as for probabilities
+    with pytest.raises(VerifyError, match="differ from the trainer's on 1 of 1 rows"):
+        compare_explanations([{"attributions": [2600.0, -1200.0]}], expected, 1e-4, 3, relative=True)
