@@ -70,6 +70,8 @@ def _named(prediction: Any, names: tuple[str, ...]) -> Prediction:
 
 def read_all(predictions: list[Any], schema: Schema) -> list[Prediction]:
     """``read`` for a batch: the schema's signature is looked at once, not per row."""
+    if schema.label.is_number:
+        return [read(p, schema) for p in predictions]
     if schema.packed:
         plain = [p[0] for p in predictions if type(p) is list and len(p) == 1]  # the usual [[p], ...]
         if len(plain) == len(predictions) and {float, int}.issuperset(map(type, plain)):
