@@ -1,8 +1,8 @@
 """Security headers on every frontend response, and the curl hint's address without the Host header.
 
 The page's one script is ``static/score.js`` (the upload's summary, posted back here); its styles
-come from ``static/`` plus ``style`` attributes (the result meters' widths), and its chart is
-inline SVG, so the policy allows exactly that: no inline script, nothing from elsewhere. It may not be
+come from ``static/`` only (a meter's width is an SVG rect's attribute, not a style), and its chart
+is inline SVG, so the policy allows exactly that: no inline script or style, nothing from elsewhere. It may not be
 framed (``frame-ancestors 'none'`` and ``X-Frame-Options`` for older browsers), forms post only
 here, and responses are never content-sniffed. A request id made for a failure goes out too.
 
@@ -17,8 +17,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, g, request
 
 POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
-          "style-src-attr 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
-          "frame-ancestors 'none'")
+          "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 HEADERS = {
     "Content-Security-Policy": POLICY,
     "X-Frame-Options": "DENY",

@@ -97,7 +97,8 @@ def test_submit_the_form_and_see_the_prediction(browser, fake_upstream, fake_ser
         assert page.locator("#probability").inner_text() == f"{probability(0.8, -1.2):.4f}"
         assert page.locator("#predicted-class").inner_text() == "0"
         assert page.locator("#answered-by").inner_text() == "5"
-        assert page.locator(".meter span").first.bounding_box()["width"] > 0  # style attributes still apply
+        bar, track = (page.locator(f".meter {part}").first.bounding_box()["width"] for part in ("rect", ""))
+        assert bar == pytest.approx(track * probability(0.8, -1.2), abs=2)  # the meter shows the probability
         assert refused == []
         page.screenshot(path=str(ARTIFACTS / "frontend-desktop.png"), full_page=True)
 
