@@ -37,8 +37,9 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("score", help="score a CSV file through the served model; every row back with its answer",
                        description="Read IN.csv by header name with the schema of the version scored, send the "
                                    "rows to TF Serving ($TF_HOST) in chunks and write every row, in input order, "
-                                   "followed by class, one probability per class, model_version and error "
-                                   "(with --explain: then baseline_prediction and explain_<feature> per feature).")
+                                   "followed by class, one probability per class (a number label: value), "
+                                   "model_version and error (with --explain: then baseline_prediction and "
+                                   "explain_<feature> per feature).")
     p.add_argument("input", metavar="IN.csv", help="the rows to score ('-': stdin; .gz: gzip)")
     p.add_argument("-o", "--output", default="-", metavar="OUT.csv", help="where to write them (default '-': "
                                                                           "stdout; .gz: gzip)")
@@ -51,8 +52,8 @@ def add_parser(sub: Any) -> None:
                         f"{batch_explain.CHUNK_ROWS} with --explain)")
     p.add_argument("--explain", action="store_true",
                    help="also explain each row: baseline_prediction, then explain_<feature> per feature, its "
-                        "contribution; they add up to the predicted class's probability minus baseline_prediction "
-                        "(docs/explain.md)")
+                        "contribution; they add up to the predicted class's probability (a number label: the "
+                        "value) minus baseline_prediction (docs/explain.md)")
 
 
 def run(args: argparse.Namespace, config: Config, client: ServingClient | None = None) -> int:
