@@ -5,6 +5,8 @@ a date input and shows the predicted number with the label's name."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -73,5 +75,14 @@ def test_the_frontend_answers_a_number_and_the_form_takes_a_date(project, tmp_pa
                                  headers={"Accept": "text/html"}, timeout=30)
             assert form.status_code == 200 and 'id="predicted-value"' in form.text, form.text[-2000:]
             assert "Predicted Miles_per_Gallon" in form.text
+
+            # a file of them through the CSV API: each row's value, the same number
+            body = "Origin,Cylinders,Horsepower,Weight_in_lbs,Year\nJapan,4,70,1900,1982-06-01\nMars,4,70,1900,1982-06-01\n"
+            scored = requests.post(f"{url}/predict", data=body, headers={"Content-Type": "text/csv"}, timeout=30)
+            assert scored.status_code == 200, scored.text
+            good, broken = csv.DictReader(io.StringIO(scored.text))
+            assert float(good["value"]) == pytest.approx(value, abs=1e-4) and good["error"] == ""
+            assert broken["value"] == "" and "Origin" in broken["error"]
+            assert "with its value, model_version" in " ".join(page.split())
     finally:
         server.stop()
