@@ -1,7 +1,8 @@
 """Scoring a file (``scripts/bench.py --score``): rows per second of ``retrain_pipeline.py score`` and of
 ``POST /predict`` with a CSV body, beside a floor that only reads the same CSV and writes it back
 (Python's ``csv`` module, no model) and the in-process signature on the same rows in the same chunks
-(tensors made beforehand, after one warm-up call: the model's own cost); and the command's
+(tensors made beforehand, after one warm-up call: the model's own cost) and serving alone (the same
+chunks pre-encoded, posted as the command posts them: the least any REST client waits); and the command's
 peak memory on generated files of growing size (up to 1 GB by default).
 
 Two schemas: the packed demo (x1, x2) and a named-input one (the penguins SavedModel of
@@ -90,6 +91,34 @@ def api_seconds(url: str, path: Path) -> float:
     return seconds
 
 
+def serving_seconds(url: str, path: Path, schema: str, chunk: int = 2000, in_flight: int = 2) -> float:
+    """Serving alone: the same chunks, as the command sends them (columnar JSON, ``in_flight`` at once),
+    encoded before the clock starts and answers not read: what any client over REST waits for at least."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    bodies = []
+    for i in range(0, len(rows), chunk):
+        part = rows[i:i + chunk]
+        inputs = [[float(r[1]), float(r[2])] for r in part] if schema == "demo" else {
+            "island": [r[1] for r in part], "sex": [r[3] for r in part],
+            "bill_length_mm": [float(r[2]) if r[2] else float("nan") for r in part]}
+        bodies.append(json.dumps({"inputs": inputs}).encode())
+    sessions = [requests.Session() for _ in range(in_flight)]
+
+    def post(i: int) -> None:
+        r = sessions[i % in_flight].post(f"{url}/v1/models/{MODEL}:predict", data=bodies[i], timeout=60)
+        if r.status_code != 200:
+            raise SystemExit(f"serving failed: {r.status_code} {r.text[:300]}")
+
+    post(0)  # warm
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+        list(pool.map(post, range(len(bodies))))
+    return time.perf_counter() - started
+
+
 def signature_seconds(export: Path, path: Path, schema: str, chunk: int = 2000) -> float:
     """The SavedModel's serving signature in this process, on the same rows in the same chunks."""
     import numpy as np
@@ -148,9 +177,10 @@ def one_schema(work: Path, schema: str, rows: int, rounds: int) -> dict:
         with frontend(server.url, MODEL, config, work) as url:
             wait_until(lambda: requests.get(f"{url}/readyz", timeout=10).status_code == 200, seconds=90,
                        what="the frontend ready")
-            floors, scoring, walls, api = [], [], [], []
+            floors, scoring, walls, api, alone = [], [], [], [], []
             for _ in range(rounds):
                 floors.append(floor_seconds(data))
+                alone.append(serving_seconds(server.url, data, schema))
                 seconds, wall = command(config, server.url, data)
                 scoring.append(seconds)
                 walls.append(wall)
@@ -158,10 +188,11 @@ def one_schema(work: Path, schema: str, rows: int, rounds: int) -> dict:
         signature = [signature_seconds(export, data, schema) for _ in range(rounds)]
         result = {"rows": rows, "bytes": data.stat().st_size}
         for name, values in (("floor", floors), ("command", scoring), ("command_wall", walls), ("api", api),
-                             ("signature", signature)):
+                             ("serving", alone), ("signature", signature)):
             result[f"{name}_rows_per_s"] = rows / statistics.median(values)
         result["command_vs_floor"] = result["command_rows_per_s"] / result["floor_rows_per_s"]
         result["api_vs_floor"] = result["api_rows_per_s"] / result["floor_rows_per_s"]
+        result["serving_vs_floor"] = result["serving_rows_per_s"] / result["floor_rows_per_s"]
         return result
     finally:
         server.stop()
@@ -201,12 +232,14 @@ def run(rows: int, rounds: int, sizes_mb: list[int]) -> dict:
 
 def markdown(result: dict) -> str:
     lines = ["| schema | rows | csv floor rows/s | command rows/s (x floor) | command wall rows/s | "
-             "CSV API rows/s (x floor) | in-process signature rows/s |", "|---|---|---|---|---|---|---|"]
+             "CSV API rows/s (x floor) | serving alone rows/s (x floor) | in-process signature rows/s |",
+             "|---|---|---|---|---|---|---|---|"]
     for schema, label in (("demo", "demo (x1, x2)"), ("named", "named (island, bill_length_mm, sex)")):
         r = result[schema]
         lines.append(f"| {label} | {r['rows']:,} | {r['floor_rows_per_s']:,.0f} | {r['command_rows_per_s']:,.0f} "
                      f"({r['command_vs_floor']:.2f}x) | {r['command_wall_rows_per_s']:,.0f} | "
-                     f"{r['api_rows_per_s']:,.0f} ({r['api_vs_floor']:.2f}x) | {r['signature_rows_per_s']:,.0f} |")
+                     f"{r['api_rows_per_s']:,.0f} ({r['api_vs_floor']:.2f}x) | {r['serving_rows_per_s']:,.0f} "
+                     f"({r['serving_vs_floor']:.2f}x) | {r['signature_rows_per_s']:,.0f} |")
     if result.get("memory"):
         lines += ["", "| file | rows | command peak RSS | rows/s (wall) |", "|---|---|---|---|"]
         lines += [f"| {m['mb']:,} MB | {m['rows']:,} | {m['peak_rss_mb']:.0f} MB | {m['rows_per_s']:,.0f} |"
