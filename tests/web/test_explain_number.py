@@ -4,29 +4,21 @@ units that add up to the value minus the baseline's), the form shows the bars, O
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import requests
 
-from harness.processes import Serving, frontend, wait_until
+from harness.processes import frontend, wait_until
 from modelops.trainer.model.explain import COMPLETENESS_TOLERANCE
-from tests.trainer.test_number_and_dates import FEATURES, LABEL, cars
+from tests.trainer.test_number_and_dates import FEATURES, cars
 from tests.web.conftest import MODEL
-from tests.web.test_number_with_serving import export_cars
+from tests.web.test_number_with_serving import serve_cars
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_frontend_explains_a_number_labels_value(project, tmp_path):
-    raw = json.loads(project.config_path.read_text())
-    project.config_path.write_text(json.dumps({**raw, "features": FEATURES, "label": LABEL,
-                                               "train": {**raw["train"], "epochs": 20}}))
-    export_cars(project.cfg, project.cfg.models_dir / "1")
-    (project.cfg.models_dir / "1" / "metrics.json").write_text(json.dumps({
-        "version": 1, "test_accuracy_percent": None, "schema": project.cfg.schema.to_config()}))
-    server = Serving(project.cfg.models_dir, MODEL).wait_listening()
+    server = serve_cars(project, 20)
     heavy = {"Origin": "USA", "Cylinders": 8, "Horsepower": 200.0, "Weight_in_lbs": 4800, "Year": "1971-03-01"}
     light = {"Origin": "Japan", "Cylinders": 4, "Horsepower": 65.0, "Weight_in_lbs": 1900, "Year": "1982-06-01"}
     try:

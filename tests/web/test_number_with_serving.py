@@ -33,16 +33,21 @@ def export_cars(config, path) -> None:
     assert np.isfinite(y).all()
 
 
-def test_the_frontend_answers_a_number_and_the_form_takes_a_date(project, tmp_path):
+def serve_cars(project, epochs: int, **metrics) -> Serving:
+    """The project declaring the cars table (a number label), its version 1 trained for ``epochs`` and
+    recorded with its schema (and ``metrics``), served by the project's serving server."""
     raw = json.loads(project.config_path.read_text())
     project.config_path.write_text(json.dumps({**raw, "features": FEATURES, "label": LABEL,
-                                               "train": {**raw["train"], "epochs": 5}}))
+                                               "train": {**raw["train"], "epochs": epochs}}))
     export_cars(project.cfg, project.cfg.models_dir / "1")
     (project.cfg.models_dir / "1" / "metrics.json").write_text(json.dumps({
-        "version": 1, "test_accuracy_percent": None, "schema": project.cfg.schema.to_config(),
-        "scores": {"rmse": 1.25, "mae": 0.9, "r2": 0.93},
-        "values": {"actual": [18.0, 25.5, 31.0], "predicted": [19.1, 24.8, 29.7]}}))
-    server = Serving(project.cfg.models_dir, MODEL).wait_listening()
+        "version": 1, "test_accuracy_percent": None, "schema": project.cfg.schema.to_config(), **metrics}))
+    return Serving(project.cfg.models_dir, MODEL).wait_listening()
+
+
+def test_the_frontend_answers_a_number_and_the_form_takes_a_date(project, tmp_path):
+    server = serve_cars(project, 5, scores={"rmse": 1.25, "mae": 0.9, "r2": 0.93},
+                        values={"actual": [18.0, 25.5, 31.0], "predicted": [19.1, 24.8, 29.7]})
     row = {"Origin": "Japan", "Cylinders": 4, "Horsepower": 70.0, "Weight_in_lbs": 1900, "Year": "1982-06-01"}
     try:
         direct = requests.post(f"{server.url}/v1/models/{MODEL}:predict", data=json.dumps({"instances": [row]}),
