@@ -34,10 +34,6 @@ from harness.processes import Serving, frontend, wait_until
 from harness.project import write_config
 
 MODEL = "simple_classifier"
-PENGUINS = {"features": {"island": {"type": "category", "values": ["Biscoe", "Dream", "Torgersen"]},
-                         "bill_length_mm": {"type": "float", "min": 25, "max": 70, "optional": True},
-                         "sex": {"type": "category", "values": ["female", "male"], "optional": True}},
-            "label": {"column": "species", "classes": ["Adelie", "Chinstrap", "Gentoo"]}}
 SUMMARY = re.compile(r"\(([0-9,]+) rows/s\)")
 PEAK = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=False, stdout=subprocess.DEVNULL); " \
        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
@@ -159,9 +155,9 @@ def _project(work: Path, schema: str) -> tuple[Path, Path]:
         config = write_config(work)
         model.export(model.build(learning_rate=0.01, seed=0), work / "models" / "1")
     else:
-        from tests.localserving.saved_models import penguins
+        from tests.localserving.saved_models import PENGUINS_SCHEMA, penguins
 
-        config = write_config(work, **PENGUINS)
+        config = write_config(work, **PENGUINS_SCHEMA)
         penguins(work / "models" / "1")
     return config, work / "models" / "1"
 

@@ -66,6 +66,12 @@ def tf2_half_plus_two(path: Path) -> Path:
 
 ISLANDS = ("Biscoe", "Dream", "Torgersen")
 SPECIES = ("Adelie", "Chinstrap", "Gentoo")
+PENGUINS_SCHEMA = {  # config.json's features and label that describe the ``penguins`` export below
+    "features": {"island": {"type": "category", "values": list(ISLANDS)},
+                 "bill_length_mm": {"type": "float", "min": 25, "max": 70, "optional": True},
+                 "sex": {"type": "category", "values": ["female", "male"], "optional": True}},
+    "label": {"column": "species", "classes": list(SPECIES)},
+}
 PENGUIN_ROWS = [
     {"island": "Biscoe", "bill_length_mm": 39.1, "sex": "male"},
     {"island": "Dream", "bill_length_mm": 48.7, "sex": "female"},

@@ -19,7 +19,7 @@ from harness import REPO
 from harness.processes import Serving, frontend, wait_until
 from harness.project import write_config
 from harness.servers import free_port
-from tests.localserving.saved_models import SPECIES, penguins
+from tests.localserving.saved_models import PENGUINS_SCHEMA, SPECIES, penguins
 
 pytestmark = pytest.mark.slow
 MODEL = "simple_classifier"
@@ -102,11 +102,7 @@ def test_stdin_gzip_and_an_unreachable_serving(demo):
 
 
 def test_a_named_schema_marks_an_unknown_category_and_scores_the_rest(tmp_path):
-    schema = {"features": {"island": {"type": "category", "values": ["Biscoe", "Dream", "Torgersen"]},
-                           "bill_length_mm": {"type": "float", "min": 25, "max": 70, "optional": True},
-                           "sex": {"type": "category", "values": ["female", "male"], "optional": True}},
-              "label": {"column": "species", "classes": list(SPECIES)}}
-    config = write_config(tmp_path, **schema)
+    config = write_config(tmp_path, **PENGUINS_SCHEMA)
     penguins(tmp_path / "models" / "1")
     server = Serving(tmp_path / "models", MODEL).wait_listening()
     try:

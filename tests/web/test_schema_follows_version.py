@@ -13,17 +13,12 @@ import pytest
 import requests
 
 from harness.processes import Serving, frontend, wait_until
-from tests.localserving.saved_models import SPECIES, penguins
+from tests.localserving.saved_models import PENGUINS_SCHEMA, SPECIES, penguins
 from tests.web.conftest import MODEL
 
 pytestmark = pytest.mark.slow
 
-SCHEMA_A = {
-    "features": {"island": {"type": "category", "values": ["Biscoe", "Dream", "Torgersen"]},
-                 "bill_length_mm": {"type": "float", "min": 25, "max": 70, "optional": True},
-                 "sex": {"type": "category", "values": ["female", "male"], "optional": True}},
-    "label": {"column": "species", "classes": list(SPECIES)},
-}
+SCHEMA_A = PENGUINS_SCHEMA
 SCHEMA_B = {
     "features": {"island": {"type": "category", "values": ["Biscoe", "Dream", "Torgersen"]},
                  "flipper_mm": {"type": "int", "min": 150, "max": 250}},

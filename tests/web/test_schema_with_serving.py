@@ -10,17 +10,12 @@ import pytest
 import requests
 
 from harness.processes import Serving, frontend, wait_until
-from tests.localserving.saved_models import PENGUIN_ROWS, SPECIES, penguins
+from tests.localserving.saved_models import PENGUIN_ROWS, PENGUINS_SCHEMA, SPECIES, penguins
 from tests.web.conftest import MODEL
 
 pytestmark = pytest.mark.slow
 
-SCHEMA = {
-    "features": {"island": {"type": "category", "values": ["Biscoe", "Dream", "Torgersen"]},
-                 "bill_length_mm": {"type": "float", "min": 25, "max": 70, "optional": True},
-                 "sex": {"type": "category", "values": ["female", "male"], "optional": True}},
-    "label": {"column": "species", "classes": list(SPECIES)},
-}
+SCHEMA = PENGUINS_SCHEMA
 
 
 def test_named_rows_and_the_form_answer_what_serving_answers_with_every_class(project, tmp_path):
