@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import bcrypt
 import pytest
@@ -19,6 +18,7 @@ from harness import REPO, tool
 from harness.processes import Service
 from harness.servers import free_port
 from modelops import monitoring_auth, stack
+from tests.stack.test_monitoring_auth import assert_scrapes_itself_and_knows
 
 PASSWORD = "correct horse battery"  # noqa: S105 (a test password)
 AUTH = ("modelops", PASSWORD)
@@ -59,16 +59,7 @@ def test_compose_monitoring_refuses_anonymous_clients_and_still_scrapes_and_aler
     prometheus, alertmanager = monitoring
     assert requests.post(f"{alertmanager}/api/v2/silences", json={}, timeout=10).status_code == 401
     assert requests.get(f"{prometheus}/api/v1/targets", timeout=10).status_code == 401
-    deadline = time.monotonic() + 60
-    while True:
-        up = requests.get(f"{prometheus}/api/v1/query", params={"query": 'up{job="prometheus"}'}, auth=AUTH,
-                          timeout=10).json()["data"]["result"]
-        if up or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert [r["value"][1] for r in up] == ["1"], "its own scrape passes the auth"
-    managers = requests.get(f"{prometheus}/api/v1/alertmanagers", auth=AUTH, timeout=10).json()["data"]
-    assert [m["url"] for m in managers["activeAlertmanagers"]] == [f"{alertmanager}/api/v2/alerts"]
+    assert_scrapes_itself_and_knows(prometheus, alertmanager, AUTH)
     rules = requests.get(f"{prometheus}/api/v1/rules", auth=AUTH, timeout=10).json()["data"]["groups"]
     assert rules, "the rule files are still found from the derived config"
     # the containers' healthcheck: passes with the credentials, fails without

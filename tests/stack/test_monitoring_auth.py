@@ -79,6 +79,11 @@ def test_anonymous_clients_cannot_silence_alerts_or_read_the_config(monitoring):
 
 def test_prometheus_still_scrapes_itself_and_reaches_alertmanager_with_the_password(monitoring):
     prometheus, alertmanager, auth = monitoring
+    assert_scrapes_itself_and_knows(prometheus, alertmanager, auth)
+
+
+def assert_scrapes_itself_and_knows(prometheus: str, alertmanager: str, auth) -> None:
+    """Behind basic auth, Prometheus's own scrape passes (within 60 s) and it knows ``alertmanager``."""
     deadline = time.monotonic() + 60
     while True:
         up = requests.get(f"{prometheus}/api/v1/query", params={"query": 'up{job="prometheus"}'}, auth=auth,
