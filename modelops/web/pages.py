@@ -17,13 +17,13 @@ from modelops.core.history import Event
 from modelops.core.predictions import Prediction
 from modelops.core.schema import Schema
 from modelops.core.store import ModelStore
+from modelops.core.version_schema import SchemaUnreadable
 from modelops.web import chart, importance, scatter, traffic
 from modelops.web import drift as live_drift
 from modelops.web.deps import serving, store
 from modelops.web.headers import curl_base
 from modelops.web.inputs import FORM_TYPES, Inputs, example_value
 from modelops.web.metrics import record_served
-from modelops.web.served import SchemaUnreadable
 from modelops.web.upstream import public_message
 
 bp = Blueprint("pages", __name__)

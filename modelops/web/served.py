@@ -27,8 +27,6 @@ from modelops.core.store import ModelStore
 from modelops.core.version_schema import SchemaUnreadable
 from modelops.web.inputs import Inputs, parser_for
 
-__all__ = ["SchemaBook", "SchemaUnreadable", "served_inputs"]
-
 KEPT = 32  # parsers kept (versions); beyond that the oldest are read again when asked
 
 

@@ -13,7 +13,7 @@ import uuid
 from flask import current_app, g
 
 from modelops.core.errors import ModelNotLoaded, ServingError, ServingTimeout
-from modelops.web.served import SchemaUnreadable
+from modelops.core.version_schema import SchemaUnreadable
 
 
 def request_id() -> str:
