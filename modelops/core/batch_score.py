@@ -4,15 +4,16 @@ One scorer for ``retrain_pipeline.py score``, the page's upload and ``POST /pred
 so the three give the same answers. Standard library only: the frontend imports it.
 
 - Columns are found by header name with the schema of the version scored; other columns pass
-  through untouched, in the order given. A row that does not validate (``Feature.parse``, the one
-  cell parser, so the wording is the ``/predict`` 400's) or has more or fewer cells than the header
-  gets no prediction and an ``error`` naming the feature and the problem; the others are scored.
+  through untouched, in the order given. A row that does not validate (``core.chunk_columns``, which
+  words a bad cell with ``Feature.parse``, the one cell parser, as the ``/predict`` 400 does) or has
+  more or fewer cells than the header gets no prediction and an ``error`` naming the feature and the
+  problem; the others are scored.
 - Rows are read ``chunk_rows`` at a time and at most ``in_flight`` chunks wait on serving at once,
   so memory is bounded by ``chunk_rows * (in_flight + 1)`` rows whatever the file's size.
 - One version answers the whole file, fixed before the first row (``target_version``): staged
   rollout routing does not apply; the stable version serves a file unless a version or label is asked.
-- The answer columns are named and filled by ``answer_columns``/``answer_cells`` only, so a number
-  label's ``value`` is one more branch there.
+- The answer columns are named by ``answer_columns`` and filled by ``AnswerCells`` only: a class
+  and its probabilities, or a number label's ``value``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from modelops.core import header as header_rule
 from modelops.core import history, rollout, version_schema
 from modelops.core import predictions as answers
 from modelops.core.chunk_columns import ColumnReader
-from modelops.core.errors import SchemaValueError, ServingHTTPError, UsageError
+from modelops.core.errors import ServingHTTPError, UsageError
 from modelops.core.predictions import Prediction
 from modelops.core.schema import Schema, shown
 from modelops.core.tfserving_client import ServingClient
@@ -156,19 +157,6 @@ class RowReader:
         inputs, found = self._columns.read(whole) if whole else (None, [])
         read = iter(found)
         return inputs, [error or next(read) for error in errors]
-
-    def instance(self, row: Sequence[str]) -> tuple[Any, str | None]:
-        """``(instance, None)`` for a good row (as ``/predict``'s ``instances`` take it), ``(None, error)``
-        for a bad one."""
-        error = self._width_error(row)
-        if error:
-            return None, error
-        try:
-            typed = self.schema.parse_row({f.name: row[i] for f, i in zip(self.schema.features, self.columns,
-                                                                              strict=True)})
-        except SchemaValueError as exc:
-            return None, str(exc)
-        return self.schema.instance_for_serving(typed), None
 
     def _width_error(self, row: Sequence[str]) -> str | None:
         if len(row) == self.width:

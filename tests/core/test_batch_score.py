@@ -9,6 +9,7 @@ from modelops.core import batch_score
 from modelops.core.errors import UsageError
 from modelops.core.predictions import Prediction
 from modelops.core.schema import DEMO_SCHEMA, Schema
+from tests.core.test_chunk_columns import per_row
 from tests.core.test_schema import PENGUINS, SPECIES
 
 NAMED = Schema.from_config(PENGUINS, SPECIES)
@@ -50,12 +51,12 @@ def test_rows_come_back_in_order_with_columns_found_by_name_and_bad_rows_marked(
 
 def test_named_rows_read_each_cell_with_the_schema():
     reader = batch_score.RowReader(NAMED, ["species", "sex", "island", "flipper_length_mm", "bill_length_mm"])
-    instance, error = reader.instance(["Adelie", "", "Dream", "190", "NA"])
+    instance, error = per_row(reader, ["Adelie", "", "Dream", "190", "NA"])
     assert error is None and instance["island"] == "Dream" and instance["sex"] == ""
     assert instance["flipper_length_mm"] == 190.0 and instance["bill_length_mm"] != instance["bill_length_mm"]
-    _, error = reader.instance(["Adelie", "", "Atlantis", "190", "40"])
+    _, error = per_row(reader, ["Adelie", "", "Atlantis", "190", "40"])
     assert error.startswith("island must be one of Biscoe, Dream, Torgersen, got 'Atlantis'")
-    _, error = reader.instance(["Adelie", "", "Dream", "190.5", "40"])
+    _, error = per_row(reader, ["Adelie", "", "Dream", "190.5", "40"])
     assert error.startswith("flipper_length_mm must be an integer")
 
 

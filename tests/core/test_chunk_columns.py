@@ -7,6 +7,7 @@ import math
 import random
 
 from modelops.core import batch_score
+from modelops.core.errors import SchemaValueError
 from modelops.core.schema import DEMO_SCHEMA, Schema
 from tests.core.test_schema import PENGUINS, SPECIES
 
@@ -20,6 +21,20 @@ CELLS = {  # per feature: good cells, then cells each refused or read in a way o
 }
 
 
+def per_row(reader: batch_score.RowReader, row: list[str]):
+    """The reference the column reader must match: ``(instance, None)`` for a good row as ``/predict``'s
+    ``instances`` take it (``Schema.parse_row``), ``(None, error)`` for a bad one."""
+    error = reader._width_error(row)
+    if error:
+        return None, error
+    schema = reader.schema
+    try:
+        typed = schema.parse_row({f.name: row[i] for f, i in zip(schema.features, reader.columns, strict=True)})
+    except SchemaValueError as exc:
+        return None, str(exc)
+    return schema.instance_for_serving(typed), None
+
+
 def _same(value, other) -> bool:
     return value == other or (isinstance(value, float) and math.isnan(value) and math.isnan(other))
 
@@ -27,7 +42,7 @@ def _same(value, other) -> bool:
 def _check(schema: Schema, header: list[str], rows: list[list[str]]) -> int:
     reader = batch_score.RowReader(schema, header)
     inputs, errors = reader.chunk(rows)
-    singles = [reader.instance(row) for row in rows]
+    singles = [per_row(reader, row) for row in rows]
     assert errors == [error for _instance, error in singles]
     good = [instance for instance, error in singles if error is None]
     if not good:
