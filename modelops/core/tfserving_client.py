@@ -211,11 +211,7 @@ class ServingClient:
     def predict(self, rows: Sequence[Any], version: int | None = None, signature: str | None = None) -> list[Any]:
         """``predictions`` for ``rows`` from ``version`` (TF Serving's latest when None), by the
         export's ``signature`` (``serving_default`` when None; ``explain``: docs/explain.md)."""
-        target = self.model_url if version is None else f"{self.model_url}/versions/{int(version)}"
-        request: dict[str, Any] = {"instances": list(rows)}
-        if signature is not None:
-            request["signature_name"] = signature
-        body = self._call("predict", "POST", f"{target}:predict", json.dumps(request))
+        body = self._predict({"instances": list(rows)}, version, signature)
         predictions = body.get("predictions") if isinstance(body, dict) else None
         if not isinstance(predictions, list):
             raise ServingHTTPError(502, "TF Serving answered predict without a 'predictions' list")
@@ -225,14 +221,17 @@ class ServingClient:
         """TF Serving's columnar form: ``inputs`` (a single input's whole tensor, or input name -> its
         tensor) in, ``outputs`` (the one output's tensor, or output name -> tensor) back. For many rows
         it is cheaper both ways than ``predict``'s row objects (file scoring, docs/performance.md)."""
-        target = self.model_url if version is None else f"{self.model_url}/versions/{int(version)}"
-        request: dict[str, Any] = {"inputs": inputs}
-        if signature is not None:
-            request["signature_name"] = signature
-        body = self._call("predict", "POST", f"{target}:predict", json.dumps(request))
+        body = self._predict({"inputs": inputs}, version, signature)
         if not isinstance(body, dict) or "outputs" not in body:
             raise ServingHTTPError(502, "TF Serving answered a columnar predict without 'outputs'")
         return body["outputs"]
+
+    def _predict(self, request: dict[str, Any], version: int | None, signature: str | None) -> Any:
+        """POST ``request`` (rows or columns) to ``version``'s (or the latest's) ``:predict`` by ``signature``."""
+        target = self.model_url if version is None else f"{self.model_url}/versions/{int(version)}"
+        if signature is not None:
+            request = {**request, "signature_name": signature}
+        return self._call("predict", "POST", f"{target}:predict", json.dumps(request))
 
     def label_version(self, label: str) -> int:
         """The version serving's version label ``label`` points at (its metadata's ``model_spec``)."""
